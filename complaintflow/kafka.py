@@ -1,0 +1,101 @@
+"""kafka-python helpers: topic creation, producers and consumers for CLI, adapters and department clients.
+
+The stream workers use faust (aiokafka); everything outside them uses kafka-python, the library an outside
+team would pick.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import KafkaConnectionError, KafkaError, NodeNotReadyError, TopicAlreadyExistsError
+
+from complaintflow.settings import Settings
+from complaintflow.topics import Topics
+
+log = logging.getLogger(__name__)
+
+
+def admin_client(bootstrap: str, timeout_s: float = 30.0) -> KafkaAdminClient:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="complaintflow-admin", request_timeout_ms=10000)
+        except (KafkaConnectionError, NodeNotReadyError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def ensure_topics(bootstrap: str, topics: dict[str, int], replication: int = 1) -> list[str]:
+    """Create the topics that do not exist yet with their partition counts; return the ones created."""
+    admin = admin_client(bootstrap)
+    try:
+        existing = set(admin.list_topics())
+        missing = [NewTopic(name, partitions, replication) for name, partitions in topics.items() if name not in existing]
+        created = []
+        for topic in missing:  # one by one: a concurrent creator must not fail the whole batch
+            try:
+                admin.create_topics([topic])
+                created.append(topic.name)
+            except TopicAlreadyExistsError:
+                pass
+        wrong = _partition_mismatches(admin, topics)
+        if wrong:
+            log.warning("topics with unexpected partition counts", extra={"topics": wrong})
+        return created
+    finally:
+        admin.close()
+
+
+def _partition_mismatches(admin: KafkaAdminClient, topics: dict[str, int]) -> dict[str, int]:
+    try:
+        described = admin.describe_topics(list(topics))
+    except KafkaError:
+        return {}
+    counts = {d.get("name") or d.get("topic"): len(d.get("partitions") or []) for d in described}
+    return {name: count for name, count in counts.items() if name in topics and count != topics[name]}
+
+
+def create_all_topics(settings: Settings, bootstrap: str | None = None) -> list[str]:
+    server = bootstrap or settings.kafka_bootstrap_servers
+    if not server:
+        raise ValueError("no Kafka bootstrap servers configured")
+    return ensure_topics(server, Topics(settings.topic_prefix).all(settings.topic_partitions), settings.topic_replication)
+
+
+def producer(bootstrap: str, **overrides: object) -> KafkaProducer:
+    options: dict[str, object] = {
+        "bootstrap_servers": bootstrap,
+        "acks": "all",
+        "linger_ms": 5,
+        "retries": 10,
+        "client_id": "complaintflow-client",
+    }
+    options.update(overrides)
+    return KafkaProducer(**options)
+
+
+def consumer(
+    bootstrap: str,
+    topics: Iterable[str],
+    group_id: str | None,
+    settings: Settings,
+    from_beginning: bool = True,
+    **overrides: object,
+) -> KafkaConsumer:
+    options: dict[str, object] = {
+        "bootstrap_servers": bootstrap,
+        "group_id": group_id,
+        "auto_offset_reset": "earliest" if from_beginning else "latest",
+        "enable_auto_commit": False,
+        "session_timeout_ms": int(settings.session_timeout_s * 1000),
+        "heartbeat_interval_ms": int(settings.heartbeat_interval_s * 1000),
+        "client_id": "complaintflow-client",
+    }
+    options.update(overrides)
+    return KafkaConsumer(*topics, **options)

@@ -1,0 +1,114 @@
+"""Assembles one worker process: embedded services if needed, topics, the role apps, HTTP and SMTP servers."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import faust
+import mode
+
+from complaintflow.embedded import BROKER_WARNING, embedded_services, free_port
+from complaintflow.health import HEALTH
+from complaintflow.kafka import create_all_topics
+from complaintflow.logs import configure_logging
+from complaintflow.runtime import Runtime, remove_stack_file, write_stack_file
+from complaintflow.settings import Settings
+from complaintflow.smtpd import OutboxHandler, SmtpServer
+from complaintflow.streams import make_app
+from complaintflow.topics import Topics
+from complaintflow.web import RouteInstaller, WebServer, build_web_app
+
+log = logging.getLogger(__name__)
+
+ROLE_MODULES = {
+    "intake": "services.intake.worker",
+    "router": "services.router.worker",
+    "notifier": "services.notifier.worker",
+}
+
+
+@dataclass
+class RoleParts:
+    """What a role adds to the process besides its faust agents."""
+
+    routes: list[RouteInstaller] = field(default_factory=list)
+    services: list[mode.ServiceT] = field(default_factory=list)
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def serve(roles: Sequence[str], settings: Settings, options: dict[str, object] | None = None) -> int:
+    """Run the given roles in this process until SIGINT/SIGTERM. Returns the exit code."""
+    configure_logging(settings.log_level, settings.log_format)
+    options = options or {}
+    with embedded_services(settings.embedded_kafka, settings.embedded_redis, settings.var_dir / "log") as stack:
+        if settings.embedded_kafka:
+            _say(f"⚠ {BROKER_WARNING}")
+        bootstrap = settings.kafka_bootstrap_servers or stack.kafka_bootstrap_servers or ""
+        redis_url = settings.redis_url or stack.redis_url or ""
+        services: list[mode.ServiceT] = []
+        smtp_host, smtp_port = settings.smtp_host or "", settings.smtp_port
+        if settings.local_smtp_sink and "notifier" in roles:
+            smtp_host, smtp_port = "127.0.0.1", free_port()
+            services.append(SmtpServer(OutboxHandler(settings.outbox_dir), smtp_host, smtp_port, "local-mail-sink"))
+        runtime = Runtime(settings, bootstrap, redis_url, smtp_host, smtp_port, Topics(settings.topic_prefix))
+        created = create_all_topics(settings, bootstrap)
+        log.info("topics ready", extra={"created": len(created)})
+        HEALTH.add_check("redis", runtime.store.ping)
+
+        apps: list[faust.App] = []
+        routes: list[RouteInstaller] = []
+        for role in roles:
+            app = make_app(role, settings, bootstrap)
+            parts: RoleParts = importlib.import_module(ROLE_MODULES[role]).install(app, runtime, options)
+            routes.extend(parts.routes)
+            services.extend(parts.services)
+            apps.append(app)
+        for app in apps:
+            app.finalize()
+        services.append(WebServer(build_web_app(routes, settings.http_max_body_bytes), settings.bind_host,
+                                  settings.http_port))
+        endpoints = {
+            "kafka_bootstrap_servers": bootstrap,
+            "redis_url": redis_url,
+            "http_url": f"http://{settings.bind_host}:{settings.http_port}",
+            "smtp_intake": f"{settings.bind_host}:{settings.smtp_intake_port}" if "intake" in roles else None,
+            "mail_sink": f"{smtp_host}:{smtp_port}" if settings.local_smtp_sink and "notifier" in roles else None,
+            "outbox": str(settings.outbox_dir.resolve()),
+            "roles": list(roles),
+            "embedded": {"kafka": settings.embedded_kafka, "redis": settings.embedded_redis},
+        }
+        write_stack_file(settings, endpoints)
+        _say(_banner(endpoints))
+        worker = faust.Worker(
+            apps[0], *apps[1:], *services,
+            loglevel=settings.log_level, override_logging=False, redirect_stdouts=False,
+        )
+        try:
+            worker.execute_from_commandline()
+        except SystemExit as exit_:
+            return int(exit_.code or 0)
+        finally:
+            remove_stack_file(settings)
+    return 0
+
+
+def _banner(endpoints: dict[str, object]) -> str:
+    lines = [
+        "complaintflow is running: " + ", ".join(endpoints["roles"]),  # type: ignore[arg-type]
+        f"  HTTP       {endpoints['http_url']}  (POST /api/v1/complaints, GET /healthz, /readyz, /metrics)",
+    ]
+    if endpoints.get("smtp_intake"):
+        lines.append(f"  SMTP in    {endpoints['smtp_intake']}  (mail to the complaint addresses)")
+    lines.append(f"  Kafka      {endpoints['kafka_bootstrap_servers']}")
+    lines.append(f"  Redis      {endpoints['redis_url']}")
+    if endpoints.get("mail_sink"):
+        lines.append(f"  Outbox     {endpoints['outbox']}  (e-mails as .eml, SMS in sms.jsonl)")
+    lines.append("Stop with Ctrl-C.")
+    return "\n".join(lines)

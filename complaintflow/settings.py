@@ -1,0 +1,138 @@
+"""The one settings object, read from environment variables (and an optional ``.env``).
+
+The names without a ``COMPLAINTFLOW_`` prefix are a contract with operators and compose files.
+Unset Kafka or Redis means "start the embedded one"; unset SMTP means "the local mail sink".
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True)
+
+    # --- contract names -----------------------------------------------------------------------------
+    kafka_bootstrap_servers: str | None = Field(default=None, validation_alias=_env("KAFKA_BOOTSTRAP_SERVERS"))
+    redis_url: str | None = Field(default=None, validation_alias=_env("REDIS_URL"))
+    smtp_host: str | None = Field(default=None, validation_alias=_env("SMTP_HOST"))
+    smtp_port: int = Field(default=25, validation_alias=_env("SMTP_PORT"))
+    smtp_username: str | None = Field(default=None, validation_alias=_env("SMTP_USERNAME"))
+    smtp_password: str | None = Field(default=None, validation_alias=_env("SMTP_PASSWORD"))
+    smtp_tls: Literal["none", "starttls", "tls"] = Field(default="none", validation_alias=_env("SMTP_TLS"))
+    sms_gateway_url: str | None = Field(default=None, validation_alias=_env("SMS_GATEWAY_URL"))
+    http_port: int = Field(default=8080, validation_alias=_env("HTTP_PORT"))
+    smtp_intake_port: int = Field(default=2525, validation_alias=_env("SMTP_INTAKE_PORT"))
+    timezone: str = Field(default="Asia/Shanghai", validation_alias=_env("COMPLAINTFLOW_TIMEZONE"))
+    var_dir: Path = Field(default=Path("./var"), validation_alias=_env("COMPLAINTFLOW_VAR_DIR"))
+
+    # --- general ------------------------------------------------------------------------------------
+    bind_host: str = Field(default="127.0.0.1", validation_alias=_env("COMPLAINTFLOW_BIND_HOST"))
+    topic_prefix: str = Field(default="", validation_alias=_env("COMPLAINTFLOW_TOPIC_PREFIX"))
+    topic_partitions: int = Field(default=6, ge=1, validation_alias=_env("COMPLAINTFLOW_TOPIC_PARTITIONS"))
+    topic_replication: int = Field(default=1, ge=1, validation_alias=_env("COMPLAINTFLOW_TOPIC_REPLICATION"))
+    group_prefix: str = Field(default="complaintflow", validation_alias=_env("COMPLAINTFLOW_GROUP_PREFIX"))
+    # Kafka's own defaults in production; the embedded broker joins a group after ~half this timeout.
+    kafka_session_timeout_s: float | None = Field(
+        default=None, validation_alias=_env("COMPLAINTFLOW_KAFKA_SESSION_TIMEOUT_S")
+    )
+    kafka_heartbeat_interval_s: float | None = Field(
+        default=None, validation_alias=_env("COMPLAINTFLOW_KAFKA_HEARTBEAT_INTERVAL_S")
+    )
+    log_format: Literal["auto", "json", "console"] = Field(default="auto", validation_alias=_env("COMPLAINTFLOW_LOG_FORMAT"))
+    log_level: str = Field(default="INFO", validation_alias=_env("COMPLAINTFLOW_LOG_LEVEL"))
+    max_handler_attempts: int = Field(default=3, ge=1, validation_alias=_env("COMPLAINTFLOW_MAX_HANDLER_ATTEMPTS"))
+
+    # --- intake -------------------------------------------------------------------------------------
+    http_max_body_bytes: int = Field(default=256 * 1024, validation_alias=_env("COMPLAINTFLOW_HTTP_MAX_BODY_BYTES"))
+    smtp_max_message_bytes: int = Field(
+        default=10 * 1024 * 1024, validation_alias=_env("COMPLAINTFLOW_SMTP_MAX_MESSAGE_BYTES")
+    )
+    complaint_addresses: str = Field(
+        default="complaints@bank.example,tousu@bank.example",
+        validation_alias=_env("COMPLAINTFLOW_COMPLAINT_ADDRESSES"),
+        description="Comma-separated addresses the SMTP intake accepts mail for; '*' accepts any",
+    )
+    public_base_url: str | None = Field(default=None, validation_alias=_env("COMPLAINTFLOW_PUBLIC_BASE_URL"))
+
+    # --- router -------------------------------------------------------------------------------------
+    routing_table: Path | None = Field(default=None, validation_alias=_env("COMPLAINTFLOW_ROUTING_TABLE"))
+    sla_profile: Literal["cn", "uk", "us"] = Field(default="cn", validation_alias=_env("COMPLAINTFLOW_SLA_PROFILE"))
+    holidays_file: Path | None = Field(default=None, validation_alias=_env("COMPLAINTFLOW_HOLIDAYS_FILE"))
+    repeat_window_days: int = Field(default=30, ge=1, validation_alias=_env("COMPLAINTFLOW_REPEAT_WINDOW_DAYS"))
+    storm_threshold: int = Field(default=20, ge=2, validation_alias=_env("COMPLAINTFLOW_STORM_THRESHOLD"))
+    storm_window_s: int = Field(default=900, ge=10, validation_alias=_env("COMPLAINTFLOW_STORM_WINDOW_S"))
+    sla_sweep_interval_s: float = Field(default=5.0, gt=0, validation_alias=_env("COMPLAINTFLOW_SLA_SWEEP_INTERVAL_S"))
+    sla_breach_apology: bool = Field(default=True, validation_alias=_env("COMPLAINTFLOW_SLA_BREACH_APOLOGY"))
+
+    # --- notifier -----------------------------------------------------------------------------------
+    mail_from: str = Field(default="Complaints Service <complaints@bank.example>", validation_alias=_env("COMPLAINTFLOW_MAIL_FROM"))
+    reply_to: str | None = Field(default=None, validation_alias=_env("COMPLAINTFLOW_REPLY_TO"))
+    quiet_hours: str = Field(default="21:00-08:00", validation_alias=_env("COMPLAINTFLOW_QUIET_HOURS"))
+    sms_gateway_auth_header: str | None = Field(default=None, validation_alias=_env("SMS_GATEWAY_AUTH_HEADER"))
+    sms_gateway_to_field: str = Field(default="to", validation_alias=_env("SMS_GATEWAY_TO_FIELD"))
+    sms_gateway_text_field: str = Field(default="text", validation_alias=_env("SMS_GATEWAY_TEXT_FIELD"))
+    sms_gateway_id_field: str = Field(default="message_id", validation_alias=_env("SMS_GATEWAY_ID_FIELD"))
+    notify_max_attempts: int = Field(default=8, ge=1, validation_alias=_env("COMPLAINTFLOW_NOTIFY_MAX_ATTEMPTS"))
+    notify_claim_lease_s: int = Field(default=30, ge=1, validation_alias=_env("COMPLAINTFLOW_NOTIFY_CLAIM_LEASE_S"))
+    notify_retry_base_s: float = Field(default=1.0, gt=0, validation_alias=_env("COMPLAINTFLOW_NOTIFY_RETRY_BASE_S"))
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        ZoneInfo(value)  # raises a clear error for an unknown zone
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def embedded_kafka(self) -> bool:
+        return not self.kafka_bootstrap_servers
+
+    @property
+    def embedded_redis(self) -> bool:
+        return not self.redis_url
+
+    @property
+    def local_smtp_sink(self) -> bool:
+        return not self.smtp_host
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.var_dir / "outbox"
+
+    @property
+    def session_timeout_s(self) -> float:
+        if self.kafka_session_timeout_s is not None:
+            return self.kafka_session_timeout_s
+        return 6.0 if self.embedded_kafka else 45.0
+
+    @property
+    def heartbeat_interval_s(self) -> float:
+        if self.kafka_heartbeat_interval_s is not None:
+            return self.kafka_heartbeat_interval_s
+        return 1.0 if self.embedded_kafka else 3.0
+
+    @property
+    def complaint_address_set(self) -> frozenset[str]:
+        return frozenset(a.strip().lower() for a in self.complaint_addresses.split(",") if a.strip())
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return self.model_copy(update=changes)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,84 @@
+"""The one topic registry: every topic of the design, its key and its partition count."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from schemas import Channel, Department
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    key: str
+    value: str
+    partitions: int | None = None  # None: the configured default
+
+
+RAW = {channel: f"complaints.raw.{channel.value}" for channel in Channel}
+NORMALIZED = "complaints.normalized"
+ROUTED = "complaints.routed"
+STATUS = "complaints.status"
+EVENTS = "complaints.events"
+DEADLETTER = "complaints.deadletter"
+NOTIFICATIONS_SOCIAL = "notifications.social"
+DEPARTMENT_PREFIX = "dept."
+
+
+def department_topic(department: Department | str) -> str:
+    return f"{DEPARTMENT_PREFIX}{Department(department).value}"
+
+
+REGISTRY: tuple[TopicSpec, ...] = (
+    *(TopicSpec(RAW[c], "channel message id", "RawEnvelope") for c in Channel),
+    TopicSpec(NORMALIZED, "complaint id", "Complaint"),
+    TopicSpec(ROUTED, "complaint id", "RoutedComplaint"),
+    *(TopicSpec(department_topic(d), "complaint id", "RoutedComplaint") for d in Department),
+    TopicSpec(STATUS, "complaint id", "StatusUpdate"),
+    TopicSpec(EVENTS, "complaint id", "ComplaintEvent"),
+    TopicSpec(DEADLETTER, "original key", "DeadLetter"),
+    TopicSpec(NOTIFICATIONS_SOCIAL, "complaint id", "social reply suggestion (JSON)"),
+)
+
+
+class Topics:
+    """Topic names as this deployment sees them (an optional prefix isolates test or tenant stacks)."""
+
+    def __init__(self, prefix: str = "") -> None:
+        self.prefix = prefix
+
+    def name(self, base: str) -> str:
+        return f"{self.prefix}{base}"
+
+    def raw(self, channel: Channel | str) -> str:
+        return self.name(RAW[Channel(channel)])
+
+    @property
+    def normalized(self) -> str:
+        return self.name(NORMALIZED)
+
+    @property
+    def routed(self) -> str:
+        return self.name(ROUTED)
+
+    @property
+    def status(self) -> str:
+        return self.name(STATUS)
+
+    @property
+    def events(self) -> str:
+        return self.name(EVENTS)
+
+    @property
+    def deadletter(self) -> str:
+        return self.name(DEADLETTER)
+
+    @property
+    def notifications_social(self) -> str:
+        return self.name(NOTIFICATIONS_SOCIAL)
+
+    def department(self, department: Department | str) -> str:
+        return self.name(department_topic(department))
+
+    def all(self, default_partitions: int) -> dict[str, int]:
+        return {self.name(spec.name): spec.partitions or default_partitions for spec in REGISTRY}

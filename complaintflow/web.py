@@ -1,0 +1,61 @@
+"""The HTTP server every worker process runs: health, readiness, metrics, plus routes the roles add."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import mode
+from aiohttp import web
+
+from complaintflow.health import HEALTH
+from complaintflow.metrics import render_latest
+
+log = logging.getLogger(__name__)
+
+RouteInstaller = Callable[[web.Application], None]
+
+
+async def healthz(_: web.Request) -> web.Response:
+    return web.json_response({"status": "alive"})
+
+
+async def readyz(_: web.Request) -> web.Response:
+    ready, components = await HEALTH.readiness()
+    return web.json_response({"ready": ready, "components": components}, status=200 if ready else 503)
+
+
+async def metrics(_: web.Request) -> web.Response:
+    body, content_type = render_latest()
+    return web.Response(body=body, headers={"Content-Type": content_type})
+
+
+def build_web_app(installers: list[RouteInstaller], client_max_size: int = 1024 * 1024) -> web.Application:
+    app = web.Application(client_max_size=client_max_size)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    for install in installers:
+        install(app)
+    return app
+
+
+class WebServer(mode.Service):
+    """Runs an aiohttp application inside the worker's event loop."""
+
+    def __init__(self, app: web.Application, host: str, port: int, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.web_app = app
+        self.host = host
+        self.port = port
+        self._runner: web.AppRunner | None = None
+
+    async def on_start(self) -> None:
+        self._runner = web.AppRunner(self.web_app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.host, self.port).start()
+        log.info("http server listening", extra={"host": self.host, "port": self.port})
+
+    async def on_stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()

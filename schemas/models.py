@@ -1,0 +1,229 @@
+"""The records that travel on the topics. Every one carries ``schema_version``.
+
+Timestamps are timezone-aware UTC. Models are frozen so a record handed from one stage to the next
+cannot be changed behind the other's back; build a new one with ``model_copy(update=...)``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from schemas.enums import (
+    BusinessLine,
+    Channel,
+    ComplaintStatus,
+    ContactChannel,
+    Department,
+    EventKind,
+    Language,
+    Reason,
+    Severity,
+)
+
+SCHEMA_VERSION = 1
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
+
+
+class RawEnvelope(Record):
+    """Value on ``complaints.raw.<channel>``: the channel's own payload plus where and when it arrived.
+
+    E-mail carries the RFC 5322 bytes base64-encoded in ``payload_base64``; the other channels carry
+    their JSON object in ``payload``.
+    """
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    channel: Channel
+    message_id: str = Field(min_length=1, max_length=998, description="The channel's own message id")
+    received_at: AwareDatetime
+    source: str = Field(description="Entry point that accepted it, e.g. smtp, http, kafka-adapter, import")
+    payload: dict[str, Any] | None = None
+    payload_base64: str | None = None
+    envelope_from: str | None = None
+    envelope_to: list[str] = Field(default_factory=list)
+
+
+class SourcePointer(Record):
+    """Where the raw record sits in Kafka, so the original can always be found again."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+class Money(Record):
+    amount: Decimal
+    currency: str = Field(min_length=3, max_length=3, description="ISO 4217 code")
+
+
+class Attachment(Record):
+    filename: str | None = None
+    content_type: str
+    size: int
+    sha256: str
+
+
+class Customer(Record):
+    name: str | None = None
+    phone: str | None = Field(default=None, description="E.164")
+    email: str | None = None
+    customer_id: str | None = None
+    card_last4: str | None = None
+    account_last4: str | None = None
+    social_platform: str | None = None
+    social_handle: str | None = None
+    preferred_contact: ContactChannel | None = None
+    timezone: str | None = None
+
+
+class EmailDetails(Record):
+    message_id: str | None = None
+    in_reply_to: str | None = None
+    references: list[str] = Field(default_factory=list)
+    forwarded: bool = False
+
+
+class HotlineDetails(Record):
+    call_id: str
+    agent_id: str | None = None
+    started_at: AwareDatetime | None = None
+    duration_s: float | None = None
+    agent_summary: str | None = None
+    disposition: str | None = None
+    asr_confidence: float | None = None
+    low_confidence: bool = False
+
+
+class SocialDetails(Record):
+    platform: str
+    post_id: str
+    url: str | None = None
+    public: bool = True
+    followers: int = 0
+    reposts: int = 0
+    likes: int = 0
+
+
+class Complaint(Record):
+    """One normalised complaint (``complaints.normalized``), the same shape for every channel."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    complaint_id: str
+    complaint_number: str
+    channel: Channel
+    channel_ref: str = Field(description="The channel's own message id")
+    received_at: AwareDatetime
+    source_timezone: str | None = None
+    language: Language
+    subject: str | None = None
+    text: str = Field(description="Full cleaned text; only for the handling department")
+    redacted_text: str = Field(description="Text with card, ID, phone, e-mail and account numbers masked")
+    customer: Customer = Field(default_factory=Customer)
+    product: str | None = Field(default=None, description="Product as the customer named it")
+    amount: Money | None = None
+    attachments: list[Attachment] = Field(default_factory=list)
+    related_to: list[str] = Field(default_factory=list, description="Complaint ids of the same issue")
+    flags: list[str] = Field(default_factory=list)
+    raw: SourcePointer | None = None
+    email: EmailDetails | None = None
+    hotline: HotlineDetails | None = None
+    social: SocialDetails | None = None
+
+
+class Deadlines(Record):
+    profile: str = Field(description="SLA profile, e.g. cn, uk, us")
+    acknowledge_by: AwareDatetime
+    first_contact_by: AwareDatetime
+    decision_by: AwareDatetime
+    extensions: int = 0
+
+
+class RoutedComplaint(Record):
+    """The complaint plus every decision taken on it and why (``complaints.routed``, ``dept.<department>``)."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    routing_id: str = Field(description="Stable id of this routing decision (complaint id + revision)")
+    revision: int = Field(default=1, description="1 for the first routing, +1 for each transfer")
+    complaint: Complaint
+    business_line: BusinessLine
+    reason: Reason
+    severity: Severity
+    department: Department
+    escalate_to: Department | None = None
+    confidence: float = Field(ge=0, le=1)
+    signals: list[str] = Field(default_factory=list)
+    explanations: list[str] = Field(default_factory=list, description="Why each decision was taken")
+    rule: str | None = Field(default=None, description="Routing rule that matched")
+    repeat_count: int = 0
+    incident_id: str | None = None
+    deadlines: Deadlines
+    routed_at: AwareDatetime
+
+
+class StatusUpdate(Record):
+    """A department's word on a complaint (``complaints.status``)."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    update_id: str = Field(description="Unique per update; a resent update with the same id applies once")
+    complaint_id: str | None = None
+    complaint_number: str
+    status: ComplaintStatus
+    department: Department | None = None
+    to_department: Department | None = Field(default=None, description="For transferred")
+    reason: str | None = Field(default=None, description="For transferred, extended, rejected")
+    note: str | None = Field(default=None, description="Shown to the customer for need_info and resolved")
+    approver: str | None = Field(default=None, description="Required for the second extension")
+    by: str | None = None
+    at: AwareDatetime
+
+
+class ComplaintEvent(Record):
+    """One step in a complaint's life (``complaints.events``); the notifier tells customers the facing ones."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    event_id: str
+    kind: EventKind
+    complaint_id: str
+    complaint_number: str
+    occurred_at: AwareDatetime
+    channel: Channel | None = None
+    language: Language | None = None
+    department: Department | None = None
+    severity: Severity | None = None
+    customer: Customer | None = Field(default=None, description="Contact snapshot for the notifier")
+    deadline: AwareDatetime | None = None
+    details: dict[str, str] = Field(default_factory=dict)
+
+
+class DeadLetter(Record):
+    """Anything a stage could not process, with the original bytes and a readable reason."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    dead_letter_id: str
+    stage: str = Field(description="intake.<channel>, router, notifier, http, smtp...")
+    reason: str
+    error_type: str
+    source_topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+    key_base64: str | None = None
+    original_base64: str
+    attempts: int = 1
+    complaint_id: str | None = None
+    failed_at: datetime
+
+
+ALL_MODELS: dict[str, type[Record]] = {
+    "raw_envelope": RawEnvelope,
+    "complaint": Complaint,
+    "routed_complaint": RoutedComplaint,
+    "status_update": StatusUpdate,
+    "complaint_event": ComplaintEvent,
+    "dead_letter": DeadLetter,
+}

@@ -1,0 +1,130 @@
+"""Intake role: one faust agent per channel turns raw envelopes into complaints, follow-ups or dead letters."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+import faust
+
+from complaintflow.runner import RoleParts
+from complaintflow.runtime import Runtime
+from complaintflow.smtpd import SmtpServer
+from complaintflow.state import record_customer_complaint
+from complaintflow.streams import InboundMessage, Outbox, PermanentError, StageRunner, add_stage
+from schemas import Channel, Complaint, ComplaintEvent, EventKind, SourcePointer, event_id_for
+from services.intake.http_api import intake_routes
+from services.intake.normalize import AutoReply, Normalized, Rejected, normalize
+from services.intake.smtp_intake import IntakeMailHandler
+
+log = logging.getLogger(__name__)
+RELATED_WINDOW = timedelta(days=1)
+
+
+class ChannelIntake:
+    """Handles one raw message of one channel. Idempotent: the complaint id derives from the channel's message id."""
+
+    def __init__(self, runtime: Runtime, outbox: Outbox, channel: Channel) -> None:
+        self.runtime = runtime
+        self.outbox = outbox
+        self.channel = channel
+
+    async def __call__(self, message: InboundMessage) -> str:
+        pointer = SourcePointer(topic=message.topic, partition=message.partition, offset=message.offset)
+        result = normalize(message.value, pointer, bank_timezone=self.runtime.settings.timezone)
+        if isinstance(result, Rejected):
+            raise PermanentError(result.reason, result.error_type)
+        if isinstance(result, AutoReply):
+            log.info("auto-reply recorded, not answered",
+                     extra={"channel": self.channel.value, "reason": result.reason, "offset": message.offset})
+            return "auto_reply"
+        return await self._complaint_or_follow_up(result)
+
+    async def _complaint_or_follow_up(self, result: Normalized) -> str:
+        store = self.runtime.store
+        complaint = result.complaint
+        target = await self._thread_target(result)
+        if target is not None and target != complaint.complaint_id:
+            await self._emit_follow_up(target, result)
+            return "feedback" if result.satisfaction_score is not None else "follow_up"
+
+        local_day = complaint.received_at.astimezone(self.runtime.settings.tz).date()
+        number = await store.claim_number(complaint.complaint_id, local_day)
+        history = await record_customer_complaint(
+            self.runtime.redis, complaint.customer, complaint.complaint_id, complaint.channel.value,
+            complaint.received_at.timestamp())
+        related = sorted(
+            other for other, (channel, at) in history.items()
+            if channel != complaint.channel.value
+            and abs(at - complaint.received_at.timestamp()) <= RELATED_WINDOW.total_seconds()
+        )
+        updates: dict[str, object] = {}
+        if number != complaint.complaint_number:
+            updates["complaint_number"] = number
+        if related:
+            updates["related_to"] = sorted(set(complaint.related_to) | set(related))
+        if updates:
+            complaint = complaint.model_copy(update=updates)
+        is_new = await store.record_new(complaint)
+        # Published again on redelivery too: the router drops repeats by complaint id, and a crash between
+        # recording and publishing must not lose the complaint.
+        await self.outbox.send(self.runtime.topics.normalized, complaint.complaint_id, complaint.model_dump_json().encode())
+        log.info("complaint normalised", extra={"complaint_id": complaint.complaint_id, "number": complaint.complaint_number,
+                                                 "channel": complaint.channel.value, "new": is_new})
+        return "complaint" if is_new else "duplicate"
+
+    async def _thread_target(self, result: Normalized) -> str | None:
+        """The existing complaint this message answers, if any.
+
+        A reply to one of our notifications threads by Message-ID. A complaint number in the subject threads only
+        when the sender is the customer of that complaint, so quoting someone else's number attaches nothing.
+        """
+        store = self.runtime.store
+        target = await store.id_for_message_ids(result.reply_to_message_ids)
+        if target is None and result.subject_complaint_number:
+            candidate = await store.id_for_number(result.subject_complaint_number)
+            if candidate:
+                record = await store.get(candidate)
+                sender = (result.complaint.customer.email or "").lower()
+                if sender and record.get("email") == sender:
+                    target = candidate
+        return target
+
+    async def _emit_follow_up(self, target: str, result: Normalized) -> None:
+        complaint: Complaint = result.complaint
+        record = await self.runtime.store.get(target)
+        kind = EventKind.feedback_received if result.satisfaction_score is not None else EventKind.follow_up_received
+        details = {"channel_ref": complaint.channel_ref, "text": complaint.redacted_text[:2000]}
+        if result.satisfaction_score is not None:
+            details["score"] = str(result.satisfaction_score)
+            await self.runtime.store.update(target, satisfaction=result.satisfaction_score)
+        event = ComplaintEvent(
+            event_id=event_id_for(target, kind.value, complaint.complaint_id),
+            kind=kind,
+            complaint_id=target,
+            complaint_number=record.get("number", ""),
+            occurred_at=datetime.now(UTC),
+            channel=complaint.channel,
+            language=complaint.language,
+            details=details,
+        )
+        await self.outbox.send(self.runtime.topics.events, target, event.model_dump_json().encode())
+        log.info("follow-up attached", extra={"complaint_id": target, "kind": kind.value})
+
+
+def install(app: faust.App, runtime: Runtime, options: dict[str, object]) -> RoleParts:
+    channels = [Channel(c) for c in options.get("channels") or list(Channel)]  # type: ignore[union-attr]
+    outbox = Outbox(app)
+    for channel in channels:
+        runner = StageRunner(f"intake.{channel.value}", ChannelIntake(runtime, outbox, channel), outbox,
+                             runtime.topics, runtime.settings.max_handler_attempts)
+        add_stage(app, runtime.topics.raw(channel), runner)
+    parts = RoleParts()
+    if options.get("http", True):
+        parts.routes.append(intake_routes(runtime, outbox))
+    if options.get("smtp", True) and Channel.email in channels:
+        settings = runtime.settings
+        parts.services.append(SmtpServer(IntakeMailHandler(runtime, outbox), settings.bind_host,
+                                         settings.smtp_intake_port, "complaint-intake",
+                                         data_size_limit=settings.smtp_max_message_bytes))
+    return parts

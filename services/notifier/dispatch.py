@@ -1,0 +1,184 @@
+"""Delivers one (event, channel) exactly once.
+
+A Redis record is claimed before sending (``pending:<owner>`` with a short lease) and confirmed after
+(``sent``). A redelivered event whose record says ``sent`` is skipped; a claim left by a worker that died
+before sending expires and the message is sent then. Failures that may pass are retried later from a
+schedule in Redis, so one slow or failing address never blocks the partition.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parseaddr
+
+from complaintflow.metrics import DEAD_LETTERS, NOTIFICATIONS
+from complaintflow.runtime import Runtime
+from complaintflow.state import Keys
+from complaintflow.streams import Outbox
+from schemas import ComplaintEvent, DeadLetter, EventKind, event_id_for, stable_id
+from services.notifier.channels import Delivery, is_urgent
+from services.notifier.mailer import Mailer
+from services.notifier.quiet_hours import send_after
+from services.notifier.render import render_email, render_sms
+from services.notifier.retry import backoff_delay, classify_failure
+from services.notifier.sms_providers import SmsProvider
+from services.notifier.social import reply_suggestion
+
+log = logging.getLogger(__name__)
+
+SCHEDULED = "cf:notify:scheduled"
+SENT_TTL_S = 60 * 60 * 24 * 120
+
+
+@dataclass(frozen=True)
+class Attempt:
+    event: ComplaintEvent
+    delivery: Delivery
+    attempt: int = 1
+    past_quiet_hours: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps({"event": self.event.model_dump(mode="json"), "channel": self.delivery.channel,
+                           "address": self.delivery.address, "attempt": self.attempt,
+                           "past_quiet_hours": self.past_quiet_hours}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Attempt:
+        data = json.loads(text)
+        return cls(ComplaintEvent.model_validate(data["event"]), Delivery(data["channel"], data["address"]),
+                   int(data["attempt"]), bool(data.get("past_quiet_hours")))
+
+
+class Dispatcher:
+    def __init__(self, runtime: Runtime, outbox: Outbox, mailer: Mailer, sms: SmsProvider) -> None:
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self.outbox = outbox
+        self.mailer = mailer
+        self.sms = sms
+        self.owner = uuid.uuid4().hex[:12]
+        self.message_id_domain = parseaddr(self.settings.mail_from)[1].rpartition("@")[2] or "complaintflow.local"
+
+    async def deliver(self, attempt: Attempt, now: datetime | None = None) -> str:
+        now = now or datetime.now(UTC)
+        event, delivery = attempt.event, attempt.delivery
+        redis = self.runtime.redis
+        key = Keys.notification(event.event_id, delivery.channel)
+        if delivery.channel == "sms" and not attempt.past_quiet_hours and not is_urgent(event):
+            resume = send_after(now, self.settings.quiet_hours, (event.customer and event.customer.timezone)
+                                or self.settings.timezone)
+            if resume is not None and not await redis.exists(key):
+                await self.schedule(Attempt(event, delivery, attempt.attempt, past_quiet_hours=True), resume)
+                NOTIFICATIONS.labels(delivery.channel, "deferred").inc()
+                return "deferred"
+        claimed = await redis.set(key, f"pending:{self.owner}", nx=True, ex=self.settings.notify_claim_lease_s)
+        if not claimed:
+            state = await redis.get(key) or ""
+            if state in ("sent", "failed"):
+                NOTIFICATIONS.labels(delivery.channel, "duplicate").inc()
+                return "duplicate"
+            # Someone else holds a live claim (a rebalance overlap, or a worker that died mid-send):
+            # look again after the lease instead of blocking the partition.
+            await self.schedule(attempt, now + timedelta(seconds=self.settings.notify_claim_lease_s))
+            return "deferred"
+        try:
+            message_id = await self._send(event, delivery)
+        except Exception as exc:
+            await redis.delete(key)
+            return await self._failed(attempt, exc, now)
+        await redis.set(key, "sent", ex=SENT_TTL_S)
+        NOTIFICATIONS.labels(delivery.channel, "sent").inc()
+        if message_id:
+            await self.runtime.store.link_message_id(message_id, event.complaint_id)
+        await self._record(event, EventKind.notification_sent, delivery, {"message_id": message_id or ""}, now)
+        return "sent"
+
+    async def _send(self, event: ComplaintEvent, delivery: Delivery) -> str | None:
+        if delivery.channel == "email":
+            rendered = render_email(event, mail_from=self.settings.mail_from, reply_to=self.settings.reply_to,
+                                    bank_timezone=self.settings.timezone, message_id_domain=self.message_id_domain)
+            await self.mailer.send(rendered.message)
+            return rendered.message_id
+        if delivery.channel == "sms":
+            sms = render_sms(event, bank_timezone=self.settings.timezone)
+            await self.sms.send(delivery.address, sms.text, stable_id("sms", event.event_id))
+            return None
+        if delivery.channel == "social":
+            suggestion = reply_suggestion(event)
+            await self.outbox.send(self.runtime.topics.notifications_social, event.complaint_id,
+                                   json.dumps(suggestion, ensure_ascii=False).encode())
+            return None
+        raise ValueError(f"unknown delivery channel {delivery.channel!r}")
+
+    async def _failed(self, attempt: Attempt, exc: Exception, now: datetime) -> str:
+        kind = classify_failure(exc)
+        channel = attempt.delivery.channel
+        if kind == "transient" and attempt.attempt < self.settings.notify_max_attempts:
+            delay = backoff_delay(attempt.attempt, base=self.settings.notify_retry_base_s)
+            await self.schedule(Attempt(attempt.event, attempt.delivery, attempt.attempt + 1, True),
+                                now + timedelta(seconds=delay))
+            NOTIFICATIONS.labels(channel, "retrying").inc()
+            log.warning("notification failed; will retry", extra={
+                "complaint_id": attempt.event.complaint_id, "channel": channel, "attempt": attempt.attempt,
+                "error_type": type(exc).__name__, "retry_in_s": round(delay, 2)})
+            return "retrying"
+        event = attempt.event
+        reason = f"{kind} {channel} delivery failure after {attempt.attempt} attempt(s): {type(exc).__name__}"
+        await self.runtime.redis.set(Keys.notification(event.event_id, channel), "failed", ex=SENT_TTL_S)
+        await self.runtime.store.update(event.complaint_id, last_notification_failure=f"{channel}:{type(exc).__name__}")
+        await self._record(event, EventKind.notification_failed, attempt.delivery,
+                           {"error_type": type(exc).__name__, "failure": kind}, now)
+        letter = DeadLetter(
+            dead_letter_id=stable_id("dlq", event.event_id, channel), stage=f"notifier.{channel}", reason=reason,
+            error_type=type(exc).__name__, original_base64=_b64(attempt.to_json()), attempts=attempt.attempt,
+            complaint_id=event.complaint_id, failed_at=now, source_topic=self.runtime.topics.events,
+        )
+        await self.outbox.send(self.runtime.topics.deadletter, event.complaint_id, letter.model_dump_json().encode())
+        DEAD_LETTERS.labels(f"notifier.{channel}", type(exc).__name__).inc()
+        NOTIFICATIONS.labels(channel, "failed").inc()
+        log.warning("notification failed for good", extra={"complaint_id": event.complaint_id, "channel": channel,
+                                                            "failure": kind, "error_type": type(exc).__name__})
+        return "failed"
+
+    async def _record(self, event: ComplaintEvent, kind: EventKind, delivery: Delivery, details: dict[str, str],
+                      now: datetime) -> None:
+        """Log the outcome on the event topic (for the ledger report); the notifier ignores these kinds."""
+        record = ComplaintEvent(
+            event_id=event_id_for(event.complaint_id, kind.value, f"{event.event_id}:{delivery.channel}"),
+            kind=kind, complaint_id=event.complaint_id, complaint_number=event.complaint_number, occurred_at=now,
+            channel=event.channel, language=event.language, department=event.department,
+            details={"for_event": event.kind.value, "for_event_id": event.event_id, "delivery": delivery.channel,
+                     **details},
+        )
+        await self.outbox.send(self.runtime.topics.events, event.complaint_id, record.model_dump_json().encode())
+
+    async def schedule(self, attempt: Attempt, when: datetime) -> None:
+        await self.runtime.redis.zadd(SCHEDULED, {attempt.to_json(): when.timestamp()})
+
+    async def run_due(self, now: datetime | None = None, limit: int = 200) -> int:
+        """Send what the schedule says is due; each entry is claimed by removing it, so it runs once."""
+        now = now or datetime.now(UTC)
+        redis = self.runtime.redis
+        due = await redis.zrangebyscore(SCHEDULED, "-inf", now.timestamp(), start=0, num=limit)
+        done = 0
+        for entry in due:
+            if not await redis.zrem(SCHEDULED, entry):
+                continue
+            try:
+                attempt = Attempt.from_json(entry)
+            except (ValueError, KeyError) as exc:
+                log.error("unreadable scheduled notification dropped to log", extra={"error_type": type(exc).__name__})
+                continue
+            await self.deliver(attempt, now)
+            done += 1
+        return done
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+

@@ -1,0 +1,64 @@
+"""Notifier role: tells customers about lifecycle events by e-mail and SMS, once per (event, channel)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+import faust
+from pydantic import ValidationError
+
+from complaintflow.runner import RoleParts
+from complaintflow.runtime import Runtime
+from complaintflow.settings import Settings
+from complaintflow.streams import InboundMessage, Outbox, PermanentError, StageRunner, add_stage
+from schemas import CUSTOMER_FACING_EVENTS, ComplaintEvent
+from services.notifier.channels import choose_channels
+from services.notifier.dispatch import Attempt, Dispatcher
+from services.notifier.mailer import Mailer
+from services.notifier.sms_providers import HttpSmsProvider, OutboxSmsProvider, SmsProvider
+
+log = logging.getLogger(__name__)
+
+
+def sms_provider(settings: Settings) -> SmsProvider:
+    if settings.sms_gateway_url:
+        return HttpSmsProvider(settings.sms_gateway_url, auth_header=settings.sms_gateway_auth_header,
+                               to_field=settings.sms_gateway_to_field, text_field=settings.sms_gateway_text_field,
+                               id_field=settings.sms_gateway_id_field)
+    return OutboxSmsProvider(settings.outbox_dir / "sms.jsonl")
+
+
+class EventNotifier:
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+
+    async def __call__(self, message: InboundMessage) -> str:
+        try:
+            event = ComplaintEvent.model_validate_json(message.value)
+        except ValidationError as exc:
+            raise PermanentError(f"not a valid ComplaintEvent: {exc.error_count()} field error(s)", "schema") from None
+        if event.kind not in CUSTOMER_FACING_EVENTS:
+            return "ignored"
+        deliveries = choose_channels(event)
+        if not deliveries:
+            log.info("no way to reach the customer", extra={"complaint_id": event.complaint_id, "kind": event.kind.value})
+            return "no_contact"
+        outcomes = [await self.dispatcher.deliver(Attempt(event, delivery)) for delivery in deliveries]
+        return outcomes[0] if len(set(outcomes)) == 1 else "mixed"
+
+
+def install(app: faust.App, runtime: Runtime, options: dict[str, object]) -> RoleParts:
+    settings = runtime.settings
+    outbox = Outbox(app)
+    mailer = Mailer(runtime.smtp_host, runtime.smtp_port, username=settings.smtp_username,
+                    password=settings.smtp_password, tls=settings.smtp_tls)
+    dispatcher = Dispatcher(runtime, outbox, mailer, sms_provider(settings))
+    add_stage(app, runtime.topics.events,
+              StageRunner("notifier", EventNotifier(dispatcher), outbox, runtime.topics, settings.max_handler_attempts))
+
+    @app.timer(1.0, name="notification_schedule")
+    async def send_scheduled() -> None:
+        await dispatcher.run_due(datetime.now(UTC))
+
+    return RoleParts()

@@ -1,0 +1,73 @@
+"""Router role: classify, score severity, route to a department, run the SLA clock, apply status updates.
+
+Decisions are stored in Redis the first time they are taken and republished unchanged on redelivery, so a
+complaint seen twice is routed once, the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+import faust
+from pydantic import ValidationError
+
+from complaintflow.runner import RoleParts
+from complaintflow.runtime import Runtime
+from complaintflow.streams import InboundMessage, Outbox, PermanentError, StageRunner, add_stage
+from schemas import Complaint, RoutedComplaint, StatusUpdate
+from services.router.classifier import Classifier
+from services.router.lifecycle import Lifecycle
+from services.router.routing import RoutingTable
+from services.router.sla_clock import SlaClock
+
+log = logging.getLogger(__name__)
+
+
+class ComplaintRouter:
+    def __init__(self, runtime: Runtime, outbox: Outbox, lifecycle: Lifecycle) -> None:
+        self.runtime = runtime
+        self.outbox = outbox
+        self.lifecycle = lifecycle
+
+    async def __call__(self, message: InboundMessage) -> str:
+        try:
+            complaint = Complaint.model_validate_json(message.value)
+        except ValidationError as exc:
+            raise PermanentError(f"not a valid Complaint: {exc.error_count()} field error(s)", "schema") from None
+        routed, is_new = await self.lifecycle.route(complaint, datetime.now(UTC))
+        await self.lifecycle.publish_routing(routed, first_time=is_new)
+        return "routed" if is_new else "duplicate"
+
+
+class StatusApplier:
+    def __init__(self, lifecycle: Lifecycle) -> None:
+        self.lifecycle = lifecycle
+
+    async def __call__(self, message: InboundMessage) -> str:
+        try:
+            update = StatusUpdate.model_validate_json(message.value)
+        except ValidationError as exc:
+            raise PermanentError(f"not a valid StatusUpdate: {exc.error_count()} field error(s)", "schema") from None
+        return await self.lifecycle.apply_status(update, datetime.now(UTC))
+
+
+def install(app: faust.App, runtime: Runtime, options: dict[str, object]) -> RoleParts:
+    settings = runtime.settings
+    outbox = Outbox(app)
+    lifecycle = Lifecycle(runtime, outbox, Classifier.load(), RoutingTable.load(settings.routing_table))
+    attempts = settings.max_handler_attempts
+    add_stage(app, runtime.topics.normalized,
+              StageRunner("router", ComplaintRouter(runtime, outbox, lifecycle), outbox, runtime.topics, attempts))
+    add_stage(app, runtime.topics.status,
+              StageRunner("router.status", StatusApplier(lifecycle), outbox, runtime.topics, attempts))
+    clock = SlaClock(runtime, lifecycle)
+
+    @app.timer(settings.sla_sweep_interval_s, name="sla_sweeper")
+    async def sweep_sla() -> None:
+        await clock.sweep(datetime.now(UTC))
+
+    return RoleParts()
+
+
+__all__ = ["ComplaintRouter", "RoutedComplaint", "StatusApplier", "install"]

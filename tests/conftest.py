@@ -1,0 +1,190 @@
+"""Shared fixtures: one embedded broker and Redis per test session, real SMTP servers, a real running stack.
+
+Integration tests talk to these over real sockets; nothing here is a mock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from complaintflow.embedded import EmbeddedStack, embedded_services, free_port
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
+    with embedded_services(kafka=True, redis=True, log_dir=tmp_path_factory.mktemp("embedded")) as stack:
+        yield stack
+
+
+class CapturingHandler:
+    """A real SMTP server's handler that keeps every accepted message (and can refuse addresses)."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.refuse: set[str] = set()
+        self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # type: ignore[no-untyped-def]
+        if address.lower() in self.refuse:
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        message = message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
+        with self.lock:
+            self.messages.append(message)  # type: ignore[arg-type]
+        return "250 OK"
+
+    def find(self, predicate) -> list[EmailMessage]:  # type: ignore[no-untyped-def]
+        with self.lock:
+            return [m for m in self.messages if predicate(m)]
+
+
+@dataclass
+class SmtpCapture:
+    host: str
+    port: int
+    handler: CapturingHandler
+    controller: Controller = field(repr=False)
+
+    def wait_for(self, predicate, timeout: float = 60.0) -> list[EmailMessage]:  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.handler.find(predicate)
+            if found:
+                return found
+            time.sleep(0.1)
+        return []
+
+
+@pytest.fixture(scope="session")
+def smtp_capture() -> Iterator[SmtpCapture]:
+    handler = CapturingHandler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield SmtpCapture("127.0.0.1", port, handler, controller)
+    controller.stop()
+
+
+@dataclass
+class RunningStack:
+    http_url: str
+    smtp_intake_port: int
+    env: dict[str, str]
+    var_dir: Path
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def post(self, path: str, body: object, headers: dict[str, str] | None = None) -> tuple[int, dict]:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        request = urllib.request.Request(self.http_url + path, data=data, method="POST",
+                                         headers={"Content-Type": "application/json", **(headers or {})})
+        return _call(request)
+
+    def get(self, path: str) -> tuple[int, dict]:
+        return _call(urllib.request.Request(self.http_url + path))
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def _call(request: urllib.request.Request) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as err:
+        body = err.read()
+        try:
+            return err.code, json.loads(body or b"{}")
+        except ValueError:
+            return err.code, {"raw": body.decode(errors="replace")}
+
+
+def stack_env(embedded: EmbeddedStack, var_dir: Path, prefix: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SMTP_", "KAFKA_", "REDIS_", "COMPLAINTFLOW_"))}
+    env.update({
+        "KAFKA_BOOTSTRAP_SERVERS": embedded.kafka_bootstrap_servers or "",
+        "REDIS_URL": embedded.redis_url or "",
+        "COMPLAINTFLOW_VAR_DIR": str(var_dir),
+        "COMPLAINTFLOW_TOPIC_PREFIX": prefix,
+        "COMPLAINTFLOW_GROUP_PREFIX": f"{prefix}cf",
+        "COMPLAINTFLOW_KAFKA_SESSION_TIMEOUT_S": "6",
+        "COMPLAINTFLOW_KAFKA_HEARTBEAT_INTERVAL_S": "1",
+        "COMPLAINTFLOW_LOG_FORMAT": "json",
+        "HTTP_PORT": str(free_port()),
+        "SMTP_INTAKE_PORT": str(free_port()),
+    })
+    env.update(extra)
+    return env
+
+
+def start_stack(args: list[str], env: dict[str, str], var_dir: Path, wait_ready: bool = True,
+                timeout: float = 90.0) -> RunningStack:
+    var_dir.mkdir(parents=True, exist_ok=True)
+    log_path = var_dir / f"{args[0]}.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen([sys.executable, "-m", "complaintflow.cli", *args], env=env, cwd=REPO,
+                                   stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    stack = RunningStack(f"http://127.0.0.1:{env['HTTP_PORT']}", int(env["SMTP_INTAKE_PORT"]), env, var_dir,
+                         process, log_path)
+    if wait_ready:
+        wait_until_ready(stack, timeout)
+    return stack
+
+
+def wait_until_ready(stack: RunningStack, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if stack.process.poll() is not None:
+            raise RuntimeError(f"stack exited with {stack.process.returncode}:\n{stack.log_text()[-4000:]}")
+        try:
+            status, body = stack.get("/readyz")
+            if status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.25)
+    raise TimeoutError(f"stack not ready after {timeout}s:\n{stack.log_text()[-4000:]}")
+
+
+def stop_stack(stack: RunningStack, sig: int = signal.SIGTERM, timeout: float = 15.0) -> float:
+    started = time.monotonic()
+    if stack.process.poll() is None:
+        stack.process.send_signal(sig)
+        try:
+            stack.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            stack.process.kill()
+            stack.process.wait(5)
+    return time.monotonic() - started
+
+
+@pytest.fixture(scope="session")
+def stack(embedded: EmbeddedStack, smtp_capture: SmtpCapture,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """``complaintflow run`` against the session's broker and Redis, mailing the capture server."""
+    var_dir = tmp_path_factory.mktemp("stack")
+    env = stack_env(embedded, var_dir, "e2e.", SMTP_HOST=smtp_capture.host, SMTP_PORT=str(smtp_capture.port),
+                    COMPLAINTFLOW_COMPLAINT_ADDRESSES="complaints@bank.example,tousu@bank.example")
+    running = start_stack(["run"], env, var_dir)
+    yield running
+    stop_stack(running)
