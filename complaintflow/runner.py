@@ -59,7 +59,7 @@ def serve(roles: Sequence[str], settings: Settings, options: dict[str, object] |
             services.append(SmtpServer(OutboxHandler(settings.outbox_dir), smtp_host, smtp_port, "local-mail-sink"))
         runtime = Runtime(settings, bootstrap, redis_url, smtp_host, smtp_port, Topics(settings.topic_prefix))
         created = create_all_topics(settings, bootstrap)
-        log.info("topics ready", extra={"created": len(created)})
+        log.info("topics ready", extra={"topics_created": len(created)})
         HEALTH.add_check("redis", runtime.store.ping)
 
         apps: list[faust.App] = []

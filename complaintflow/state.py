@@ -70,8 +70,9 @@ class ComplaintStore:
         """The complaint's number, claimed for it alone; the same id always gets the same number back."""
         for salt in range(NUMBER_SALT_LIMIT):
             number = complaint_number_for(complaint_id, received_on, salt)
-            owner = await self.redis.set(Keys.number(number), complaint_id, nx=True, get=True)
-            if owner is None or owner == complaint_id:
+            if await self.redis.set(Keys.number(number), complaint_id, nx=True):
+                return number
+            if await self.redis.get(Keys.number(number)) == complaint_id:
                 return number
         raise RuntimeError("no free complaint number after many attempts")
 

@@ -70,11 +70,13 @@ Handler = Callable[[InboundMessage], Awaitable[str]]
 
 def make_app(role: str, settings: Settings, bootstrap: str) -> faust.App:
     """One faust app per service role; its id is the consumer group, so a role scales by adding workers."""
+    datadir = settings.var_dir / "faust" / role
+    datadir.mkdir(parents=True, exist_ok=True)
     return faust.App(
         f"{settings.group_prefix}-{role}",
         broker=[f"kafka://{server.strip()}" for server in bootstrap.split(",")],
         web_enabled=False,
-        datadir=str(settings.var_dir / "faust" / role),
+        datadir=str(datadir),
         topic_partitions=settings.topic_partitions,
         topic_allow_declare=False,
         topic_disable_leader=True,

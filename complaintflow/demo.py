@@ -1,0 +1,173 @@
+"""``complaintflow demo``: sample complaints of every channel through a running (or freshly started) stack."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import smtplib
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kafka import KafkaConsumer
+from rich.console import Console
+from rich.table import Table
+
+from complaintflow.runtime import read_stack_file
+from complaintflow.settings import Settings
+from complaintflow.topics import Topics
+from schemas import Channel, ComplaintEvent, EventKind, RoutedComplaint, complaint_id_for
+from services.intake import samples
+
+
+@dataclass
+class Sample:
+    label: str
+    channel: Channel
+    complaint_id: str = ""
+    number: str = "—"
+    department: str = "—"
+    severity: str = "—"
+    notified: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.error is not None or (self.department != "—" and bool(self.notified))
+
+
+def _post(url: str, body: dict[str, Any]) -> dict[str, Any]:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def _fresh_email(raw: bytes, run: str, index: int) -> tuple[bytes, str]:
+    """The sample mail with a new Message-ID, so each demo run files new complaints."""
+    message_id = f"<demo-{run}-{index}@customer.example>"
+    head, sep, body = raw.partition(b"\r\n\r\n") if b"\r\n\r\n" in raw else raw.partition(b"\n\n")
+    head = re.sub(rb"(?im)^Message-ID:.*(\r?\n[ \t].*)*\r?\n", b"", head + b"\n").rstrip(b"\r\n")
+    return f"Message-ID: {message_id}\r\n".encode() + head + sep + body, message_id
+
+
+def send_samples(http_url: str, smtp_intake: str, run: str) -> list[Sample]:
+    sent: list[Sample] = []
+
+    def web(label: str, channel: Channel, path: str, payload: dict[str, Any], ref: Callable[[dict], str]) -> None:
+        sample = Sample(label, channel)
+        try:
+            answer = _post(http_url + path, payload)
+            sample.complaint_id, sample.number = answer["complaint_id"], answer["complaint_number"]
+        except (OSError, KeyError, urllib.error.HTTPError) as exc:
+            sample.error = f"not accepted: {exc}"
+        sent.append(sample)
+        del ref
+
+    for label, payload in (("web form (en)", samples.webform_payload_en()), ("web form (zh)", samples.webform_payload_zh())):
+        payload = {**payload, "submission_id": f"demo-{run}-{len(sent)}"}
+        web(label, Channel.webform, "/api/v1/complaints", payload, lambda p: p["submission_id"])
+    for label, payload in (("hotline (zh)", samples.hotline_payload_zh()), ("hotline (en)", samples.hotline_payload_en())):
+        payload = {**payload, "call_id": f"{payload['call_id']}-{run}"}
+        web(label, Channel.hotline, "/api/v1/intake/hotline", payload, lambda p: p["call_id"])
+    for label, payload in (("weibo post (zh)", samples.social_payload_weibo()), ("x post (en)", samples.social_payload_x())):
+        payload = {**payload, "post_id": f"{payload['post_id']}-{run}"}
+        web(label, Channel.social, "/api/v1/intake/social", payload, lambda p: p["post_id"])
+
+    host, _, port = smtp_intake.rpartition(":")
+    for index, (label, raw) in enumerate((("e-mail GBK (zh)", samples.gbk_email()),
+                                          ("e-mail HTML (en)", samples.html_only_email()))):
+        sample = Sample(label, Channel.email)
+        fresh, message_id = _fresh_email(raw, run, index)
+        sample.complaint_id = complaint_id_for(Channel.email, message_id)
+        try:
+            with smtplib.SMTP(host, int(port), timeout=30) as smtp:
+                smtp.sendmail("customer@customer.example", ["complaints@bank.example"], fresh)
+        except (OSError, smtplib.SMTPException) as exc:
+            sample.error = f"mail refused: {exc}"
+        sent.append(sample)
+    return sent
+
+
+def follow(bootstrap: str, topics: Topics, sent: list[Sample], timeout: float) -> None:
+    by_id = {s.complaint_id: s for s in sent if s.complaint_id}
+    consumer = KafkaConsumer(topics.routed, topics.events, bootstrap_servers=bootstrap, group_id=None,
+                             auto_offset_reset="earliest", consumer_timeout_ms=1000)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and not all(s.done for s in sent):
+            for record in consumer:
+                if record.topic == topics.routed:
+                    routed = RoutedComplaint.model_validate_json(record.value)
+                    sample = by_id.get(routed.complaint.complaint_id)
+                    if sample:
+                        sample.number = routed.complaint.complaint_number
+                        sample.department = routed.department.value + (
+                            f" (+{routed.escalate_to.value})" if routed.escalate_to else "")
+                        sample.severity = routed.severity.value
+                else:
+                    event = ComplaintEvent.model_validate_json(record.value)
+                    sample = by_id.get(event.complaint_id)
+                    if sample and event.kind == EventKind.notification_sent and \
+                            event.details.get("for_event") == EventKind.acknowledged.value:
+                        channel = event.details.get("delivery", "?")
+                        if channel not in sample.notified:
+                            sample.notified.append(channel)
+                if all(s.done for s in sent) or time.monotonic() > deadline:
+                    break
+    finally:
+        consumer.close()
+
+
+def _table(sent: list[Sample]) -> Table:
+    table = Table(title="complaintflow demo")
+    for column in ("complaint number", "channel", "sample", "department", "severity", "acknowledgement"):
+        table.add_column(column)
+    for s in sent:
+        ack = s.error or (", ".join(f"{c} ✓" for c in s.notified) if s.notified else "not yet")
+        table.add_row(s.number, s.channel.value, s.label, s.department, s.severity, ack)
+    return table
+
+
+def _start_stack(settings: Settings) -> tuple[subprocess.Popen[bytes], dict[str, object]]:
+    print("no running stack found: starting one (embedded broker and Redis) for the demo...", file=sys.stderr)
+    process = subprocess.Popen([sys.executable, "-m", "complaintflow.cli", "run"], env=os.environ.copy(),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        stack = read_stack_file(settings)
+        if stack and stack.get("pid") == process.pid:
+            return process, stack
+        if process.poll() is not None:
+            raise RuntimeError("the stack could not start; run `complaintflow run` to see why")
+        time.sleep(0.3)
+    process.terminate()
+    raise RuntimeError("the stack did not start within 90 s")
+
+
+def run_demo(settings: Settings, timeout: float) -> int:
+    stack = read_stack_file(settings)
+    process = None
+    if stack is None:
+        process, stack = _start_stack(settings)
+    try:
+        run = uuid.uuid4().hex[:8]
+        sent = send_samples(str(stack["http_url"]), str(stack["smtp_intake"]), run)
+        follow(str(stack["kafka_bootstrap_servers"]), Topics(settings.topic_prefix), sent, timeout)
+    finally:
+        if process is not None:
+            process.terminate()
+            process.wait(30)
+    Console().print(_table(sent))
+    missing = [s for s in sent if not s.done]
+    if missing:
+        print(f"{len(missing)} sample(s) not routed and acknowledged within {timeout:.0f}s", file=sys.stderr)
+        return 1
+    return 0
