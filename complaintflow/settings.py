@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     kafka_heartbeat_interval_s: float | None = Field(
         default=None, validation_alias=_env("COMPLAINTFLOW_KAFKA_HEARTBEAT_INTERVAL_S")
     )
+    commit_interval_s: float = Field(default=1.0, gt=0, validation_alias=_env("COMPLAINTFLOW_COMMIT_INTERVAL_S"))
     log_format: Literal["auto", "json", "console"] = Field(default="auto", validation_alias=_env("COMPLAINTFLOW_LOG_FORMAT"))
     log_level: str = Field(default="INFO", validation_alias=_env("COMPLAINTFLOW_LOG_LEVEL"))
     max_handler_attempts: int = Field(default=3, ge=1, validation_alias=_env("COMPLAINTFLOW_MAX_HANDLER_ATTEMPTS"))

@@ -82,7 +82,7 @@ def make_app(role: str, settings: Settings, bootstrap: str) -> faust.App:
         topic_disable_leader=True,
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=settings.heartbeat_interval_s,
-        broker_commit_interval=1.0,
+        broker_commit_interval=settings.commit_interval_s,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         producer_linger=0.002,

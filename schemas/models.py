@@ -122,6 +122,7 @@ class Complaint(Record):
     source_timezone: str | None = None
     language: Language
     subject: str | None = None
+    redacted_subject: str | None = Field(default=None, description="Subject with personal numbers masked")
     text: str = Field(description="Full cleaned text; only for the handling department")
     redacted_text: str = Field(description="Text with card, ID, phone, e-mail and account numbers masked")
     customer: Customer = Field(default_factory=Customer)

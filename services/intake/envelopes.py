@@ -24,8 +24,13 @@ def email_message_id(raw: bytes) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
-def email_envelope(raw: bytes, source: str, mail_from: str | None = None, rcpt_to: list[str] | None = None,
-                   received_at: datetime | None = None) -> RawEnvelope:
+def email_envelope(
+    raw: bytes,
+    source: str,
+    mail_from: str | None = None,
+    rcpt_to: list[str] | None = None,
+    received_at: datetime | None = None,
+) -> RawEnvelope:
     return RawEnvelope(
         channel=Channel.email,
         message_id=email_message_id(raw),
@@ -37,10 +42,20 @@ def email_envelope(raw: bytes, source: str, mail_from: str | None = None, rcpt_t
     )
 
 
-def json_envelope(channel: Channel, message_id: str, payload: dict[str, Any], source: str,
-                  received_at: datetime | None = None) -> RawEnvelope:
-    return RawEnvelope(channel=channel, message_id=message_id, received_at=received_at or datetime.now(UTC),
-                       source=source, payload=payload)
+def json_envelope(
+    channel: Channel,
+    message_id: str,
+    payload: dict[str, Any],
+    source: str,
+    received_at: datetime | None = None,
+) -> RawEnvelope:
+    return RawEnvelope(
+        channel=channel,
+        message_id=message_id,
+        received_at=received_at or datetime.now(UTC),
+        source=source,
+        payload=payload,
+    )
 
 
 def encode(envelope: RawEnvelope) -> bytes:

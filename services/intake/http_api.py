@@ -42,14 +42,17 @@ def field_errors(exc: ValidationError) -> list[dict[str, str]]:
 
 async def _json_body(request: web.Request) -> Any:
     if request.content_type not in ("application/json", "text/json"):
-        raise web.HTTPUnsupportedMediaType(text=json.dumps({"error": "send application/json"}),
-                                           content_type="application/json")
+        raise web.HTTPUnsupportedMediaType(
+            text=json.dumps({"error": "send application/json"}), content_type="application/json"
+        )
     raw = await request.read()
     try:
         return json.loads(raw, parse_float=float, parse_int=_bounded_int)
     except (ValueError, RecursionError) as exc:
-        raise web.HTTPBadRequest(text=json.dumps({"error": f"body is not valid JSON: {type(exc).__name__}"}),
-                                 content_type="application/json") from None
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": f"body is not valid JSON: {type(exc).__name__}"}),
+            content_type="application/json",
+        ) from None
 
 
 def _bounded_int(text: str) -> int:
@@ -67,8 +70,13 @@ class IntakeApi:
     def _limited(self, request: web.Request) -> bool:
         return not self.limiter.allow(request.remote or "unknown")
 
-    async def _accept(self, request: web.Request, channel: Channel, model: type[BaseModel],
-                      message_id_of: Callable[[Any, web.Request], str]) -> web.Response:
+    async def _accept(
+        self,
+        request: web.Request,
+        channel: Channel,
+        model: type[BaseModel],
+        message_id_of: Callable[[Any, web.Request], str],
+    ) -> web.Response:
         route = f"{channel.value}"
         if self._limited(request):
             HTTP_REQUESTS.labels(route, "429").inc()
@@ -84,17 +92,25 @@ class IntakeApi:
             return _error(422, "some fields need attention", field_errors(exc))
         message_id = message_id_of(submission, request)
         received_at = datetime.now(UTC)
-        envelope = json_envelope(channel, message_id, submission.model_dump(mode="json", exclude_none=True), "http",
-                                 received_at)
+        envelope = json_envelope(
+            channel, message_id, submission.model_dump(mode="json", exclude_none=True), "http", received_at
+        )
         complaint_id = complaint_id_for(channel, message_id)
         local_day = received_at.astimezone(self.runtime.settings.tz).date()
         number = await self.runtime.store.claim_number(complaint_id, local_day)
         await self.outbox.send_and_wait(self.runtime.topics.raw(channel), message_id, encode(envelope))
         HTTP_REQUESTS.labels(route, "202").inc()
-        log.info("complaint accepted", extra={"channel": channel.value, "complaint_id": complaint_id, "number": number})
+        log.info(
+            "complaint accepted",
+            extra={"channel": channel.value, "complaint_id": complaint_id, "number": number},
+        )
         return web.json_response(
-            {"complaint_number": number, "complaint_id": complaint_id, "status": "received",
-             "status_url": f"/api/v1/complaints/{number}"},
+            {
+                "complaint_number": number,
+                "complaint_id": complaint_id,
+                "status": "received",
+                "status_url": f"/api/v1/complaints/{number}",
+            },
             status=202,
         )
 
@@ -108,7 +124,9 @@ class IntakeApi:
         return await self._accept(request, Channel.hotline, HotlineTranscript, lambda sub, _: sub.call_id)
 
     async def social(self, request: web.Request) -> web.Response:
-        return await self._accept(request, Channel.social, SocialPost, lambda sub, _: f"{sub.platform}:{sub.post_id}")
+        return await self._accept(
+            request, Channel.social, SocialPost, lambda sub, _: f"{sub.platform}:{sub.post_id}"
+        )
 
     async def status(self, request: web.Request) -> web.Response:
         """Current status for the customer, after they prove who they are with their phone's last four digits
@@ -120,21 +138,28 @@ class IntakeApi:
         store = self.runtime.store
         complaint_id = await store.id_for_number(number)
         record = await store.get(complaint_id) if complaint_id else {}
-        known = bool(record) and bool(proof) and proof in {record.get("phone_last4"), record.get("email")} - {""}
+        known = (
+            bool(record) and bool(proof) and proof in {record.get("phone_last4"), record.get("email")} - {""}
+        )
         if not known:
             HTTP_REQUESTS.labels("status", "404").inc()
-            return _error(404, "no complaint found for this number and verification "
-                               "(give ?verify= the last four digits of your phone, or your e-mail address)")
+            return _error(
+                404,
+                "no complaint found for this number and verification "
+                "(give ?verify= the last four digits of your phone, or your e-mail address)",
+            )
         HTTP_REQUESTS.labels("status", "200").inc()
         deadlines = json.loads(record["deadlines"]) if record.get("deadlines") else {}
-        return web.json_response({
-            "complaint_number": number,
-            "status": record.get("status", "received"),
-            "department": record.get("department"),
-            "received_at": record.get("received_at"),
-            "decision_by": deadlines.get("decision_by"),
-            "updated_at": record.get("updated_at"),
-        })
+        return web.json_response(
+            {
+                "complaint_number": number,
+                "status": record.get("status", "received"),
+                "department": record.get("department"),
+                "received_at": record.get("received_at"),
+                "decision_by": deadlines.get("decision_by"),
+                "updated_at": record.get("updated_at"),
+            }
+        )
 
 
 def intake_routes(runtime: Runtime, outbox: Outbox) -> Callable[[web.Application], None]:

@@ -22,25 +22,34 @@ from services.intake.envelopes import email_envelope, encode, json_envelope
 
 
 class ComplaintPublisher:
-    def __init__(self, bootstrap: str, topic_prefix: str = "", source: str = "kafka-adapter",
-                 kafka_producer: KafkaProducer | None = None) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topic_prefix: str = "",
+        source: str = "kafka-adapter",
+        kafka_producer: KafkaProducer | None = None,
+    ) -> None:
         self.topics = Topics(topic_prefix)
         self.source = source
         self._producer = kafka_producer or producer(bootstrap, enable_idempotence=True)
 
     def publish(self, envelope: RawEnvelope) -> Any:
-        return self._producer.send(self.topics.raw(envelope.channel), key=envelope.message_id.encode(),
-                                   value=encode(envelope))
+        return self._producer.send(
+            self.topics.raw(envelope.channel), key=envelope.message_id.encode(), value=encode(envelope)
+        )
 
     def publish_email(self, raw: bytes, received_at: datetime | None = None) -> Any:
         return self.publish(email_envelope(raw, self.source, received_at=received_at))
 
-    def publish_webform(self, form: dict[str, Any], message_id: str, received_at: datetime | None = None) -> Any:
+    def publish_webform(
+        self, form: dict[str, Any], message_id: str, received_at: datetime | None = None
+    ) -> Any:
         return self.publish(json_envelope(Channel.webform, message_id, form, self.source, received_at))
 
     def publish_hotline(self, transcript: dict[str, Any], received_at: datetime | None = None) -> Any:
-        return self.publish(json_envelope(Channel.hotline, str(transcript["call_id"]), transcript, self.source,
-                                          received_at))
+        return self.publish(
+            json_envelope(Channel.hotline, str(transcript["call_id"]), transcript, self.source, received_at)
+        )
 
     def publish_social(self, post: dict[str, Any], received_at: datetime | None = None) -> Any:
         message_id = f"{post['platform']}:{post['post_id']}"

@@ -16,14 +16,17 @@ log = logging.getLogger(__name__)
 
 
 class IntakeMailHandler:
-    def __init__(self, runtime: Runtime, outbox: Outbox, rate_limit: int = 120, window_s: float = 60.0) -> None:
+    def __init__(
+        self, runtime: Runtime, outbox: Outbox, rate_limit: int = 120, window_s: float = 60.0
+    ) -> None:
         self.runtime = runtime
         self.outbox = outbox
         self.addresses = runtime.settings.complaint_address_set
         self.limiter = SenderRateLimit(rate_limit, window_s)
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
-                          rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
         if "*" not in self.addresses and address.lower() not in self.addresses:
             SMTP_INTAKE.labels("unknown_recipient").inc()
             return "550 5.1.1 No such complaint mailbox here"
@@ -41,7 +44,9 @@ class IntakeMailHandler:
         mail_from = envelope.mail_from if isinstance(envelope.mail_from, str) else None
         record = email_envelope(raw, "smtp", mail_from, list(envelope.rcpt_tos))
         try:
-            await self.outbox.send_and_wait(self.runtime.topics.raw(Channel.email), record.message_id, encode(record))
+            await self.outbox.send_and_wait(
+                self.runtime.topics.raw(Channel.email), record.message_id, encode(record)
+            )
         except Exception as exc:
             SMTP_INTAKE.labels("kafka_unavailable").inc()
             log.warning("could not publish mail; sender will retry", extra={"error_type": type(exc).__name__})

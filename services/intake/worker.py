@@ -35,8 +35,10 @@ class ChannelIntake:
         if isinstance(result, Rejected):
             raise PermanentError(result.reason, result.error_type)
         if isinstance(result, AutoReply):
-            log.info("auto-reply recorded, not answered",
-                     extra={"channel": self.channel.value, "reason": result.reason, "offset": message.offset})
+            log.info(
+                "auto-reply recorded, not answered",
+                extra={"channel": self.channel.value, "reason": result.reason, "offset": message.offset},
+            )
             return "auto_reply"
         return await self._complaint_or_follow_up(result)
 
@@ -51,10 +53,15 @@ class ChannelIntake:
         local_day = complaint.received_at.astimezone(self.runtime.settings.tz).date()
         number = await store.claim_number(complaint.complaint_id, local_day)
         history = await record_customer_complaint(
-            self.runtime.redis, complaint.customer, complaint.complaint_id, complaint.channel.value,
-            complaint.received_at.timestamp())
+            self.runtime.redis,
+            complaint.customer,
+            complaint.complaint_id,
+            complaint.channel.value,
+            complaint.received_at.timestamp(),
+        )
         related = sorted(
-            other for other, (channel, at) in history.items()
+            other
+            for other, (channel, at) in history.items()
             if channel != complaint.channel.value
             and abs(at - complaint.received_at.timestamp()) <= RELATED_WINDOW.total_seconds()
         )
@@ -68,9 +75,18 @@ class ChannelIntake:
         is_new = await store.record_new(complaint)
         # Published again on redelivery too: the router drops repeats by complaint id, and a crash between
         # recording and publishing must not lose the complaint.
-        await self.outbox.send(self.runtime.topics.normalized, complaint.complaint_id, complaint.model_dump_json().encode())
-        log.info("complaint normalised", extra={"complaint_id": complaint.complaint_id, "number": complaint.complaint_number,
-                                                 "channel": complaint.channel.value, "new": is_new})
+        await self.outbox.send(
+            self.runtime.topics.normalized, complaint.complaint_id, complaint.model_dump_json().encode()
+        )
+        log.info(
+            "complaint normalised",
+            extra={
+                "complaint_id": complaint.complaint_id,
+                "number": complaint.complaint_number,
+                "channel": complaint.channel.value,
+                "new": is_new,
+            },
+        )
         return "complaint" if is_new else "duplicate"
 
     async def _thread_target(self, result: Normalized) -> str | None:
@@ -93,7 +109,11 @@ class ChannelIntake:
     async def _emit_follow_up(self, target: str, result: Normalized) -> None:
         complaint: Complaint = result.complaint
         record = await self.runtime.store.get(target)
-        kind = EventKind.feedback_received if result.satisfaction_score is not None else EventKind.follow_up_received
+        kind = (
+            EventKind.feedback_received
+            if result.satisfaction_score is not None
+            else EventKind.follow_up_received
+        )
         details = {"channel_ref": complaint.channel_ref, "text": complaint.redacted_text[:2000]}
         if result.satisfaction_score is not None:
             details["score"] = str(result.satisfaction_score)
@@ -116,15 +136,26 @@ def install(app: faust.App, runtime: Runtime, options: dict[str, object]) -> Rol
     channels = [Channel(c) for c in options.get("channels") or list(Channel)]  # type: ignore[union-attr]
     outbox = Outbox(app)
     for channel in channels:
-        runner = StageRunner(f"intake.{channel.value}", ChannelIntake(runtime, outbox, channel), outbox,
-                             runtime.topics, runtime.settings.max_handler_attempts)
+        runner = StageRunner(
+            f"intake.{channel.value}",
+            ChannelIntake(runtime, outbox, channel),
+            outbox,
+            runtime.topics,
+            runtime.settings.max_handler_attempts,
+        )
         add_stage(app, runtime.topics.raw(channel), runner)
     parts = RoleParts()
     if options.get("http", True):
         parts.routes.append(intake_routes(runtime, outbox))
     if options.get("smtp", True) and Channel.email in channels:
         settings = runtime.settings
-        parts.services.append(SmtpServer(IntakeMailHandler(runtime, outbox), settings.bind_host,
-                                         settings.smtp_intake_port, "complaint-intake",
-                                         data_size_limit=settings.smtp_max_message_bytes))
+        parts.services.append(
+            SmtpServer(
+                IntakeMailHandler(runtime, outbox),
+                settings.bind_host,
+                settings.smtp_intake_port,
+                "complaint-intake",
+                data_size_limit=settings.smtp_max_message_bytes,
+            )
+        )
     return parts
