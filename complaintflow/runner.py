@@ -5,14 +5,14 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import faust
 import mode
 
 from complaintflow.embedded import BROKER_WARNING, embedded_services, free_port
-from complaintflow.health import HEALTH
+from complaintflow.health import HEALTH, tcp_reachable
 from complaintflow.kafka import create_all_topics
 from complaintflow.logs import configure_logging
 from complaintflow.runtime import Runtime, remove_stack_file, write_stack_file
@@ -61,6 +61,9 @@ def serve(roles: Sequence[str], settings: Settings, options: dict[str, object] |
         created = create_all_topics(settings, bootstrap)
         log.info("topics ready", extra={"topics_created": len(created)})
         HEALTH.add_check("redis", runtime.store.ping)
+        HEALTH.add_check("kafka", lambda: tcp_reachable(bootstrap))
+        if "notifier" in roles:
+            HEALTH.add_check("smtp", lambda: tcp_reachable(f"{smtp_host}:{smtp_port}"), readiness_only=True)
 
         apps: list[faust.App] = []
         routes: list[RouteInstaller] = []
@@ -72,6 +75,7 @@ def serve(roles: Sequence[str], settings: Settings, options: dict[str, object] |
             apps.append(app)
         for app in apps:
             app.finalize()
+            HEALTH.add_check(f"{app.conf.id}.partitions", _assigned(app), readiness_only=True)
         services.append(WebServer(build_web_app(routes, settings.http_max_body_bytes), settings.bind_host,
                                   settings.http_port))
         endpoints = {
@@ -97,6 +101,14 @@ def serve(roles: Sequence[str], settings: Settings, options: dict[str, object] |
         finally:
             remove_stack_file(settings)
     return 0
+
+
+def _assigned(app: faust.App) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        consumer = app.consumer if app.started else None
+        return bool(consumer and not app.rebalancing and consumer.assignment())
+
+    return check
 
 
 def _banner(endpoints: dict[str, object]) -> str:

@@ -17,11 +17,13 @@ RouteInstaller = Callable[[web.Application], None]
 
 
 async def healthz(_: web.Request) -> web.Response:
-    return web.json_response({"status": "alive"})
+    healthy, components = await HEALTH.evaluate(readiness=False)
+    return web.json_response({"status": "alive" if healthy else "degraded", "components": components},
+                             status=200 if healthy else 503)
 
 
 async def readyz(_: web.Request) -> web.Response:
-    ready, components = await HEALTH.readiness()
+    ready, components = await HEALTH.evaluate(readiness=True)
     return web.json_response({"ready": ready, "components": components}, status=200 if ready else 503)
 
 
