@@ -238,5 +238,74 @@ def demo(timeout: float) -> None:
     sys.exit(run_demo(_settings(), timeout))
 
 
+# --- operations -------------------------------------------------------------------------------------
+@main.command()
+@click.option("--since", default="30d", show_default=True, help="Start: a duration back from now (30d, 12h) or a date.")
+@click.option("--until", "until", default=None, help="End date (YYYY-MM-DD, inclusive); default now.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("var/report"), show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["html", "csv", "json"]), default="html", show_default=True)
+def report(since: str, until: str | None, out_dir: Path, fmt: str) -> None:
+    """The complaint ledger: counts, trends, recurring problems, SLA and satisfaction, from the event log."""
+    from complaintflow.report.command import run_report
+
+    settings = _settings()
+    path = run_report(settings, _bootstrap(settings), since=since, until=until, out_dir=out_dir, fmt=fmt)
+    click.echo(f"wrote {path}")
+
+
+@main.group()
+def deadletter() -> None:
+    """Inspect and re-drive dead letters after fixing their cause."""
+
+
+@deadletter.command("list")
+@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--stage", default=None, help="Only this stage (e.g. intake.email, router, notifier.email).")
+def deadletter_list(limit: int, stage: str | None) -> None:
+    """The most recent dead letters: id, stage, source and reason."""
+    from complaintflow.deadletters import list_dead_letters
+
+    settings = _settings()
+    for line in list_dead_letters(settings, _bootstrap(settings), limit=limit, stage=stage):
+        click.echo(line)
+
+
+@deadletter.command("show")
+@click.argument("dead_letter_id")
+def deadletter_show(dead_letter_id: str) -> None:
+    """One dead letter in full (the original bytes decoded where they are text)."""
+    from complaintflow.deadletters import show_dead_letter
+
+    settings = _settings()
+    click.echo(show_dead_letter(settings, _bootstrap(settings), dead_letter_id))
+
+
+@deadletter.command("replay")
+@click.argument("dead_letter_ids", nargs=-1)
+@click.option("--all", "replay_all", is_flag=True, help="Replay every dead letter not replayed yet.")
+@click.option("--stage", default=None, help="With --all: only this stage.")
+def deadletter_replay(dead_letter_ids: tuple[str, ...], replay_all: bool, stage: str | None) -> None:
+    """Send dead letters back to their source topic. Idempotent: a letter already replayed is skipped."""
+    from complaintflow.deadletters import replay_dead_letters
+
+    settings = _settings()
+    if not dead_letter_ids and not replay_all:
+        raise click.UsageError("name dead letter ids or use --all")
+    replayed, skipped = replay_dead_letters(settings, _bootstrap(settings), list(dead_letter_ids), replay_all, stage)
+    click.echo(f"replayed {replayed}, skipped {skipped} already replayed or unknown")
+
+
+@main.command()
+@click.option("--complaints", "count", type=int, default=10_000, show_default=True, help="Complaints per run (N).")
+@click.option("--workers", type=int, default=1, show_default=True, help="Worker processes per role (W).")
+@click.option("--rate", type=float, default=None, help="Offer a steady R complaints/s instead of a burst.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), default=None, help="Write all figures here.")
+def bench(count: int, workers: int, rate: float | None, json_path: Path | None) -> None:
+    """Throughput, latency and memory of the pipeline against the broker's and framework's ceilings."""
+    from complaintflow.bench.command import run_bench
+
+    sys.exit(run_bench(_settings(), count=count, workers=workers, rate=rate, json_path=json_path))
+
+
 if __name__ == "__main__":
     main()
