@@ -27,7 +27,8 @@ def _bootstrap(settings: Settings) -> str:
     if stack:
         return str(stack["kafka_bootstrap_servers"])
     raise click.ClickException(
-        "no Kafka to talk to: start `complaintflow run` in another terminal, or set KAFKA_BOOTSTRAP_SERVERS")
+        "no Kafka to talk to: start `complaintflow run` in another terminal, or set KAFKA_BOOTSTRAP_SERVERS"
+    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -49,7 +50,9 @@ def run() -> None:
 
 
 @main.command()
-@click.option("--channel", "channels", multiple=True, type=click.Choice(CHANNELS), help="Only these channels.")
+@click.option(
+    "--channel", "channels", multiple=True, type=click.Choice(CHANNELS), help="Only these channels."
+)
 @click.option("--no-http", is_flag=True, help="Do not serve the HTTP entry points.")
 @click.option("--no-smtp", is_flag=True, help="Do not serve the SMTP entry point.")
 def intake(channels: tuple[str, ...], no_http: bool, no_smtp: bool) -> None:
@@ -109,16 +112,23 @@ def schemas() -> None:
 
 
 @schemas.command("export")
-@click.option("--check", is_flag=True, help="Fail if the files in schemas/ are stale instead of writing them.")
+@click.option(
+    "--check", is_flag=True, help="Fail if the files in schemas/ are stale instead of writing them."
+)
 def schemas_export(check: bool) -> None:
     """Write schemas/*.schema.json from the pydantic models."""
     from schemas.export import SCHEMA_DIR, export_json_schemas, json_schema_files
 
     if check:
-        stale = [name for name, text in json_schema_files().items()
-                 if not (SCHEMA_DIR / name).exists() or (SCHEMA_DIR / name).read_text(encoding="utf-8") != text]
+        stale = [
+            name
+            for name, text in json_schema_files().items()
+            if not (SCHEMA_DIR / name).exists() or (SCHEMA_DIR / name).read_text(encoding="utf-8") != text
+        ]
         if stale:
-            raise click.ClickException("stale JSON Schemas: " + ", ".join(stale) + " (run complaintflow schemas export)")
+            raise click.ClickException(
+                "stale JSON Schemas: " + ", ".join(stale) + " (run complaintflow schemas export)"
+            )
         click.echo("JSON Schemas are up to date")
         return
     for path in export_json_schemas():
@@ -161,7 +171,9 @@ def dept() -> None:
 @dept.command("tail")
 @click.argument("department")
 @click.option("--group", default=None, help="Consumer group (default: complaintflow-dept-<DEPT>).")
-@click.option("--idle-timeout", type=float, default=None, help="Stop after this many seconds without a message.")
+@click.option(
+    "--idle-timeout", type=float, default=None, help="Stop after this many seconds without a message."
+)
 def dept_tail(department: str, group: str | None, idle_timeout: float | None) -> None:
     """Print complaints routed to DEPARTMENT as they arrive (and commit them as handled)."""
     from services.router.department_client import DepartmentClient
@@ -171,9 +183,11 @@ def dept_tail(department: str, group: str | None, idle_timeout: float | None) ->
     try:
         for routed in client.complaints(idle_timeout_s=idle_timeout):
             c = routed.complaint
-            click.echo(f"{c.complaint_number}  {routed.severity.value:<8} {routed.business_line.value}/"
-                       f"{routed.reason.value}  via {c.channel.value}  due {routed.deadlines.decision_by:%Y-%m-%d}  "
-                       f"[{'; '.join(routed.explanations[:3])}]")
+            click.echo(
+                f"{c.complaint_number}  {routed.severity.value:<8} {routed.business_line.value}/"
+                f"{routed.reason.value}  via {c.channel.value}  due {routed.deadlines.decision_by:%Y-%m-%d}  "
+                f"[{'; '.join(routed.explanations[:3])}]"
+            )
             click.echo(f"    {c.redacted_text[:160]}")
     except KeyboardInterrupt:
         pass
@@ -183,16 +197,37 @@ def dept_tail(department: str, group: str | None, idle_timeout: float | None) ->
 
 @dept.command("update")
 @click.argument("number")
-@click.option("--status", required=True, type=click.Choice(
-    ["accepted", "investigating", "need_info", "proposal", "resolved", "rejected", "transferred", "extended",
-     "closed"]))
+@click.option(
+    "--status",
+    required=True,
+    type=click.Choice(
+        [
+            "accepted",
+            "investigating",
+            "need_info",
+            "proposal",
+            "resolved",
+            "rejected",
+            "transferred",
+            "extended",
+            "closed",
+        ]
+    ),
+)
 @click.option("--note", default=None, help="Shown to the customer (need_info, resolved).")
 @click.option("--to", "to_department", default=None, help="Target department of a transfer.")
 @click.option("--reason", default=None, help="Why (transfer, extension, rejection).")
 @click.option("--approver", default=None, help="Approver of a second extension.")
 @click.option("--department", default="consumer_protection", help="The department sending the update.")
-def dept_update(number: str, status: str, note: str | None, to_department: str | None, reason: str | None,
-                approver: str | None, department: str) -> None:
+def dept_update(
+    number: str,
+    status: str,
+    note: str | None,
+    to_department: str | None,
+    reason: str | None,
+    approver: str | None,
+    department: str,
+) -> None:
     """Send a StatusUpdate for complaint NUMBER to complaints.status."""
     from schemas import normalise_complaint_number
     from services.router.department_client import DepartmentClient
@@ -200,8 +235,14 @@ def dept_update(number: str, status: str, note: str | None, to_department: str |
     settings = _settings()
     client = DepartmentClient(_bootstrap(settings), department, settings)
     try:
-        update = client.update(normalise_complaint_number(number), status, note=note, to_department=to_department,
-                               reason=reason, approver=approver)
+        update = client.update(
+            normalise_complaint_number(number),
+            status,
+            note=note,
+            to_department=to_department,
+            reason=reason,
+            approver=approver,
+        )
     finally:
         client.close()
     click.echo(f"sent {update.status.value} for {update.complaint_number} (update id {update.update_id})")
@@ -230,7 +271,9 @@ def import_mail(path: Path) -> None:
 
 
 @main.command()
-@click.option("--timeout", type=float, default=90.0, show_default=True, help="Seconds to wait for every sample.")
+@click.option(
+    "--timeout", type=float, default=90.0, show_default=True, help="Seconds to wait for every sample."
+)
 def demo(timeout: float) -> None:
     """Send built-in sample complaints (every channel, Chinese and English) and show where each went."""
     from complaintflow.demo import run_demo
@@ -240,10 +283,16 @@ def demo(timeout: float) -> None:
 
 # --- operations -------------------------------------------------------------------------------------
 @main.command()
-@click.option("--since", default="30d", show_default=True, help="Start: a duration back from now (30d, 12h) or a date.")
+@click.option(
+    "--since", default="30d", show_default=True, help="Start: a duration back from now (30d, 12h) or a date."
+)
 @click.option("--until", "until", default=None, help="End date (YYYY-MM-DD, inclusive); default now.")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("var/report"), show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["html", "csv", "json"]), default="html", show_default=True)
+@click.option(
+    "--out", "out_dir", type=click.Path(path_type=Path), default=Path("var/report"), show_default=True
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["html", "csv", "json"]), default="html", show_default=True
+)
 def report(since: str, until: str | None, out_dir: Path, fmt: str) -> None:
     """The complaint ledger: counts, trends, recurring problems, SLA and satisfaction, from the event log."""
     from complaintflow.report.command import run_report
@@ -291,15 +340,21 @@ def deadletter_replay(dead_letter_ids: tuple[str, ...], replay_all: bool, stage:
     settings = _settings()
     if not dead_letter_ids and not replay_all:
         raise click.UsageError("name dead letter ids or use --all")
-    replayed, skipped = replay_dead_letters(settings, _bootstrap(settings), list(dead_letter_ids), replay_all, stage)
+    replayed, skipped = replay_dead_letters(
+        settings, _bootstrap(settings), list(dead_letter_ids), replay_all, stage
+    )
     click.echo(f"replayed {replayed}, skipped {skipped} already replayed or unknown")
 
 
 @main.command()
-@click.option("--complaints", "count", type=int, default=10_000, show_default=True, help="Complaints per run (N).")
+@click.option(
+    "--complaints", "count", type=int, default=10_000, show_default=True, help="Complaints per run (N)."
+)
 @click.option("--workers", type=int, default=1, show_default=True, help="Worker processes per role (W).")
 @click.option("--rate", type=float, default=None, help="Offer a steady R complaints/s instead of a burst.")
-@click.option("--json", "json_path", type=click.Path(path_type=Path), default=None, help="Write all figures here.")
+@click.option(
+    "--json", "json_path", type=click.Path(path_type=Path), default=None, help="Write all figures here."
+)
 def bench(count: int, workers: int, rate: float | None, json_path: Path | None) -> None:
     """Throughput, latency and memory of the pipeline against the broker's and framework's ceilings."""
     from complaintflow.bench.command import run_bench

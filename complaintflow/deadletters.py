@@ -27,8 +27,13 @@ def read_dead_letters(settings: Settings, bootstrap: str, idle_ms: int = 1500) -
     """Every dead letter on the topic, oldest first (reads until the topic has been idle for ``idle_ms``)."""
     from kafka import KafkaConsumer
 
-    consumer = KafkaConsumer(Topics(settings.topic_prefix).deadletter, bootstrap_servers=bootstrap, group_id=None,
-                             auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = KafkaConsumer(
+        Topics(settings.topic_prefix).deadletter,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     try:
         while True:
             batch = consumer.poll(timeout_ms=idle_ms)
@@ -44,11 +49,16 @@ def read_dead_letters(settings: Settings, bootstrap: str, idle_ms: int = 1500) -
         consumer.close()
 
 
-def list_dead_letters(settings: Settings, bootstrap: str, limit: int = 50, stage: str | None = None) -> list[str]:
+def list_dead_letters(
+    settings: Settings, bootstrap: str, limit: int = 50, stage: str | None = None
+) -> list[str]:
     letters = [d for d in read_dead_letters(settings, bootstrap) if stage is None or d.stage == stage]
-    lines = [f"{d.failed_at:%Y-%m-%d %H:%M:%S}  {d.dead_letter_id}  {d.stage:<16} "
-             f"{d.source_topic or '-'}[{d.partition if d.partition is not None else '-'}]@"
-             f"{d.offset if d.offset is not None else '-'}  {d.reason}" for d in letters[-limit:]]
+    lines = [
+        f"{d.failed_at:%Y-%m-%d %H:%M:%S}  {d.dead_letter_id}  {d.stage:<16} "
+        f"{d.source_topic or '-'}[{d.partition if d.partition is not None else '-'}]@"
+        f"{d.offset if d.offset is not None else '-'}  {d.reason}"
+        for d in letters[-limit:]
+    ]
     return lines or ["no dead letters"]
 
 
@@ -72,7 +82,9 @@ def show_dead_letter(settings: Settings, bootstrap: str, dead_letter_id: str) ->
 def _redis(settings: Settings) -> redis.Redis:
     url = settings.redis_url or (read_stack_file(settings) or {}).get("redis_url")
     if not url:
-        raise click.ClickException("no Redis to record replays in: start `complaintflow run` or set REDIS_URL")
+        raise click.ClickException(
+            "no Redis to record replays in: start `complaintflow run` or set REDIS_URL"
+        )
     return redis.Redis.from_url(str(url), decode_responses=True)
 
 
@@ -89,8 +101,9 @@ def replay_target(letter: DeadLetter, topics: Topics) -> tuple[str, bytes | None
     return letter.source_topic, key, original
 
 
-def replay_dead_letters(settings: Settings, bootstrap: str, ids: list[str], replay_all: bool,
-                        stage: str | None = None) -> tuple[int, int]:
+def replay_dead_letters(
+    settings: Settings, bootstrap: str, ids: list[str], replay_all: bool, stage: str | None = None
+) -> tuple[int, int]:
     wanted = set(ids)
     topics = Topics(settings.topic_prefix)
     store = _redis(settings)
@@ -98,7 +111,10 @@ def replay_dead_letters(settings: Settings, bootstrap: str, ids: list[str], repl
     replayed = skipped = 0
     try:
         for letter in read_dead_letters(settings, bootstrap):
-            if not (replay_all and (stage is None or letter.stage == stage)) and letter.dead_letter_id not in wanted:
+            if (
+                not (replay_all and (stage is None or letter.stage == stage))
+                and letter.dead_letter_id not in wanted
+            ):
                 continue
             wanted.discard(letter.dead_letter_id)
             target = replay_target(letter, topics)

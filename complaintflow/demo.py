@@ -44,8 +44,9 @@ class Sample:
 
 
 def _post(url: str, body: dict[str, Any]) -> dict[str, Any]:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
 
@@ -61,7 +62,9 @@ def _fresh_email(raw: bytes, run: str, index: int) -> tuple[bytes, str]:
 def send_samples(http_url: str, smtp_intake: str, run: str) -> list[Sample]:
     sent: list[Sample] = []
 
-    def web(label: str, channel: Channel, path: str, payload: dict[str, Any], ref: Callable[[dict], str]) -> None:
+    def web(
+        label: str, channel: Channel, path: str, payload: dict[str, Any], ref: Callable[[dict], str]
+    ) -> None:
         sample = Sample(label, channel)
         try:
             answer = _post(http_url + path, payload)
@@ -71,19 +74,29 @@ def send_samples(http_url: str, smtp_intake: str, run: str) -> list[Sample]:
         sent.append(sample)
         del ref
 
-    for label, payload in (("web form (en)", samples.webform_payload_en()), ("web form (zh)", samples.webform_payload_zh())):
+    for label, payload in (
+        ("web form (en)", samples.webform_payload_en()),
+        ("web form (zh)", samples.webform_payload_zh()),
+    ):
         payload = {**payload, "submission_id": f"demo-{run}-{len(sent)}"}
         web(label, Channel.webform, "/api/v1/complaints", payload, lambda p: p["submission_id"])
-    for label, payload in (("hotline (zh)", samples.hotline_payload_zh()), ("hotline (en)", samples.hotline_payload_en())):
+    for label, payload in (
+        ("hotline (zh)", samples.hotline_payload_zh()),
+        ("hotline (en)", samples.hotline_payload_en()),
+    ):
         payload = {**payload, "call_id": f"{payload['call_id']}-{run}"}
         web(label, Channel.hotline, "/api/v1/intake/hotline", payload, lambda p: p["call_id"])
-    for label, payload in (("weibo post (zh)", samples.social_payload_weibo()), ("x post (en)", samples.social_payload_x())):
+    for label, payload in (
+        ("weibo post (zh)", samples.social_payload_weibo()),
+        ("x post (en)", samples.social_payload_x()),
+    ):
         payload = {**payload, "post_id": f"{payload['post_id']}-{run}"}
         web(label, Channel.social, "/api/v1/intake/social", payload, lambda p: p["post_id"])
 
     host, _, port = smtp_intake.rpartition(":")
-    for index, (label, raw) in enumerate((("e-mail GBK (zh)", samples.gbk_email()),
-                                          ("e-mail HTML (en)", samples.html_only_email()))):
+    for index, (label, raw) in enumerate(
+        (("e-mail GBK (zh)", samples.gbk_email()), ("e-mail HTML (en)", samples.html_only_email()))
+    ):
         sample = Sample(label, Channel.email)
         fresh, message_id = _fresh_email(raw, run, index)
         sample.complaint_id = complaint_id_for(Channel.email, message_id)
@@ -98,8 +111,14 @@ def send_samples(http_url: str, smtp_intake: str, run: str) -> list[Sample]:
 
 def follow(bootstrap: str, topics: Topics, sent: list[Sample], timeout: float) -> None:
     by_id = {s.complaint_id: s for s in sent if s.complaint_id}
-    consumer = KafkaConsumer(topics.routed, topics.events, bootstrap_servers=bootstrap, group_id=None,
-                             auto_offset_reset="earliest", consumer_timeout_ms=1000)
+    consumer = KafkaConsumer(
+        topics.routed,
+        topics.events,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=1000,
+    )
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline and not all(s.done for s in sent):
@@ -110,13 +129,17 @@ def follow(bootstrap: str, topics: Topics, sent: list[Sample], timeout: float) -
                     if sample:
                         sample.number = routed.complaint.complaint_number
                         sample.department = routed.department.value + (
-                            f" (+{routed.escalate_to.value})" if routed.escalate_to else "")
+                            f" (+{routed.escalate_to.value})" if routed.escalate_to else ""
+                        )
                         sample.severity = routed.severity.value
                 else:
                     event = ComplaintEvent.model_validate_json(record.value)
                     sample = by_id.get(event.complaint_id)
-                    if sample and event.kind == EventKind.notification_sent and \
-                            event.details.get("for_event") == EventKind.acknowledged.value:
+                    if (
+                        sample
+                        and event.kind == EventKind.notification_sent
+                        and event.details.get("for_event") == EventKind.acknowledged.value
+                    ):
                         channel = event.details.get("delivery", "?")
                         if channel not in sample.notified:
                             sample.notified.append(channel)
@@ -138,8 +161,13 @@ def _table(sent: list[Sample]) -> Table:
 
 def _start_stack(settings: Settings) -> tuple[subprocess.Popen[bytes], dict[str, object]]:
     print("no running stack found: starting one (embedded broker and Redis) for the demo...", file=sys.stderr)
-    process = subprocess.Popen([sys.executable, "-m", "complaintflow.cli", "run"], env=os.environ.copy(),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "complaintflow.cli", "run"],
+        env=os.environ.copy(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         stack = read_stack_file(settings)

@@ -45,7 +45,9 @@ def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen[b
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with code {proc.returncode} before listening on {host}:{port}")
+            raise RuntimeError(
+                f"process exited with code {proc.returncode} before listening on {host}:{port}"
+            )
         try:
             with socket.create_connection((host, port), timeout=0.5):
                 return
@@ -67,13 +69,19 @@ class ChildService:
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         try:
             self.proc = subprocess.Popen(
-                self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,
             )
         finally:
             if out is not subprocess.DEVNULL:
                 out.close()
         wait_for_port(self.host, self.port, timeout, self.proc)
-        log.info("embedded service started", extra={"service": self.name, "port": self.port, "pid": self.proc.pid})
+        log.info(
+            "embedded service started", extra={"service": self.name, "port": self.port, "pid": self.proc.pid}
+        )
 
     def stop(self, timeout: float = 5.0) -> None:
         proc, self.proc = self.proc, None

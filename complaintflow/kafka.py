@@ -24,7 +24,9 @@ def admin_client(bootstrap: str, timeout_s: float = 30.0) -> KafkaAdminClient:
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="complaintflow-admin", request_timeout_ms=10000)
+            return KafkaAdminClient(
+                bootstrap_servers=bootstrap, client_id="complaintflow-admin", request_timeout_ms=10000
+            )
         except (KafkaConnectionError, NodeNotReadyError):
             if time.monotonic() > deadline:
                 raise
@@ -36,7 +38,11 @@ def ensure_topics(bootstrap: str, topics: dict[str, int], replication: int = 1) 
     admin = admin_client(bootstrap)
     try:
         existing = set(admin.list_topics())
-        missing = [NewTopic(name, partitions, replication) for name, partitions in topics.items() if name not in existing]
+        missing = [
+            NewTopic(name, partitions, replication)
+            for name, partitions in topics.items()
+            if name not in existing
+        ]
         created = []
         for topic in missing:  # one by one: a concurrent creator must not fail the whole batch
             try:
@@ -65,7 +71,9 @@ def create_all_topics(settings: Settings, bootstrap: str | None = None) -> list[
     server = bootstrap or settings.kafka_bootstrap_servers
     if not server:
         raise ValueError("no Kafka bootstrap servers configured")
-    return ensure_topics(server, Topics(settings.topic_prefix).all(settings.topic_partitions), settings.topic_replication)
+    return ensure_topics(
+        server, Topics(settings.topic_prefix).all(settings.topic_partitions), settings.topic_replication
+    )
 
 
 def producer(bootstrap: str, **overrides: object) -> KafkaProducer:

@@ -12,7 +12,11 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-_STANDARD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "taskName"}
+_STANDARD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+}
 
 
 def _extras(record: logging.LogRecord) -> dict[str, Any]:

@@ -7,19 +7,33 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, ge
 MESSAGES = Counter(
     "complaintflow_messages_total", "Messages handled, by topic and outcome", ["stage", "topic", "outcome"]
 )
-DEAD_LETTERS = Counter("complaintflow_dead_letters_total", "Dead letters written, by stage and error type", ["stage", "error_type"])
+DEAD_LETTERS = Counter(
+    "complaintflow_dead_letters_total",
+    "Dead letters written, by stage and error type",
+    ["stage", "error_type"],
+)
 PROCESSING_SECONDS = Histogram(
     "complaintflow_processing_seconds",
     "Time to handle one message",
     ["stage"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
-NOTIFICATIONS = Counter("complaintflow_notifications_total", "Notifications by channel and result", ["channel", "result"])
+NOTIFICATIONS = Counter(
+    "complaintflow_notifications_total", "Notifications by channel and result", ["channel", "result"]
+)
 SLA_CLOCKS = Gauge("complaintflow_sla_clocks", "Open SLA clocks by state", ["state"])
-CONSUMER_LAG = Gauge("complaintflow_consumer_lag", "Messages behind the fetch high-water mark", ["group", "topic", "partition"])
-HTTP_REQUESTS = Counter("complaintflow_http_requests_total", "HTTP requests by route and status", ["route", "status"])
-SMTP_INTAKE = Counter("complaintflow_smtp_intake_total", "Mail offered to the SMTP intake, by result", ["result"])
-DEPENDENCY_UP = Gauge("complaintflow_dependency_up", "1 when the dependency answered the last check", ["dependency"])
+CONSUMER_LAG = Gauge(
+    "complaintflow_consumer_lag", "Messages behind the fetch high-water mark", ["group", "topic", "partition"]
+)
+HTTP_REQUESTS = Counter(
+    "complaintflow_http_requests_total", "HTTP requests by route and status", ["route", "status"]
+)
+SMTP_INTAKE = Counter(
+    "complaintflow_smtp_intake_total", "Mail offered to the SMTP intake, by result", ["result"]
+)
+DEPENDENCY_UP = Gauge(
+    "complaintflow_dependency_up", "1 when the dependency answered the last check", ["dependency"]
+)
 
 
 def render_latest() -> tuple[bytes, str]:

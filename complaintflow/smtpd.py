@@ -18,8 +18,15 @@ log = logging.getLogger(__name__)
 
 
 class SmtpServer(mode.Service):
-    def __init__(self, handler: Any, host: str, port: int, name: str, data_size_limit: int = 10 * 1024 * 1024,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        handler: Any,
+        host: str,
+        port: int,
+        name: str,
+        data_size_limit: int = 10 * 1024 * 1024,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.handler = handler
         self.host = host
@@ -29,13 +36,21 @@ class SmtpServer(mode.Service):
         self._server: asyncio.base_events.Server | None = None
 
     def _factory(self) -> SMTP:
-        return SMTP(self.handler, hostname=self.server_name, data_size_limit=self.data_size_limit,
-                    enable_SMTPUTF8=True, decode_data=False, ident="complaintflow ESMTP")
+        return SMTP(
+            self.handler,
+            hostname=self.server_name,
+            data_size_limit=self.data_size_limit,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            ident="complaintflow ESMTP",
+        )
 
     async def on_start(self) -> None:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(self._factory, host=self.host, port=self.port)
-        log.info("smtp server listening", extra={"server": self.server_name, "host": self.host, "port": self.port})
+        log.info(
+            "smtp server listening", extra={"server": self.server_name, "host": self.host, "port": self.port}
+        )
 
     async def on_stop(self) -> None:
         if self._server is not None:

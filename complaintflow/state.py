@@ -107,8 +107,11 @@ class ComplaintStore:
         return bool(created)
 
     async def update(self, complaint_id: str, **fields: Any) -> None:
-        mapping = {k: (json.dumps(v, default=str) if isinstance(v, dict | list) else str(v))
-                   for k, v in fields.items() if v is not None}
+        mapping = {
+            k: (json.dumps(v, default=str) if isinstance(v, dict | list) else str(v))
+            for k, v in fields.items()
+            if v is not None
+        }
         if mapping:
             await self.redis.hset(Keys.complaint(complaint_id), mapping=mapping)
 
@@ -138,13 +141,20 @@ def customer_keys(customer: Customer) -> list[str]:
         f"email:{customer.email.lower()}" if customer.email else None,
         f"cid:{customer.customer_id}" if customer.customer_id else None,
         f"social:{customer.social_platform}:{customer.social_handle.lower()}"
-        if customer.social_platform and customer.social_handle else None,
+        if customer.social_platform and customer.social_handle
+        else None,
     ]
     return [hashlib.sha256(item.encode()).hexdigest()[:24] for item in raw if item]
 
 
-async def record_customer_complaint(client: aioredis.Redis, customer: Customer, complaint_id: str, channel: str,
-                                    at_epoch: float, keep_days: int = 400) -> dict[str, tuple[str, float]]:
+async def record_customer_complaint(
+    client: aioredis.Redis,
+    customer: Customer,
+    complaint_id: str,
+    channel: str,
+    at_epoch: float,
+    keep_days: int = 400,
+) -> dict[str, tuple[str, float]]:
     """Add the complaint to the customer's history and return every earlier complaint id → (channel, epoch)."""
     keys = customer_keys(customer)
     if not keys:

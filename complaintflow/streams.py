@@ -37,7 +37,7 @@ class PermanentError(Exception):
         self.error_type = error_type
 
 
-def _dependency_errors() -> tuple[type[BaseException], ...]:
+def dependency_errors() -> tuple[type[BaseException], ...]:
     import aiokafka.errors
     import redis.exceptions
 
@@ -111,11 +111,19 @@ class Outbox:
     async def send_and_wait(self, topic: str, key: str | bytes | None, value: bytes) -> None:
         raw_key = key.encode("utf-8") if isinstance(key, str) else key
         await self.app.maybe_start_producer()
-        await self.app.producer.send_and_wait(topic, raw_key, value, partition=None, timestamp=None, headers=None)
+        await self.app.producer.send_and_wait(
+            topic, raw_key, value, partition=None, timestamp=None, headers=None
+        )
 
 
-def dead_letter_for(message: InboundMessage, stage: str, reason: str, error_type: str, attempts: int = 1,
-                    complaint_id: str | None = None) -> DeadLetter:
+def dead_letter_for(
+    message: InboundMessage,
+    stage: str,
+    reason: str,
+    error_type: str,
+    attempts: int = 1,
+    complaint_id: str | None = None,
+) -> DeadLetter:
     return DeadLetter(
         dead_letter_id=stable_id("dlq", message.topic, str(message.partition), str(message.offset), stage),
         stage=stage,
@@ -142,13 +150,15 @@ class StageRunner:
       block its partition.
     """
 
-    def __init__(self, stage: str, handler: Handler, outbox: Outbox, topics: Topics, max_attempts: int = 3) -> None:
+    def __init__(
+        self, stage: str, handler: Handler, outbox: Outbox, topics: Topics, max_attempts: int = 3
+    ) -> None:
         self.stage = stage
         self.handler = handler
         self.outbox = outbox
         self.topics = topics
         self.max_attempts = max_attempts
-        self._dependency_errors = _dependency_errors()
+        self._dependency_errors = dependency_errors()
 
     async def run(self, message: InboundMessage) -> str:
         attempts = 0
@@ -164,22 +174,39 @@ class StageRunner:
                 outage_started = outage_started or time.monotonic()
                 HEALTH.report(self.stage, ok=False, detail=f"dependency unavailable: {type(exc).__name__}")
                 delay = min(30.0, 0.2 * 2 ** min(attempts, 8)) * (0.5 + random.random() / 2)
-                log.warning("dependency unavailable; holding partition",
-                            extra={"stage": self.stage, "topic": message.topic, "partition": message.partition,
-                                   "error_type": type(exc).__name__, "retry_in_s": round(delay, 2)})
+                log.warning(
+                    "dependency unavailable; holding partition",
+                    extra={
+                        "stage": self.stage,
+                        "topic": message.topic,
+                        "partition": message.partition,
+                        "error_type": type(exc).__name__,
+                        "retry_in_s": round(delay, 2),
+                    },
+                )
                 attempts -= 1  # outages do not count towards the poison-message limit
                 await asyncio.sleep(delay)
                 continue
             except Exception as exc:
                 if attempts < self.max_attempts:
-                    log.warning("handler failed; retrying", exc_info=True,
-                                extra={"stage": self.stage, "topic": message.topic, "offset": message.offset,
-                                       "attempt": attempts})
+                    log.warning(
+                        "handler failed; retrying",
+                        exc_info=True,
+                        extra={
+                            "stage": self.stage,
+                            "topic": message.topic,
+                            "offset": message.offset,
+                            "attempt": attempts,
+                        },
+                    )
                     await asyncio.sleep(0.05 * 2**attempts)
                     continue
                 outcome = await self._dead_letter(
-                    message, f"handler failed {attempts} times: {type(exc).__name__}: {_short(exc)}",
-                    type(exc).__name__, attempts)
+                    message,
+                    f"handler failed {attempts} times: {type(exc).__name__}: {_short(exc)}",
+                    type(exc).__name__,
+                    attempts,
+                )
             if outage_started is not None:
                 HEALTH.report(self.stage, ok=True)
             PROCESSING_SECONDS.labels(self.stage).observe(time.perf_counter() - started)
@@ -190,21 +217,53 @@ class StageRunner:
         letter = dead_letter_for(message, self.stage, reason, error_type, attempts)
         await self.outbox.send(self.topics.deadletter, message.key, letter.model_dump_json().encode())
         DEAD_LETTERS.labels(self.stage, error_type).inc()
-        log.warning("dead letter", extra={"stage": self.stage, "topic": message.topic, "partition": message.partition,
-                                           "offset": message.offset, "error_type": error_type})
+        log.warning(
+            "dead letter",
+            extra={
+                "stage": self.stage,
+                "topic": message.topic,
+                "partition": message.partition,
+                "offset": message.offset,
+                "error_type": error_type,
+            },
+        )
         return "dead_letter"
 
 
 def _short(exc: BaseException, limit: int = 300) -> str:
-    text = str(exc).replace("\n", " ")
+    """A readable one-line error for a dead-letter reason, with personal numbers and addresses masked."""
+    from services.intake.pii import redact  # the one masking function; imported late to keep start-up light
+
+    text = redact(str(exc).replace("\n", " "))
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def guarded(name: str, job: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
+    """Wrap a periodic job so an outage makes it skip a beat (and report unhealthy) instead of killing the worker."""
+    errors = dependency_errors()
+
+    async def run() -> None:
+        try:
+            await job()
+        except errors as exc:
+            HEALTH.report(name, ok=False, detail=f"dependency unavailable: {type(exc).__name__}")
+            return
+        except Exception:
+            log.exception("periodic job failed", extra={"job": name})
+            return
+        HEALTH.report(name, ok=True)
+
+    run.__name__ = run.__qualname__ = name
+    return run
 
 
 def inbound(event: EventT) -> InboundMessage:
     message = event.message
     value = event.value if isinstance(event.value, bytes | bytearray) else bytes(event.value or b"")
     key = event.key if isinstance(event.key, bytes | bytearray | type(None)) else str(event.key).encode()
-    return InboundMessage(message.topic, message.partition, message.offset, key, bytes(value), message.timestamp)
+    return InboundMessage(
+        message.topic, message.partition, message.offset, key, bytes(value), message.timestamp
+    )
 
 
 def add_stage(app: faust.App, topic_name: str, runner: StageRunner, concurrency: int = 1) -> None:

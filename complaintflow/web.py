@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import mode
 from aiohttp import web
@@ -14,12 +14,15 @@ from complaintflow.metrics import render_latest
 log = logging.getLogger(__name__)
 
 RouteInstaller = Callable[[web.Application], None]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 async def healthz(_: web.Request) -> web.Response:
     healthy, components = await HEALTH.evaluate(readiness=False)
-    return web.json_response({"status": "alive" if healthy else "degraded", "components": components},
-                             status=200 if healthy else 503)
+    return web.json_response(
+        {"status": "alive" if healthy else "degraded", "components": components},
+        status=200 if healthy else 503,
+    )
 
 
 async def readyz(_: web.Request) -> web.Response:
@@ -32,8 +35,31 @@ async def metrics(_: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": content_type})
 
 
+@web.middleware
+async def unavailable_when_dependencies_are_down(
+    request: web.Request, handler: Handler
+) -> web.StreamResponse:
+    """Kafka or Redis down: tell the client to come back (503 + Retry-After) rather than fail with a 500."""
+    from complaintflow.streams import dependency_errors
+
+    try:
+        return await handler(request)
+    except dependency_errors() as exc:
+        log.warning(
+            "request refused: dependency unavailable",
+            extra={"path": request.path, "error_type": type(exc).__name__},
+        )
+        return web.json_response(
+            {"error": "temporarily unavailable, please retry shortly"},
+            status=503,
+            headers={"Retry-After": "5"},
+        )
+
+
 def build_web_app(installers: list[RouteInstaller], client_max_size: int = 1024 * 1024) -> web.Application:
-    app = web.Application(client_max_size=client_max_size)
+    app = web.Application(
+        client_max_size=client_max_size, middlewares=[unavailable_when_dependencies_are_down]
+    )
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

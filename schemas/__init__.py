@@ -13,7 +13,13 @@ from schemas.enums import (
     Severity,
 )
 from schemas.export import export_json_schemas, json_schema_files
-from schemas.ids import complaint_id_for, complaint_number_for, event_id_for, normalise_complaint_number, stable_id
+from schemas.ids import (
+    complaint_id_for,
+    complaint_number_for,
+    event_id_for,
+    normalise_complaint_number,
+    stable_id,
+)
 from schemas.models import (
     ALL_MODELS,
     SCHEMA_VERSION,

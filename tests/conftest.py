@@ -96,8 +96,12 @@ class RunningStack:
 
     def post(self, path: str, body: object, headers: dict[str, str] | None = None) -> tuple[int, dict]:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        request = urllib.request.Request(self.http_url + path, data=data, method="POST",
-                                         headers={"Content-Type": "application/json", **(headers or {})})
+        request = urllib.request.Request(
+            self.http_url + path,
+            data=data,
+            method="POST",
+            headers={"Content-Type": "application/json", **(headers or {})},
+        )
         return _call(request)
 
     def get(self, path: str) -> tuple[int, dict]:
@@ -120,32 +124,46 @@ def _call(request: urllib.request.Request) -> tuple[int, dict]:
 
 
 def stack_env(embedded: EmbeddedStack, var_dir: Path, prefix: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SMTP_", "KAFKA_", "REDIS_", "COMPLAINTFLOW_"))}
-    env.update({
-        "KAFKA_BOOTSTRAP_SERVERS": embedded.kafka_bootstrap_servers or "",
-        "REDIS_URL": embedded.redis_url or "",
-        "COMPLAINTFLOW_VAR_DIR": str(var_dir),
-        "COMPLAINTFLOW_TOPIC_PREFIX": prefix,
-        "COMPLAINTFLOW_GROUP_PREFIX": f"{prefix}cf",
-        "COMPLAINTFLOW_KAFKA_SESSION_TIMEOUT_S": "6",
-        "COMPLAINTFLOW_KAFKA_HEARTBEAT_INTERVAL_S": "1",
-        "COMPLAINTFLOW_LOG_FORMAT": "json",
-        "HTTP_PORT": str(free_port()),
-        "SMTP_INTAKE_PORT": str(free_port()),
-    })
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SMTP_", "KAFKA_", "REDIS_", "COMPLAINTFLOW_"))
+    }
+    env.update(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": embedded.kafka_bootstrap_servers or "",
+            "REDIS_URL": embedded.redis_url or "",
+            "COMPLAINTFLOW_VAR_DIR": str(var_dir),
+            "COMPLAINTFLOW_TOPIC_PREFIX": prefix,
+            "COMPLAINTFLOW_GROUP_PREFIX": f"{prefix}cf",
+            "COMPLAINTFLOW_KAFKA_SESSION_TIMEOUT_S": "6",
+            "COMPLAINTFLOW_KAFKA_HEARTBEAT_INTERVAL_S": "1",
+            "COMPLAINTFLOW_LOG_FORMAT": "json",
+            "HTTP_PORT": str(free_port()),
+            "SMTP_INTAKE_PORT": str(free_port()),
+        }
+    )
     env.update(extra)
     return env
 
 
-def start_stack(args: list[str], env: dict[str, str], var_dir: Path, wait_ready: bool = True,
-                timeout: float = 90.0) -> RunningStack:
+def start_stack(
+    args: list[str], env: dict[str, str], var_dir: Path, wait_ready: bool = True, timeout: float = 90.0
+) -> RunningStack:
     var_dir.mkdir(parents=True, exist_ok=True)
     log_path = var_dir / f"{args[0]}.log"
     with log_path.open("ab") as log:
-        process = subprocess.Popen([sys.executable, "-m", "complaintflow.cli", *args], env=env, cwd=REPO,
-                                   stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    stack = RunningStack(f"http://127.0.0.1:{env['HTTP_PORT']}", int(env["SMTP_INTAKE_PORT"]), env, var_dir,
-                         process, log_path)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "complaintflow.cli", *args],
+            env=env,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    stack = RunningStack(
+        f"http://127.0.0.1:{env['HTTP_PORT']}", int(env["SMTP_INTAKE_PORT"]), env, var_dir, process, log_path
+    )
     if wait_ready:
         wait_until_ready(stack, timeout)
     return stack
@@ -157,7 +175,7 @@ def wait_until_ready(stack: RunningStack, timeout: float = 90.0) -> None:
         if stack.process.poll() is not None:
             raise RuntimeError(f"stack exited with {stack.process.returncode}:\n{stack.log_text()[-4000:]}")
         try:
-            status, body = stack.get("/readyz")
+            status, _ = stack.get("/readyz")
             if status == 200:
                 return
         except OSError:
@@ -179,12 +197,19 @@ def stop_stack(stack: RunningStack, sig: int = signal.SIGTERM, timeout: float = 
 
 
 @pytest.fixture(scope="session")
-def stack(embedded: EmbeddedStack, smtp_capture: SmtpCapture,
-          tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+def stack(
+    embedded: EmbeddedStack, smtp_capture: SmtpCapture, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningStack]:
     """``complaintflow run`` against the session's broker and Redis, mailing the capture server."""
     var_dir = tmp_path_factory.mktemp("stack")
-    env = stack_env(embedded, var_dir, "e2e.", SMTP_HOST=smtp_capture.host, SMTP_PORT=str(smtp_capture.port),
-                    COMPLAINTFLOW_COMPLAINT_ADDRESSES="complaints@bank.example,tousu@bank.example")
+    env = stack_env(
+        embedded,
+        var_dir,
+        "e2e.",
+        SMTP_HOST=smtp_capture.host,
+        SMTP_PORT=str(smtp_capture.port),
+        COMPLAINTFLOW_COMPLAINT_ADDRESSES="complaints@bank.example,tousu@bank.example",
+    )
     running = start_stack(["run"], env, var_dir)
     yield running
     stop_stack(running)

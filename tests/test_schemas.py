@@ -46,33 +46,68 @@ def sample_complaint() -> Complaint:
         subject="信用卡年费",
         text="我的信用卡被重复收取年费300元，卡号6222021234567890123，请尽快退还。",
         redacted_text="我的信用卡被重复收取年费300元，卡号[CARD ****0123]，请尽快退还。",
-        customer=Customer(name="王芳", phone="+8613912345678", email="wang.fang@example.cn", card_last4="0123"),
+        customer=Customer(
+            name="王芳", phone="+8613912345678", email="wang.fang@example.cn", card_last4="0123"
+        ),
         amount=Money(amount=Decimal("300"), currency="CNY"),
     )
 
 
 def sample_routed() -> RoutedComplaint:
     return RoutedComplaint(
-        routing_id="rte_1", complaint=sample_complaint(), business_line="credit_cards", reason="fees_pricing",
-        severity="medium", department="cards", confidence=0.91, signals=["amount>=100CNY"],
+        routing_id="rte_1",
+        complaint=sample_complaint(),
+        business_line="credit_cards",
+        reason="fees_pricing",
+        severity="medium",
+        department="cards",
+        confidence=0.91,
+        signals=["amount>=100CNY"],
         explanations=["lexicon: 信用卡 → credit_cards", "rule: line credit_cards → cards"],
-        deadlines=Deadlines(profile="cn", acknowledge_by=NOW, first_contact_by=NOW + timedelta(days=2),
-                            decision_by=NOW + timedelta(days=15)),
+        deadlines=Deadlines(
+            profile="cn",
+            acknowledge_by=NOW,
+            first_contact_by=NOW + timedelta(days=2),
+            decision_by=NOW + timedelta(days=15),
+        ),
         routed_at=NOW,
     )
 
 
-@pytest.mark.parametrize("record", [
-    sample_complaint(),
-    sample_routed(),
-    StatusUpdate(update_id="u1", complaint_number="CF-20261122-7K3Q9M", status="extended", reason="需调取监控",
-                 approver="李行长", at=NOW),
-    ComplaintEvent(event_id="e1", kind=EventKind.acknowledged, complaint_id="cmp_1",
-                   complaint_number="CF-20261122-7K3Q9M", occurred_at=NOW, deadline=NOW + timedelta(days=15)),
-    DeadLetter(dead_letter_id="d1", stage="intake.email", reason="not RFC 5322", error_type="invalid",
-               original_base64="AAEC", failed_at=NOW),
-    RawEnvelope(channel="webform", message_id="form-1", received_at=NOW, source="http", payload={"name": "Ann"}),
-])
+@pytest.mark.parametrize(
+    "record",
+    [
+        sample_complaint(),
+        sample_routed(),
+        StatusUpdate(
+            update_id="u1",
+            complaint_number="CF-20261122-7K3Q9M",
+            status="extended",
+            reason="需调取监控",
+            approver="李行长",
+            at=NOW,
+        ),
+        ComplaintEvent(
+            event_id="e1",
+            kind=EventKind.acknowledged,
+            complaint_id="cmp_1",
+            complaint_number="CF-20261122-7K3Q9M",
+            occurred_at=NOW,
+            deadline=NOW + timedelta(days=15),
+        ),
+        DeadLetter(
+            dead_letter_id="d1",
+            stage="intake.email",
+            reason="not RFC 5322",
+            error_type="invalid",
+            original_base64="AAEC",
+            failed_at=NOW,
+        ),
+        RawEnvelope(
+            channel="webform", message_id="form-1", received_at=NOW, source="http", payload={"name": "Ann"}
+        ),
+    ],
+)
 def test_every_record_survives_a_json_round_trip(record: object) -> None:
     model = type(record)
     text = record.model_dump_json()  # type: ignore[attr-defined]
@@ -107,7 +142,9 @@ def test_complaint_number_is_short_dated_and_unambiguous() -> None:
 
 
 def test_complaint_numbers_rarely_collide_in_a_busy_day() -> None:
-    numbers = {complaint_number_for(complaint_id_for("webform", f"f{i}"), date(2026, 11, 22)) for i in range(20000)}
+    numbers = {
+        complaint_number_for(complaint_id_for("webform", f"f{i}"), date(2026, 11, 22)) for i in range(20000)
+    }
     assert len(numbers) >= 19990
 
 
@@ -118,4 +155,6 @@ def test_exported_json_schema_files_are_current() -> None:
     for name, text in files.items():
         path = SCHEMA_DIR / name
         assert path.exists(), f"{name} missing: run `complaintflow schemas export`"
-        assert path.read_text(encoding="utf-8") == text, f"{name} is stale: run `complaintflow schemas export`"
+        assert path.read_text(encoding="utf-8") == text, (
+            f"{name} is stale: run `complaintflow schemas export`"
+        )

@@ -65,7 +65,7 @@ class IntakeApi:
     def __init__(self, runtime: Runtime, outbox: Outbox) -> None:
         self.runtime = runtime
         self.outbox = outbox
-        self.limiter = SenderRateLimit(limit=60, window_s=60.0)
+        self.limiter = SenderRateLimit(limit=runtime.settings.http_rate_limit_per_min, window_s=60.0)
 
     def _limited(self, request: web.Request) -> bool:
         return not self.limiter.allow(request.remote or "unknown")

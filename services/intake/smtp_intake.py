@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from complaintflow.metrics import SMTP_INTAKE
@@ -17,12 +18,12 @@ log = logging.getLogger(__name__)
 
 class IntakeMailHandler:
     def __init__(
-        self, runtime: Runtime, outbox: Outbox, rate_limit: int = 120, window_s: float = 60.0
+        self, runtime: Runtime, outbox: Outbox, rate_limit: int | None = None, window_s: float = 60.0
     ) -> None:
         self.runtime = runtime
         self.outbox = outbox
         self.addresses = runtime.settings.complaint_address_set
-        self.limiter = SenderRateLimit(rate_limit, window_s)
+        self.limiter = SenderRateLimit(rate_limit or runtime.settings.smtp_rate_limit_per_min, window_s)
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]

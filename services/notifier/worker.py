@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 
 import faust
 from pydantic import ValidationError
@@ -11,7 +10,7 @@ from pydantic import ValidationError
 from complaintflow.runner import RoleParts
 from complaintflow.runtime import Runtime
 from complaintflow.settings import Settings
-from complaintflow.streams import InboundMessage, Outbox, PermanentError, StageRunner, add_stage
+from complaintflow.streams import InboundMessage, Outbox, PermanentError, StageRunner, add_stage, guarded
 from schemas import CUSTOMER_FACING_EVENTS, ComplaintEvent
 from services.notifier.channels import choose_channels
 from services.notifier.dispatch import Attempt, Dispatcher
@@ -57,8 +56,6 @@ def install(app: faust.App, runtime: Runtime, options: dict[str, object]) -> Rol
     add_stage(app, runtime.topics.events,
               StageRunner("notifier", EventNotifier(dispatcher), outbox, runtime.topics, settings.max_handler_attempts))
 
-    @app.timer(1.0, name="notification_schedule")
-    async def send_scheduled() -> None:
-        await dispatcher.run_due(datetime.now(UTC))
+    app.timer(1.0, name="notification_schedule")(guarded("notification_schedule", dispatcher.run_due))
 
     return RoleParts()

@@ -28,8 +28,14 @@ SEEN_LIMIT = 100_000
 
 
 class DepartmentClient:
-    def __init__(self, bootstrap: str, department: Department | str, settings: Settings | None = None,
-                 group_id: str | None = None, from_beginning: bool = True) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        department: Department | str,
+        settings: Settings | None = None,
+        group_id: str | None = None,
+        from_beginning: bool = True,
+    ) -> None:
         self.settings = settings or Settings()
         self.department = Department(department)
         self.topics = Topics(self.settings.topic_prefix)
@@ -53,8 +59,14 @@ class DepartmentClient:
     def complaints(self, idle_timeout_s: float | None = None) -> Iterator[RoutedComplaint]:
         """Yield routed complaints; offsets are committed after each one is handled."""
         timeout_ms = int(idle_timeout_s * 1000) if idle_timeout_s is not None else float("inf")
-        self._consumer = consumer(self.bootstrap, [self.topics.department(self.department)], self.group_id,
-                                  self.settings, from_beginning=self.from_beginning, consumer_timeout_ms=timeout_ms)
+        self._consumer = consumer(
+            self.bootstrap,
+            [self.topics.department(self.department)],
+            self.group_id,
+            self.settings,
+            from_beginning=self.from_beginning,
+            consumer_timeout_ms=timeout_ms,
+        )
         for record in self._consumer:
             try:
                 routed = RoutedComplaint.model_validate_json(record.value)
@@ -67,18 +79,35 @@ class DepartmentClient:
             yield routed
             self._consumer.commit()
 
-    def update(self, complaint_number: str, status: ComplaintStatus | str, *, note: str | None = None,
-               to_department: Department | str | None = None, reason: str | None = None,
-               approver: str | None = None, by: str | None = None, update_id: str | None = None) -> StatusUpdate:
+    def update(
+        self,
+        complaint_number: str,
+        status: ComplaintStatus | str,
+        *,
+        note: str | None = None,
+        to_department: Department | str | None = None,
+        reason: str | None = None,
+        approver: str | None = None,
+        by: str | None = None,
+        update_id: str | None = None,
+    ) -> StatusUpdate:
         update = StatusUpdate(
-            update_id=update_id or f"upd-{uuid.uuid4()}", complaint_number=complaint_number,
-            status=ComplaintStatus(status), department=self.department,
-            to_department=Department(to_department) if to_department else None, reason=reason, note=note,
-            approver=approver, by=by, at=datetime.now(UTC),
+            update_id=update_id or f"upd-{uuid.uuid4()}",
+            complaint_number=complaint_number,
+            status=ComplaintStatus(status),
+            department=self.department,
+            to_department=Department(to_department) if to_department else None,
+            reason=reason,
+            note=note,
+            approver=approver,
+            by=by,
+            at=datetime.now(UTC),
         )
         if self._producer is None:
             self._producer = producer(self.bootstrap)
-        self._producer.send(self.topics.status, key=complaint_number.encode(), value=update.model_dump_json().encode())
+        self._producer.send(
+            self.topics.status, key=complaint_number.encode(), value=update.model_dump_json().encode()
+        )
         self._producer.flush(30)
         return update
 

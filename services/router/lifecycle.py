@@ -62,7 +62,9 @@ class Lifecycle:
         self.outbox = outbox
         self.classifier = classifier
         self.table = table
-        self.holidays = load_holidays(self.settings.holidays_file) if self.settings.holidays_file else frozenset()
+        self.holidays = (
+            load_holidays(self.settings.holidays_file) if self.settings.holidays_file else frozenset()
+        )
         from services.router.sla_clock import SlaSchedule  # local: the schedule needs only Redis
 
         self.schedule = SlaSchedule(runtime.redis)
@@ -80,11 +82,20 @@ class Lifecycle:
         classification = self.classifier.classify(complaint.text, complaint.subject)
         storm, incident_id = await self._storm(complaint, classification, now)
         routed = decide(
-            complaint, classifier=_Precomputed(classification), table=self.table, repeat_count=repeat_count,
-            storm=storm, incident_id=incident_id, now=now, sla_profile=self.settings.sla_profile,
-            holidays=self.holidays, tz=self.settings.timezone,
+            complaint,
+            classifier=_Precomputed(classification),
+            table=self.table,
+            repeat_count=repeat_count,
+            storm=storm,
+            incident_id=incident_id,
+            now=now,
+            sla_profile=self.settings.sla_profile,
+            holidays=self.holidays,
+            tz=self.settings.timezone,
         )
-        won = await self.runtime.redis.set(routed_key(complaint.complaint_id), routed.model_dump_json(), nx=True)
+        won = await self.runtime.redis.set(
+            routed_key(complaint.complaint_id), routed.model_dump_json(), nx=True
+        )
         if not won:  # another worker decided first during a rebalance: theirs stands
             return await self.current(complaint.complaint_id) or routed, False
         await self._record(routed, ComplaintStatus.routed, now)
@@ -93,14 +104,23 @@ class Lifecycle:
 
     async def _repeat_count(self, complaint: Complaint) -> int:
         history = await record_customer_complaint(
-            self.runtime.redis, complaint.customer, complaint.complaint_id, complaint.channel.value,
-            complaint.received_at.timestamp())
+            self.runtime.redis,
+            complaint.customer,
+            complaint.complaint_id,
+            complaint.channel.value,
+            complaint.received_at.timestamp(),
+        )
         start = complaint.received_at.timestamp() - self.settings.repeat_window_days * 86400
         related = set(complaint.related_to)
-        return sum(1 for other, (_, at) in history.items()
-                   if start <= at <= complaint.received_at.timestamp() and other not in related)
+        return sum(
+            1
+            for other, (_, at) in history.items()
+            if start <= at <= complaint.received_at.timestamp() and other not in related
+        )
 
-    async def _storm(self, complaint: Complaint, classification: Classification, now: datetime) -> tuple[bool, str | None]:
+    async def _storm(
+        self, complaint: Complaint, classification: Classification, now: datetime
+    ) -> tuple[bool, str | None]:
         window = self.settings.storm_window_s
         bucket = int(now.timestamp() // window)
         line, reason = classification.business_line.value, classification.reason.value
@@ -116,21 +136,37 @@ class Lifecycle:
         if await self.runtime.store.mark_once("incident", incident_id):
             event = ComplaintEvent(
                 event_id=event_id_for(complaint.complaint_id, EventKind.incident.value, incident_id),
-                kind=EventKind.incident, complaint_id=complaint.complaint_id,
-                complaint_number=complaint.complaint_number, occurred_at=now,
-                details={"incident_id": incident_id, "business_line": line, "reason": reason,
-                         "count": str(count), "window_s": str(window)},
+                kind=EventKind.incident,
+                complaint_id=complaint.complaint_id,
+                complaint_number=complaint.complaint_number,
+                occurred_at=now,
+                details={
+                    "incident_id": incident_id,
+                    "business_line": line,
+                    "reason": reason,
+                    "count": str(count),
+                    "window_s": str(window),
+                },
             )
-            await self.outbox.send(self.runtime.topics.events, complaint.complaint_id, event.model_dump_json().encode())
-            log.warning("complaint storm", extra={"incident_id": incident_id, "business_line": line, "reason": reason,
-                                                   "count": count})
+            await self.outbox.send(
+                self.runtime.topics.events, complaint.complaint_id, event.model_dump_json().encode()
+            )
+            log.warning(
+                "complaint storm",
+                extra={"incident_id": incident_id, "business_line": line, "reason": reason, "count": count},
+            )
         return True, incident_id
 
     async def _record(self, routed: RoutedComplaint, status: ComplaintStatus, now: datetime) -> None:
         await self.runtime.store.update(
-            routed.complaint.complaint_id, status=status.value, department=routed.department.value,
-            severity=routed.severity.value, deadlines=routed.deadlines.model_dump(mode="json"),
-            revision=routed.revision, updated_at=now.isoformat())
+            routed.complaint.complaint_id,
+            status=status.value,
+            department=routed.department.value,
+            severity=routed.severity.value,
+            deadlines=routed.deadlines.model_dump(mode="json"),
+            revision=routed.revision,
+            updated_at=now.isoformat(),
+        )
 
     async def publish_routing(self, routed: RoutedComplaint, first_time: bool) -> None:
         topics = self.runtime.topics
@@ -143,49 +179,88 @@ class Lifecycle:
         if routed.revision == 1:
             await self.emit(routed, EventKind.acknowledged, "1", deadline=routed.deadlines.decision_by)
         if routed.escalate_to:
-            await self.emit(routed, EventKind.escalated, str(routed.revision),
-                            details={"escalate_to": routed.escalate_to.value})
+            await self.emit(
+                routed,
+                EventKind.escalated,
+                str(routed.revision),
+                details={"escalate_to": routed.escalate_to.value},
+            )
         if first_time:
-            log.info("complaint routed", extra={"complaint_id": cid, "number": routed.complaint.complaint_number,
-                                                 "department": routed.department.value,
-                                                 "severity": routed.severity.value, "rule": routed.rule})
+            log.info(
+                "complaint routed",
+                extra={
+                    "complaint_id": cid,
+                    "number": routed.complaint.complaint_number,
+                    "department": routed.department.value,
+                    "severity": routed.severity.value,
+                    "rule": routed.rule,
+                },
+            )
 
-    async def emit(self, routed: RoutedComplaint, kind: EventKind, discriminator: str, *,
-                   deadline: datetime | None = None, details: dict[str, str] | None = None,
-                   at: datetime | None = None) -> None:
+    async def emit(
+        self,
+        routed: RoutedComplaint,
+        kind: EventKind,
+        discriminator: str,
+        *,
+        deadline: datetime | None = None,
+        details: dict[str, str] | None = None,
+        at: datetime | None = None,
+    ) -> None:
         complaint = routed.complaint
         event = ComplaintEvent(
             event_id=event_id_for(complaint.complaint_id, kind.value, discriminator),
-            kind=kind, complaint_id=complaint.complaint_id, complaint_number=complaint.complaint_number,
-            occurred_at=at or routed.routed_at, channel=complaint.channel, language=complaint.language,
-            department=routed.department, severity=routed.severity, customer=complaint.customer,
-            deadline=deadline, details=details or {},
+            kind=kind,
+            complaint_id=complaint.complaint_id,
+            complaint_number=complaint.complaint_number,
+            occurred_at=at or routed.routed_at,
+            channel=complaint.channel,
+            language=complaint.language,
+            department=routed.department,
+            severity=routed.severity,
+            customer=complaint.customer,
+            deadline=deadline,
+            details=details or {},
         )
-        await self.outbox.send(self.runtime.topics.events, complaint.complaint_id, event.model_dump_json().encode())
+        await self.outbox.send(
+            self.runtime.topics.events, complaint.complaint_id, event.model_dump_json().encode()
+        )
 
     # --- status updates -----------------------------------------------------------------------------
     async def apply_status(self, update: StatusUpdate, now: datetime) -> str:
         store = self.runtime.store
         complaint_id = update.complaint_id or await store.id_for_number(
-            normalise_complaint_number(update.complaint_number))
+            normalise_complaint_number(update.complaint_number)
+        )
         routed = await self.current(complaint_id) if complaint_id else None
         if routed is None:
-            raise PermanentError(f"status update for unknown complaint number {update.complaint_number}", "unknown")
+            raise PermanentError(
+                f"status update for unknown complaint number {update.complaint_number}", "unknown"
+            )
         if await self.runtime.redis.exists(f"cf:done:status:{update.update_id}"):
             return "duplicate"
         status = update.status
         note = {"note": update.note} if update.note else {}
         if status in (ComplaintStatus.accepted, ComplaintStatus.investigating, ComplaintStatus.proposal):
             await self.schedule.cancel(routed, "first_contact")
-            await self.emit(routed, EventKind.in_progress, update.update_id, at=now, details=note,
-                            deadline=routed.deadlines.decision_by)
+            await self.emit(
+                routed,
+                EventKind.in_progress,
+                update.update_id,
+                at=now,
+                details=note,
+                deadline=routed.deadlines.decision_by,
+            )
         elif status == ComplaintStatus.need_info:
             await self.schedule.cancel(routed, "first_contact")
             await self.emit(routed, EventKind.need_info, update.update_id, at=now, details=note)
         elif status in (ComplaintStatus.resolved, ComplaintStatus.rejected, ComplaintStatus.closed):
             await self.schedule.cancel(routed, None)
-            kind = {ComplaintStatus.resolved: EventKind.resolved, ComplaintStatus.rejected: EventKind.rejected,
-                    ComplaintStatus.closed: EventKind.closed}[status]
+            kind = {
+                ComplaintStatus.resolved: EventKind.resolved,
+                ComplaintStatus.rejected: EventKind.rejected,
+                ComplaintStatus.closed: EventKind.closed,
+            }[status]
             details = {**note, **({"reason": update.reason} if update.reason else {})}
             await self.emit(routed, kind, update.update_id, at=now, details=details)
         elif status == ComplaintStatus.transferred:
@@ -196,45 +271,78 @@ class Lifecycle:
         await store.mark_once("status", update.update_id)
         return status.value
 
-    async def _transfer(self, routed: RoutedComplaint, update: StatusUpdate, now: datetime) -> RoutedComplaint:
+    async def _transfer(
+        self, routed: RoutedComplaint, update: StatusUpdate, now: datetime
+    ) -> RoutedComplaint:
         if update.to_department is None:
             raise PermanentError("a transfer needs to_department", "invalid")
         target = Department(update.to_department)
         revision = routed.revision + 1
         cid = routed.complaint.complaint_id
-        moved = routed.model_copy(update={
-            "department": target, "revision": revision, "routing_id": stable_id("rte", cid, str(revision)),
-            "rule": "transfer", "routed_at": now,
-            "explanations": [*routed.explanations,
-                             f"transferred from {routed.department.value} to {target.value}"
-                             + (f": {update.reason}" if update.reason else "")],
-        })
+        moved = routed.model_copy(
+            update={
+                "department": target,
+                "revision": revision,
+                "routing_id": stable_id("rte", cid, str(revision)),
+                "rule": "transfer",
+                "routed_at": now,
+                "explanations": [
+                    *routed.explanations,
+                    f"transferred from {routed.department.value} to {target.value}"
+                    + (f": {update.reason}" if update.reason else ""),
+                ],
+            }
+        )
         await self.runtime.redis.set(routed_key(cid), moved.model_dump_json())
         await self._record(moved, ComplaintStatus.transferred, now)
         await self.publish_routing(moved, first_time=True)
-        await self.emit(moved, EventKind.transferred, update.update_id, at=now,
-                        details={"from": routed.department.value, "to": target.value, "reason": update.reason or ""})
+        await self.emit(
+            moved,
+            EventKind.transferred,
+            update.update_id,
+            at=now,
+            details={"from": routed.department.value, "to": target.value, "reason": update.reason or ""},
+        )
         await self.emit(moved, EventKind.assigned, update.update_id, at=now)
         return moved
 
     async def _extend(self, routed: RoutedComplaint, update: StatusUpdate, now: datetime) -> RoutedComplaint:
         try:
-            deadlines = extend_deadlines(routed.deadlines, routed.complaint.received_at, approver=update.approver,
-                                         profile=routed.deadlines.profile)
+            deadlines = extend_deadlines(
+                routed.deadlines,
+                routed.complaint.received_at,
+                approver=update.approver,
+                profile=routed.deadlines.profile,
+            )
         except ExtensionNotAllowed as exc:
             raise PermanentError(f"extension refused: {exc}", "extension_refused") from None
-        extended = routed.model_copy(update={
-            "deadlines": deadlines,
-            "explanations": [*routed.explanations, f"decision deadline extended to {deadlines.decision_by.isoformat()}"
-                             + (f" ({update.reason})" if update.reason else "")],
-        })
+        extended = routed.model_copy(
+            update={
+                "deadlines": deadlines,
+                "explanations": [
+                    *routed.explanations,
+                    f"decision deadline extended to {deadlines.decision_by.isoformat()}"
+                    + (f" ({update.reason})" if update.reason else ""),
+                ],
+            }
+        )
         cid = routed.complaint.complaint_id
         await self.runtime.redis.set(routed_key(cid), extended.model_dump_json())
         await self._record(extended, ComplaintStatus.extended, now)
         await self.schedule.cancel(routed, "decision")
         await self.schedule.plan(extended, only="decision")
         await self.outbox.send(self.runtime.topics.routed, cid, extended.model_dump_json().encode())
-        await self.emit(extended, EventKind.extended, update.update_id, at=now, deadline=deadlines.decision_by,
-                        details={"reason": update.reason or "", "previous_deadline": routed.deadlines.decision_by.isoformat(),
-                                 "new_deadline": deadlines.decision_by.isoformat(), "approver": update.approver or ""})
+        await self.emit(
+            extended,
+            EventKind.extended,
+            update.update_id,
+            at=now,
+            deadline=deadlines.decision_by,
+            details={
+                "reason": update.reason or "",
+                "previous_deadline": routed.deadlines.decision_by.isoformat(),
+                "new_deadline": deadlines.decision_by.isoformat(),
+                "approver": update.approver or "",
+            },
+        )
         return extended

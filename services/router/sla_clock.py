@@ -38,8 +38,10 @@ class SlaSchedule:
         cid = routed.complaint.complaint_id
         received = routed.complaint.received_at
         entries: dict[str, float] = {}
-        for which, deadline in (("first_contact", routed.deadlines.first_contact_by),
-                                ("decision", routed.deadlines.decision_by)):
+        for which, deadline in (
+            ("first_contact", routed.deadlines.first_contact_by),
+            ("decision", routed.deadlines.decision_by),
+        ):
             if only and which != only:
                 continue
             warn_at = received + (deadline - received) * WARN_AT_FRACTION
@@ -52,7 +54,11 @@ class SlaSchedule:
 
     async def cancel(self, routed: RoutedComplaint, which: str | None) -> None:
         cid = routed.complaint.complaint_id
-        members = [m for m in await self.redis.smembers(_members_key(cid)) if which is None or m.split("|")[1] == which]
+        members = [
+            m
+            for m in await self.redis.smembers(_members_key(cid))
+            if which is None or m.split("|")[1] == which
+        ]
         if members:
             pipe = self.redis.pipeline(transaction=False)
             pipe.zrem(DUE, *members)
@@ -97,20 +103,32 @@ class SlaClock:
         SLA_CLOCKS.labels("open").set(await self.schedule.open_clocks())
         return emitted
 
-    async def _alert(self, routed: RoutedComplaint, which: str, kind: EventKind, member: str, now: datetime) -> None:
-        deadline = routed.deadlines.first_contact_by if which == "first_contact" else routed.deadlines.decision_by
+    async def _alert(
+        self, routed: RoutedComplaint, which: str, kind: EventKind, member: str, now: datetime
+    ) -> None:
+        deadline = (
+            routed.deadlines.first_contact_by if which == "first_contact" else routed.deadlines.decision_by
+        )
         details = {"deadline_kind": which}
         await self.lifecycle.emit(routed, kind, member, at=now, deadline=deadline, details=details)
         SLA_CLOCKS.labels("warning" if kind == EventKind.sla_warning else "breached").inc()
-        log.warning("sla alert", extra={"complaint_id": routed.complaint.complaint_id, "kind": kind.value,
-                                         "deadline_kind": which})
+        log.warning(
+            "sla alert",
+            extra={"complaint_id": routed.complaint.complaint_id, "kind": kind.value, "deadline_kind": which},
+        )
         if kind != EventKind.sla_breached:
             return
         cid = routed.complaint.complaint_id
         escalation = Department.consumer_protection
-        await self.lifecycle.outbox.send(self.runtime.topics.department(escalation), cid,
-                                         routed.model_dump_json().encode())
-        await self.lifecycle.emit(routed, EventKind.escalated, member, at=now,
-                                  details={"escalate_to": escalation.value, "cause": f"sla_breached:{which}"})
+        await self.lifecycle.outbox.send(
+            self.runtime.topics.department(escalation), cid, routed.model_dump_json().encode()
+        )
+        await self.lifecycle.emit(
+            routed,
+            EventKind.escalated,
+            member,
+            at=now,
+            details={"escalate_to": escalation.value, "cause": f"sla_breached:{which}"},
+        )
         if which == "decision" and self.runtime.settings.sla_breach_apology:
             await self.lifecycle.emit(routed, EventKind.sla_breach_apology, member, at=now, deadline=deadline)

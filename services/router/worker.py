@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from complaintflow.runner import RoleParts
 from complaintflow.runtime import Runtime
-from complaintflow.streams import InboundMessage, Outbox, PermanentError, StageRunner, add_stage
+from complaintflow.streams import InboundMessage, Outbox, PermanentError, StageRunner, add_stage, guarded
 from schemas import Complaint, RoutedComplaint, StatusUpdate
 from services.router.classifier import Classifier
 from services.router.lifecycle import Lifecycle
@@ -34,7 +34,9 @@ class ComplaintRouter:
         try:
             complaint = Complaint.model_validate_json(message.value)
         except ValidationError as exc:
-            raise PermanentError(f"not a valid Complaint: {exc.error_count()} field error(s)", "schema") from None
+            raise PermanentError(
+                f"not a valid Complaint: {exc.error_count()} field error(s)", "schema"
+            ) from None
         routed, is_new = await self.lifecycle.route(complaint, datetime.now(UTC))
         await self.lifecycle.publish_routing(routed, first_time=is_new)
         return "routed" if is_new else "duplicate"
@@ -48,7 +50,9 @@ class StatusApplier:
         try:
             update = StatusUpdate.model_validate_json(message.value)
         except ValidationError as exc:
-            raise PermanentError(f"not a valid StatusUpdate: {exc.error_count()} field error(s)", "schema") from None
+            raise PermanentError(
+                f"not a valid StatusUpdate: {exc.error_count()} field error(s)", "schema"
+            ) from None
         return await self.lifecycle.apply_status(update, datetime.now(UTC))
 
 
@@ -57,15 +61,19 @@ def install(app: faust.App, runtime: Runtime, options: dict[str, object]) -> Rol
     outbox = Outbox(app)
     lifecycle = Lifecycle(runtime, outbox, Classifier.load(), RoutingTable.load(settings.routing_table))
     attempts = settings.max_handler_attempts
-    add_stage(app, runtime.topics.normalized,
-              StageRunner("router", ComplaintRouter(runtime, outbox, lifecycle), outbox, runtime.topics, attempts))
-    add_stage(app, runtime.topics.status,
-              StageRunner("router.status", StatusApplier(lifecycle), outbox, runtime.topics, attempts))
+    add_stage(
+        app,
+        runtime.topics.normalized,
+        StageRunner("router", ComplaintRouter(runtime, outbox, lifecycle), outbox, runtime.topics, attempts),
+    )
+    add_stage(
+        app,
+        runtime.topics.status,
+        StageRunner("router.status", StatusApplier(lifecycle), outbox, runtime.topics, attempts),
+    )
     clock = SlaClock(runtime, lifecycle)
 
-    @app.timer(settings.sla_sweep_interval_s, name="sla_sweeper")
-    async def sweep_sla() -> None:
-        await clock.sweep(datetime.now(UTC))
+    app.timer(settings.sla_sweep_interval_s, name="sla_sweeper")(guarded("sla_sweeper", clock.sweep))
 
     return RoleParts()
 

@@ -13,8 +13,14 @@ from tests.conftest import REPO
 
 
 def _cli(stack, *args: str) -> str:
-    result = subprocess.run([sys.executable, "-m", "complaintflow.cli", *args], env=stack.env, cwd=REPO,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "complaintflow.cli", *args],
+        env=stack.env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -29,8 +35,14 @@ def test_garbage_is_dead_lettered_listed_shown_and_replayed_once(stack, embedded
     deadline = time.monotonic() + 60
     line = ""
     while time.monotonic() < deadline and not line:
-        line = next((row for row in _cli(stack, "deadletter", "list", "--stage", "intake.hotline").splitlines()
-                     if "e2e.complaints.raw.hotline" in row and "dlq_" in row), "")
+        line = next(
+            (
+                row
+                for row in _cli(stack, "deadletter", "list", "--stage", "intake.hotline").splitlines()
+                if "e2e.complaints.raw.hotline" in row and "dlq_" in row
+            ),
+            "",
+        )
         time.sleep(0.5)
     assert line, "garbage never reached the dead-letter topic"
     letter_id = next(word for word in line.split() if word.startswith("dlq_"))

@@ -10,7 +10,9 @@ from complaintflow.topics import REGISTRY, Topics
 
 
 def test_every_design_topic_is_created_with_its_partitions(embedded) -> None:
-    settings = Settings(COMPLAINTFLOW_TOPIC_PREFIX="topics-test.", KAFKA_BOOTSTRAP_SERVERS=embedded.kafka_bootstrap_servers)
+    settings = Settings(
+        COMPLAINTFLOW_TOPIC_PREFIX="topics-test.", KAFKA_BOOTSTRAP_SERVERS=embedded.kafka_bootstrap_servers
+    )
     created = create_all_topics(settings)
     expected = Topics("topics-test.").all(6)
     assert set(created) == set(expected)

@@ -17,7 +17,7 @@ def _webform(email: str) -> dict:
         "phone": "13912345678",
         "product": "credit card",
         "description": "My credit card was charged an annual fee of 300 yuan twice this month. "
-                       "Please refund the duplicate fee.",
+        "Please refund the duplicate fee.",
         "amount": 300,
         "preferred_contact": "email",
         "language": "en",
@@ -25,7 +25,9 @@ def _webform(email: str) -> dict:
     }
 
 
-def test_webform_complaint_reaches_department_and_customer_gets_acknowledgement(stack, smtp_capture, embedded):
+def test_webform_complaint_reaches_department_and_customer_gets_acknowledgement(
+    stack, smtp_capture, embedded
+):
     email = f"li.wei+{uuid.uuid4().hex[:8]}@example.com"
     status, body = stack.post("/api/v1/complaints", _webform(email))
     assert status == 202, body
@@ -40,8 +42,12 @@ def test_webform_complaint_reaches_department_and_customer_gets_acknowledgement(
     assert ack["Message-ID"]
     assert number in ack.get_body(("plain",)).get_content()
 
-    consumer = KafkaConsumer(bootstrap_servers=embedded.kafka_bootstrap_servers, auto_offset_reset="earliest",
-                             consumer_timeout_ms=15000, group_id=None)
+    consumer = KafkaConsumer(
+        bootstrap_servers=embedded.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=15000,
+        group_id=None,
+    )
     consumer.subscribe([t for t in consumer.topics() if t.startswith("e2e.dept.")])
     found = []
     for record in consumer:
