@@ -141,13 +141,22 @@ def schemas_export(check: bool) -> None:
 def classify(file: click.utils.LazyFile) -> None:
     """Classify JSON lines {"id", "text", "subject"?, "channel"?} from FILE or stdin; needs no broker or Redis."""
     from services.router.classifier import Classifier
-    from services.router.decide import classify_record
+    from services.router.decide import classify_records
     from services.router.routing import RoutingTable
 
     settings = _settings()
     classifier = Classifier.load()
     table = RoutingTable.load(settings.routing_table)
     out = sys.stdout
+    # Chunks go through the batch path (one vectorisation per chunk); output keeps the input order.
+    chunk: list[tuple[dict[str, object], bool]] = []  # (record, or the error line for an invalid one)
+
+    def flush() -> None:
+        classified = iter(classify_records([r for r, invalid in chunk if not invalid], classifier, table))
+        lines = (r if invalid else next(classified) for r, invalid in chunk)
+        out.write("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines))
+        chunk.clear()
+
     for number, line in enumerate(file, 1):
         if not line.strip():
             continue
@@ -156,9 +165,12 @@ def classify(file: click.utils.LazyFile) -> None:
             if not isinstance(record, dict):
                 raise ValueError("not a JSON object")
         except ValueError as exc:
-            out.write(json.dumps({"id": None, "line": number, "error": f"invalid JSON line: {exc}"}) + "\n")
+            chunk.append(({"id": None, "line": number, "error": f"invalid JSON line: {exc}"}, True))
             continue
-        out.write(json.dumps(classify_record(record, classifier, table), ensure_ascii=False) + "\n")
+        chunk.append((record, False))
+        if len(chunk) >= 512:
+            flush()
+    flush()
     out.flush()
 
 
@@ -279,6 +291,50 @@ def demo(timeout: float) -> None:
     from complaintflow.demo import run_demo
 
     sys.exit(run_demo(_settings(), timeout))
+
+
+@main.group()
+def sla() -> None:
+    """The SLA clock."""
+
+
+@sla.command("sweep")
+@click.option("--at", "at", default=None, help="Sweep as of this instant (ISO 8601, default now).")
+def sla_sweep(at: str | None) -> None:
+    """Emit every SLA warning and breach due at --at, once each (the router also does this continuously)."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from complaintflow.kafka import KafkaSender
+    from complaintflow.runtime import Runtime, resolve_redis_url
+    from complaintflow.topics import Topics
+    from services.router.classifier import Classifier
+    from services.router.lifecycle import Lifecycle
+    from services.router.routing import RoutingTable
+    from services.router.sla_clock import SlaClock
+
+    settings = _settings()
+    instant = datetime.fromisoformat(at) if at else datetime.now(UTC)
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=settings.tz)
+    bootstrap, redis_url = _bootstrap(settings), resolve_redis_url(settings)
+    if not redis_url:
+        raise click.ClickException("no Redis: start `complaintflow run` or set REDIS_URL")
+    sender = KafkaSender(bootstrap)
+
+    async def sweep() -> int:
+        runtime = Runtime(settings, bootstrap, redis_url, "", 0, Topics(settings.topic_prefix))
+        lifecycle = Lifecycle(runtime, sender, Classifier.load(), RoutingTable.load(settings.routing_table))
+        try:
+            return await SlaClock(runtime, lifecycle).sweep(instant)
+        finally:
+            await runtime.redis.aclose()
+
+    try:
+        emitted = asyncio.run(sweep())
+    finally:
+        sender.close()
+    click.echo(f"emitted {emitted} SLA alert(s) due at {instant.isoformat()}")
 
 
 # --- operations -------------------------------------------------------------------------------------

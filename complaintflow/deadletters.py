@@ -14,7 +14,7 @@ import click
 import redis
 
 from complaintflow.kafka import producer
-from complaintflow.runtime import read_stack_file
+from complaintflow.runtime import resolve_redis_url
 from complaintflow.settings import Settings
 from complaintflow.state import Keys
 from complaintflow.topics import Topics
@@ -80,7 +80,7 @@ def show_dead_letter(settings: Settings, bootstrap: str, dead_letter_id: str) ->
 
 
 def _redis(settings: Settings) -> redis.Redis:
-    url = settings.redis_url or (read_stack_file(settings) or {}).get("redis_url")
+    url = resolve_redis_url(settings)
     if not url:
         raise click.ClickException(
             "no Redis to record replays in: start `complaintflow run` or set REDIS_URL"

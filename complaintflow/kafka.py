@@ -107,3 +107,17 @@ def consumer(
     }
     options.update(overrides)
     return KafkaConsumer(*topics, **options)
+
+
+class KafkaSender:
+    """The workers' ``send(topic, key, value)`` contract over kafka-python, for one-shot CLI commands."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self._producer = producer(bootstrap)
+
+    async def send(self, topic: str, key: str | bytes | None, value: bytes) -> None:
+        self._producer.send(topic, key=key.encode() if isinstance(key, str) else key, value=value)
+
+    def close(self) -> None:
+        self._producer.flush(30)
+        self._producer.close()

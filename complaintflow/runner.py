@@ -15,6 +15,7 @@ from complaintflow.embedded import BROKER_WARNING, embedded_services, free_port
 from complaintflow.health import HEALTH, tcp_reachable
 from complaintflow.kafka import create_all_topics
 from complaintflow.logs import configure_logging
+from complaintflow.operations import install_operations
 from complaintflow.runtime import Runtime, remove_stack_file, write_stack_file
 from complaintflow.settings import Settings
 from complaintflow.smtpd import OutboxHandler, SmtpServer
@@ -76,6 +77,10 @@ def serve(roles: Sequence[str], settings: Settings, options: dict[str, object] |
         for app in apps:
             app.finalize()
             HEALTH.add_check(f"{app.conf.id}.partitions", _assigned(app), readiness_only=True)
+        # Operations: lag and SLA gauges in every process, the /dashboard page in `complaintflow run`.
+        operations = install_operations(apps, runtime, roles)
+        routes.extend(operations.routes)
+        services.extend(operations.services)
         services.append(WebServer(build_web_app(routes, settings.http_max_body_bytes), settings.bind_host,
                                   settings.http_port))
         endpoints = {

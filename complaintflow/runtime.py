@@ -70,3 +70,11 @@ def remove_stack_file(settings: Settings) -> None:
             path.unlink()
     except (OSError, ValueError):
         pass
+
+
+def resolve_redis_url(settings: Settings) -> str | None:
+    """Redis of the configuration, else of the ``complaintflow run`` on this machine."""
+    if settings.redis_url:
+        return settings.redis_url
+    stack = read_stack_file(settings)
+    return str(stack["redis_url"]) if stack and stack.get("redis_url") else None

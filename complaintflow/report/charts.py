@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import warnings
 from collections.abc import Callable
 
@@ -53,7 +54,8 @@ def render(draw: Callable[[Figure], None], size: tuple[float, float], fmt: str =
 
 def svg(draw: Callable[[Figure], None], size: tuple[float, float]) -> str:
     text = render(draw, size, "svg").decode()
-    return text[text.index("<svg"):]  # drop the XML prolog and doctype: the SVG sits inside HTML
+    text = text[text.index("<svg"):]  # the XML prolog and doctype have no place inside HTML
+    return re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.DOTALL)
 
 
 def trend_chart(table: Table) -> Callable[[Figure], None]:
@@ -69,7 +71,7 @@ def trend_chart(table: Table) -> Callable[[Figure], None]:
             axes.bar(days, counts, bottom=bottom, label=bilingual(channel), color=colour, width=0.8)
             bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
         axes.set_title("每日投诉量 Complaints per day")
-        axes.legend(frameon=False, ncols=min(4, max(1, len(channels))), fontsize=8)
+        axes.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
         axes.tick_params(axis="x", labelrotation=90, labelsize=7)
 
     return draw
@@ -79,7 +81,7 @@ def count_chart(table: Table, title: str) -> Callable[[Figure], None]:
     def draw(figure: Figure) -> None:
         axes = figure.subplots()
         rows = list(reversed(table.rows))
-        axes.barh([bilingual(row[0]) for row in rows], [_int(row[1]) for row in rows],
+        axes.barh([bilingual(row[0], table.columns[0]) for row in rows], [_int(row[1]) for row in rows],
                   color=PALETTE[0])
         axes.set_title(title)
         for index, row in enumerate(rows):
@@ -95,7 +97,7 @@ def sla_chart(table: Table) -> Callable[[Figure], None]:
 
     def draw(figure: Figure) -> None:
         axes = figure.subplots()
-        names = [bilingual(row[0]) for row in reversed(rows)]
+        names = [bilingual(row[0], "department") for row in reversed(rows)]
         positions = range(len(names))
         axes.barh([p + 0.2 for p in positions], [_days(row[p90]) for row in reversed(rows)], height=0.4,
                   label="P90", color=PALETTE[1])

@@ -40,9 +40,11 @@ VALUE_LABELS: dict[str, tuple[str, str]] = {
     "other": ("其他", "Other"),
     "all": ("合计", "All"),
     "sms": ("短信", "SMS"),
-    **{d.value: names for d, names in DEPARTMENT_NAMES.items()},
 }
 # Channel.email and the delivery "email" share a key: the channel label reads right for both.
+DEPARTMENT_LABELS: dict[str, tuple[str, str]] = {d.value: names for d, names in DEPARTMENT_NAMES.items()}
+# Some departments share their value with a business line (digital_channels, credit_reporting).
+DEPARTMENT_COLUMNS = frozenset({"department", "escalate_to"})
 
 COLUMN_LABELS: dict[str, tuple[str, str]] = {
     "channel": ("渠道", "Channel"),
@@ -104,10 +106,14 @@ def column_label(column: str) -> tuple[str, str]:
     return VALUE_LABELS.get(column, (column, column))
 
 
-def value_label(value: object) -> tuple[str, str] | None:
-    return VALUE_LABELS.get(value) if isinstance(value, str) else None
+def value_label(value: object, column: str = "") -> tuple[str, str] | None:
+    if not isinstance(value, str):
+        return None
+    if column in DEPARTMENT_COLUMNS and value in DEPARTMENT_LABELS:
+        return DEPARTMENT_LABELS[value]
+    return VALUE_LABELS.get(value) or DEPARTMENT_LABELS.get(value)
 
 
-def bilingual(value: object) -> str:
-    names = value_label(value)
+def bilingual(value: object, column: str = "") -> str:
+    names = value_label(value, column)
     return f"{names[0]} {names[1]}" if names else str(value)

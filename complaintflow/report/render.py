@@ -54,7 +54,7 @@ TEMPLATE = """<!doctype html>
  .card b{display:block;font-size:22px;color:#2f6690} .card span{font-size:12px;color:#5a6b7b}
  .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(360px,1fr));gap:16px}
  figure{margin:0;background:#fff;border:1px solid #dde3ea;border-radius:6px;padding:8px}
- figure svg{width:100%;height:auto}
+ figure svg{width:100%;height:auto} figure.wide{grid-column:1/-1}
  table{border-collapse:collapse;font-size:12px;background:#fff;margin:8px 0}
  th,td{border:1px solid #dde3ea;padding:3px 7px;text-align:right} th{background:#eef2f6;vertical-align:bottom}
  td.k{text-align:left} th small{display:block;color:#5a6b7b;font-weight:normal}
@@ -66,28 +66,30 @@ TEMPLATE = """<!doctype html>
 <div class="cards">{% for key, value in summary %}
  <div class="card"><b>{{ value }}</b><span>{{ SUMMARY_LABELS[key][0] }}<br>{{ SUMMARY_LABELS[key][1] }}</span></div>
 {% endfor %}</div>
-<div class="grid">{% for chart in charts %}<figure>{{ chart | safe }}</figure>{% endfor %}</div>
+<div class="grid">{% for chart in charts %}
+ <figure{% if loop.first %} class="wide"{% endif %}>{{ chart | safe }}</figure>{% endfor %}</div>
 {% for table in tables %}
 <h2>{{ table.title[0] }} <span class="en">{{ table.title[1] }}</span></h2>
 {% if table.rows %}<div class="scroll"><table><tr>{% for column in table.columns %}
  <th>{{ column_label(column)[0] }}<small>{{ column_label(column)[1] }}</small></th>{% endfor %}</tr>
 {% for row in table.rows %}<tr>{% for value in row %}
- <td{% if loop.index <= table.keys %} class="k"{% endif %}>{{ cell(value) }}</td>{% endfor %}</tr>
+ <td{% if loop.index <= table.keys %} class="k"{% endif %}>{{ cell(value, table.columns[loop.index0]) }}</td>
+{%- endfor %}</tr>
 {% endfor %}</table></div>{% else %}<p class="empty">无数据 No data</p>{% endif %}
 {% endfor %}
 </body></html>
 """
 
 
-def _cell(value: object) -> str:
+def _cell(value: object, column: str) -> str:
     if value is None:
         return "—"
-    names = value_label(value)
+    names = value_label(value, column)
     return f"{names[0]} · {names[1]}" if names else str(value)
 
 
 def report_charts(tables: dict[str, Table]) -> list[str]:
-    wide, square = (7.2, 3.4), (5.4, 3.4)
+    wide, square = (14, 3.6), (5.4, 3.4)
     drawn = [charts.svg(charts.trend_chart(tables["trend_daily"]), wide)]
     for name, title, size in (
         ("by_channel", "渠道 Channel", square), ("by_severity", "严重程度 Severity", square),

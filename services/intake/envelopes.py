@@ -1,4 +1,4 @@
-"""Raw envelopes: how every entry point (HTTP, SMTP, import, kafka-python publisher) wraps a channel message."""
+"""Raw envelopes: how every entry point (HTTP, SMTP, import, kafka-python publisher) wraps a message."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from schemas import Channel, RawEnvelope
 
 
 def email_message_id(raw: bytes) -> str:
-    """The mail's Message-ID, or a content hash when it has none (so a resent copy still maps to one complaint)."""
+    """The mail's Message-ID, or a content hash when it has none, so a resent copy maps to one complaint."""
     try:
         headers = BytesHeaderParser(policy=compat32).parsebytes(raw[:65536])
         value = str(headers.get("Message-ID") or "").strip()

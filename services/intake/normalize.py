@@ -77,6 +77,7 @@ class AutoReply:
     channel_ref: str
     reason: str
     sender_domain: str | None
+    reply_to_message_ids: tuple[str, ...] = ()  # our notification it answers, when it says so
 
 
 @dataclass(frozen=True)
@@ -249,9 +250,17 @@ def normalize_email(
         return Rejected("payload_base64 is not valid base64", "invalid_payload")
     parsed = parse_email(raw, envelope.received_at)
     sender = parsed.from_address or envelope.envelope_from
+    reply_ids = tuple(
+        dict.fromkeys([*([parsed.in_reply_to] if parsed.in_reply_to else []), *parsed.references])
+    )
     if parsed.auto_reply:
         domain = sender.rsplit("@", 1)[1].lower()[:253] if sender and "@" in sender else None
-        return AutoReply(channel_ref=envelope.message_id, reason=parsed.auto_reply, sender_domain=domain)
+        return AutoReply(
+            channel_ref=envelope.message_id,
+            reason=parsed.auto_reply,
+            sender_domain=domain,
+            reply_to_message_ids=reply_ids,
+        )
 
     subject = parsed.subject
     text = _clean(parsed.text) or _clean(strip_subject_prefixes(subject or ""))
@@ -295,9 +304,6 @@ def normalize_email(
             references=parsed.references,
             forwarded=parsed.forwarded,
         ),
-    )
-    reply_ids = tuple(
-        dict.fromkeys([*([parsed.in_reply_to] if parsed.in_reply_to else []), *parsed.references])
     )
     number_match = _COMPLAINT_NUMBER_RE.search(subject or "")
     subject_number = normalise_complaint_number(number_match.group(0)) if number_match else None

@@ -1,4 +1,4 @@
-"""Intake role: one faust agent per channel turns raw envelopes into complaints, follow-ups or dead letters."""
+"""Intake role: one faust agent per channel turns raw envelopes into complaints, follow-ups, dead letters."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import faust
 
+from complaintflow.dashboard.counters import record_intake
 from complaintflow.runner import RoleParts
 from complaintflow.runtime import Runtime
 from complaintflow.smtpd import SmtpServer
@@ -22,7 +23,10 @@ RELATED_WINDOW = timedelta(days=1)
 
 
 class ChannelIntake:
-    """Handles one raw message of one channel. Idempotent: the complaint id derives from the channel's message id."""
+    """Handles one raw message of one channel.
+
+    Idempotent: the complaint id derives from the channel's message id.
+    """
 
     def __init__(self, runtime: Runtime, outbox: Outbox, channel: Channel) -> None:
         self.runtime = runtime
@@ -35,14 +39,15 @@ class ChannelIntake:
         if isinstance(result, Rejected):
             raise PermanentError(result.reason, result.error_type)
         if isinstance(result, AutoReply):
+            await self._record_auto_reply(result)
             log.info(
                 "auto-reply recorded, not answered",
                 extra={"channel": self.channel.value, "reason": result.reason, "offset": message.offset},
             )
             return "auto_reply"
-        return await self._complaint_or_follow_up(result)
+        return await self._complaint_or_follow_up(result, pointer)
 
-    async def _complaint_or_follow_up(self, result: Normalized) -> str:
+    async def _complaint_or_follow_up(self, result: Normalized, pointer: SourcePointer) -> str:
         store = self.runtime.store
         complaint = result.complaint
         target = await self._thread_target(result)
@@ -50,8 +55,16 @@ class ChannelIntake:
             await self._emit_follow_up(target, result)
             return "feedback" if result.satisfaction_score is not None else "follow_up"
 
+        raw_ref = f"{pointer.topic}:{pointer.partition}:{pointer.offset}"
+        known = await store.get(complaint.complaint_id)
+        if known.get("raw_ref") and known["raw_ref"] != raw_ref:
+            # A second copy of a message already handled from another offset (an adapter sending twice, an
+            # HTTP resubmission): that first copy was published, so this one is only counted.
+            log.info("duplicate channel message", extra={"complaint_id": complaint.complaint_id,
+                                                         "channel": complaint.channel.value})
+            return "duplicate"
         local_day = complaint.received_at.astimezone(self.runtime.settings.tz).date()
-        number = await store.claim_number(complaint.complaint_id, local_day)
+        number = known.get("number") or await store.claim_number(complaint.complaint_id, local_day)
         history = await record_customer_complaint(
             self.runtime.redis,
             complaint.customer,
@@ -73,11 +86,14 @@ class ChannelIntake:
         if updates:
             complaint = complaint.model_copy(update=updates)
         is_new = await store.record_new(complaint)
-        # Published again on redelivery too: the router drops repeats by complaint id, and a crash between
-        # recording and publishing must not lose the complaint.
+        # A redelivery of the same raw record (a crash before the offset was committed) is published again:
+        # the first publication may be lost, and the router drops repeats by complaint id.
         await self.outbox.send(
             self.runtime.topics.normalized, complaint.complaint_id, complaint.model_dump_json().encode()
         )
+        if is_new:
+            await store.update(complaint.complaint_id, raw_ref=raw_ref)
+            await record_intake(self.runtime.redis, complaint.channel.value)  # the live dashboard's rate
         log.info(
             "complaint normalised",
             extra={
@@ -92,8 +108,9 @@ class ChannelIntake:
     async def _thread_target(self, result: Normalized) -> str | None:
         """The existing complaint this message answers, if any.
 
-        A reply to one of our notifications threads by Message-ID. A complaint number in the subject threads only
-        when the sender is the customer of that complaint, so quoting someone else's number attaches nothing.
+        A reply to one of our notifications threads by Message-ID. A complaint number in the subject threads
+        only when the sender is the customer of that complaint, so quoting someone else's number attaches
+        nothing.
         """
         store = self.runtime.store
         target = await store.id_for_message_ids(result.reply_to_message_ids)
@@ -105,6 +122,25 @@ class ChannelIntake:
                 if sender and record.get("email") == sender:
                     target = candidate
         return target
+
+    async def _record_auto_reply(self, result: AutoReply) -> None:
+        """An auto-reply to one of our notifications goes on that complaint's audit trail (never answered)."""
+        target = await self.runtime.store.id_for_message_ids(result.reply_to_message_ids)
+        if target is None:
+            return
+        record = await self.runtime.store.get(target)
+        kind = EventKind.auto_reply_recorded
+        event = ComplaintEvent(
+            event_id=event_id_for(target, kind.value, result.channel_ref),
+            kind=kind,
+            complaint_id=target,
+            complaint_number=record.get("number", ""),
+            occurred_at=datetime.now(UTC),
+            channel=self.channel,
+            details={"channel_ref": result.channel_ref, "reason": result.reason,
+                     "sender_domain": result.sender_domain or ""},
+        )
+        await self.outbox.send(self.runtime.topics.events, target, event.model_dump_json().encode())
 
     async def _emit_follow_up(self, target: str, result: Normalized) -> None:
         complaint: Complaint = result.complaint

@@ -33,6 +33,24 @@ log = logging.getLogger(__name__)
 
 SCHEDULED = "cf:notify:scheduled"
 SENT_TTL_S = 60 * 60 * 24 * 120
+CLAIM_HELD = "claim_held"
+
+# Takes a due entry for a lease instead of removing it: if the worker dies while sending, the entry
+# comes due again after the lease, so a message whose event is already committed is not lost.
+_LEASE_IF_DUE = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score and tonumber(score) <= tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+  return 1
+end
+return 0
+"""
+
+
+def scheduled_key(topic_prefix: str = "") -> str:
+    """The retry/deferral schedule of one deployment. Stacks sharing a Redis (tenants, test stacks) have
+    their own topics and SMTP servers, so one must never run another's schedule."""
+    return f"{SCHEDULED}:{topic_prefix}" if topic_prefix else SCHEDULED
 
 
 @dataclass(frozen=True)
@@ -62,9 +80,12 @@ class Dispatcher:
         self.mailer = mailer
         self.sms = sms
         self.owner = uuid.uuid4().hex[:12]
+        self.scheduled = scheduled_key(self.settings.topic_prefix)
         self.message_id_domain = parseaddr(self.settings.mail_from)[1].rpartition("@")[2] or "complaintflow.local"
 
     async def deliver(self, attempt: Attempt, now: datetime | None = None) -> str:
+        """Send once, or schedule a later attempt. Returns sent, duplicate, deferred, retrying, failed, or
+        ``CLAIM_HELD`` when another worker is sending it (the same attempt is then scheduled after the lease)."""
         now = now or datetime.now(UTC)
         event, delivery = attempt.event, attempt.delivery
         redis = self.runtime.redis
@@ -85,7 +106,7 @@ class Dispatcher:
             # Someone else holds a live claim (a rebalance overlap, or a worker that died mid-send):
             # look again after the lease instead of blocking the partition.
             await self.schedule(attempt, now + timedelta(seconds=self.settings.notify_claim_lease_s))
-            return "deferred"
+            return CLAIM_HELD
         try:
             message_id = await self._send(event, delivery)
         except Exception as exc:
@@ -158,23 +179,27 @@ class Dispatcher:
         await self.outbox.send(self.runtime.topics.events, event.complaint_id, record.model_dump_json().encode())
 
     async def schedule(self, attempt: Attempt, when: datetime) -> None:
-        await self.runtime.redis.zadd(SCHEDULED, {attempt.to_json(): when.timestamp()})
+        await self.runtime.redis.zadd(self.scheduled, {attempt.to_json(): when.timestamp()})
 
     async def run_due(self, now: datetime | None = None, limit: int = 200) -> int:
-        """Send what the schedule says is due; each entry is claimed by removing it, so it runs once."""
+        """Send what the schedule says is due. Each entry is leased (atomically, so one worker runs it) and
+        removed only once its attempt is over: sent, failed for good, or rescheduled as a new entry."""
         now = now or datetime.now(UTC)
         redis = self.runtime.redis
-        due = await redis.zrangebyscore(SCHEDULED, "-inf", now.timestamp(), start=0, num=limit)
+        due = await redis.zrangebyscore(self.scheduled, "-inf", now.timestamp(), start=0, num=limit)
+        lease_until = now.timestamp() + self.settings.notify_claim_lease_s
         done = 0
         for entry in due:
-            if not await redis.zrem(SCHEDULED, entry):
+            if not await redis.eval(_LEASE_IF_DUE, 1, self.scheduled, entry, now.timestamp(), lease_until):
                 continue
             try:
                 attempt = Attempt.from_json(entry)
             except (ValueError, KeyError) as exc:
-                log.error("unreadable scheduled notification dropped to log", extra={"error_type": type(exc).__name__})
+                await redis.zrem(self.scheduled, entry)
+                log.error("unreadable scheduled notification dropped", extra={"error_type": type(exc).__name__})
                 continue
-            await self.deliver(attempt, now)
+            if await self.deliver(attempt, now) != CLAIM_HELD:  # CLAIM_HELD re-added this very entry
+                await redis.zrem(self.scheduled, entry)
             done += 1
         return done
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import faust
+import mode
 from pydantic import ValidationError
 
 from complaintflow.runner import RoleParts
@@ -28,6 +29,20 @@ def sms_provider(settings: Settings) -> SmsProvider:
     return OutboxSmsProvider(settings.outbox_dir / "sms.jsonl")
 
 
+class DeliveryClients(mode.Service):
+    """Says goodbye to the SMTP server and closes the SMS gateway session when the worker stops."""
+
+    def __init__(self, mailer: Mailer, sms: SmsProvider, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.mailer = mailer
+        self.sms = sms
+
+    async def on_stop(self) -> None:
+        await self.mailer.close()
+        if isinstance(self.sms, HttpSmsProvider):
+            await self.sms.close()
+
+
 class EventNotifier:
     def __init__(self, dispatcher: Dispatcher) -> None:
         self.dispatcher = dispatcher
@@ -41,7 +56,8 @@ class EventNotifier:
             return "ignored"
         deliveries = choose_channels(event)
         if not deliveries:
-            log.info("no way to reach the customer", extra={"complaint_id": event.complaint_id, "kind": event.kind.value})
+            log.info("no way to reach the customer",
+                     extra={"complaint_id": event.complaint_id, "kind": event.kind.value})
             return "no_contact"
         outcomes = [await self.dispatcher.deliver(Attempt(event, delivery)) for delivery in deliveries]
         return outcomes[0] if len(set(outcomes)) == 1 else "mixed"
@@ -52,10 +68,11 @@ def install(app: faust.App, runtime: Runtime, options: dict[str, object]) -> Rol
     outbox = Outbox(app)
     mailer = Mailer(runtime.smtp_host, runtime.smtp_port, username=settings.smtp_username,
                     password=settings.smtp_password, tls=settings.smtp_tls)
-    dispatcher = Dispatcher(runtime, outbox, mailer, sms_provider(settings))
+    sms = sms_provider(settings)
+    dispatcher = Dispatcher(runtime, outbox, mailer, sms)
     add_stage(app, runtime.topics.events,
               StageRunner("notifier", EventNotifier(dispatcher), outbox, runtime.topics, settings.max_handler_attempts))
 
     app.timer(1.0, name="notification_schedule")(guarded("notification_schedule", dispatcher.run_due))
 
-    return RoleParts()
+    return RoleParts(services=[DeliveryClients(mailer, sms)])

@@ -10,6 +10,7 @@ import logging
 from datetime import datetime
 from typing import Protocol
 
+from complaintflow.dashboard.counters import record_incident
 from complaintflow.runtime import Runtime
 from complaintflow.state import record_customer_complaint
 from complaintflow.streams import PermanentError
@@ -151,6 +152,7 @@ class Lifecycle:
             await self.outbox.send(
                 self.runtime.topics.events, complaint.complaint_id, event.model_dump_json().encode()
             )
+            await record_incident(self.runtime.redis, {**event.details, "at": now.isoformat(timespec="seconds")})
             log.warning(
                 "complaint storm",
                 extra={"incident_id": incident_id, "business_line": line, "reason": reason, "count": count},

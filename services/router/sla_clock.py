@@ -100,7 +100,6 @@ class SlaClock:
             await self.runtime.redis.srem(_members_key(cid), member)
             await self._alert(routed, which, EventKind(kind), member, now)
             emitted += 1
-        SLA_CLOCKS.labels("open").set(await self.schedule.open_clocks())
         return emitted
 
     async def _alert(
@@ -111,7 +110,8 @@ class SlaClock:
         )
         details = {"deadline_kind": which}
         await self.lifecycle.emit(routed, kind, member, at=now, deadline=deadline, details=details)
-        SLA_CLOCKS.labels("warning" if kind == EventKind.sla_warning else "breached").inc()
+        if kind == EventKind.sla_breached:  # open and warning are set from the schedule (complaintflow.operations)
+            SLA_CLOCKS.labels("breached").inc()
         log.warning(
             "sla alert",
             extra={"complaint_id": routed.complaint.complaint_id, "kind": kind.value, "deadline_kind": which},

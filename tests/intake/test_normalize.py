@@ -103,7 +103,12 @@ def test_a_number_in_a_fresh_mail_is_not_a_score() -> None:
 
 def test_auto_replies_are_recognised() -> None:
     result = normalize(samples.email_envelope(samples.out_of_office_email()))
-    assert result == AutoReply("<ooo.778@corp.example.cn>", "Auto-Submitted: auto-replied", "corp.example.cn")
+    assert result == AutoReply(
+        "<ooo.778@corp.example.cn>",
+        "Auto-Submitted: auto-replied",
+        "corp.example.cn",
+        (samples.ACK_MESSAGE_ID,),
+    )
     bounce = normalize(samples.email_envelope(samples.bounce_email()))
     assert isinstance(bounce, AutoReply) and bounce.sender_domain == "mx.example.net"
 

@@ -1,0 +1,1 @@
+"""The live operations dashboard served by `complaintflow run` at /dashboard."""

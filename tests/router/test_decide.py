@@ -1,0 +1,154 @@
+"""decide() builds the RoutedComplaint; classify_record() keeps the CLI contract; storm windows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from schemas import (
+    BusinessLine,
+    Channel,
+    Complaint,
+    Department,
+    Language,
+    Reason,
+    RoutedComplaint,
+    Severity,
+    complaint_id_for,
+    complaint_number_for,
+    stable_id,
+)
+from services.router.classifier import Classifier
+from services.router.decide import classify_record, classify_records, decide
+from services.router.routing import RoutingTable
+from services.router.storm import StormDetector, StormThresholds
+
+NOW = datetime(2026, 11, 20, 2, 5, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def classifier() -> Classifier:
+    return Classifier.load()
+
+
+@pytest.fixture(scope="module")
+def table() -> RoutingTable:
+    return RoutingTable.load()
+
+
+def complaint(text: str, channel: Channel = Channel.hotline, subject: str | None = None) -> Complaint:
+    cid = complaint_id_for(channel, text)
+    received = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+    return Complaint(
+        complaint_id=cid,
+        complaint_number=complaint_number_for(cid, received.date()),
+        channel=channel,
+        channel_ref=text,
+        received_at=received,
+        language=Language.zh,
+        subject=subject,
+        text=text,
+        redacted_text=text,
+    )
+
+
+def test_decide_fraud_in_progress(classifier: Classifier, table: RoutingTable) -> None:
+    item = complaint("我的信用卡昨晚被盗刷了三笔，一共两万元，请马上冻结。")
+    routed = decide(item, classifier=classifier, table=table, now=NOW)
+    assert isinstance(routed, RoutedComplaint)
+    assert routed.routing_id == stable_id("rte", item.complaint_id, "1") and routed.revision == 1
+    assert (routed.business_line, routed.reason) == (BusinessLine.credit_cards, Reason.unauthorised_loss)
+    assert routed.department is Department.fraud
+    assert routed.severity is Severity.critical and routed.escalate_to is Department.consumer_protection
+    assert "fraud_in_progress" in routed.signals and "amount>=5000CNY" in routed.signals
+    assert routed.deadlines.first_contact_by == item.received_at + timedelta(hours=2)
+    assert routed.routed_at == NOW and routed.rule
+    assert any(e.startswith("lexicon: 信用卡") for e in routed.explanations)
+    assert any("rule" in e for e in routed.explanations)
+
+
+def test_decide_branch_attitude_repeat_and_storm(classifier: Classifier, table: RoutingTable) -> None:
+    item = complaint("柜员态度恶劣，对我很不耐烦，还跟我吵架。", Channel.webform)
+    routed = decide(
+        item,
+        classifier=classifier,
+        table=table,
+        repeat_count=2,
+        storm=True,
+        incident_id="inc_1",
+        now=NOW,
+        sla_profile="uk",
+        tz="Europe/London",
+    )
+    assert routed.department is Department.branch_service
+    assert routed.severity is Severity.high
+    assert {"repeat_complaint", "storm"} <= set(routed.signals)
+    assert (routed.repeat_count, routed.incident_id, routed.deadlines.profile) == (2, "inc_1", "uk")
+
+
+def test_decide_is_deterministic(classifier: Classifier, table: RoutingTable) -> None:
+    item = complaint("My mortgage payment was misapplied to escrow", Channel.email, subject="Mortgage")
+    first = decide(item, classifier=classifier, table=table, now=NOW)
+    assert first == decide(item, classifier=classifier, table=table, now=NOW)
+    assert first.department is Department.lending
+
+
+def test_classify_record_contract(classifier: Classifier, table: RoutingTable) -> None:
+    out = classify_record(
+        {"id": "a1", "text": "手机银行一直闪退，无法登录，我要向银保监会投诉", "channel": "social"},
+        classifier,
+        table,
+    )
+    assert set(out) == {
+        "id",
+        "business_line",
+        "reason",
+        "department",
+        "severity",
+        "escalate_to",
+        "confidence",
+        "signals",
+    }
+    assert out["id"] == "a1" and out["department"] == "digital_channels"
+    assert out["severity"] == "high" and out["escalate_to"] == "consumer_protection"
+    assert out["signals"] == ["regulator_threat"] and 0 <= out["confidence"] <= 1
+
+
+def test_classify_record_quiet_complaint_has_null_escalation(classifier: Classifier, table: RoutingTable) -> None:
+    out = classify_record({"id": 7, "text": "Annual fee on my credit card", "subject": "fee"}, classifier, table)
+    assert (out["department"], out["escalate_to"], out["severity"]) == ("cards", None, "low")
+
+
+@pytest.mark.parametrize("record", [{"id": "x"}, {"id": "x", "text": "  "}, {"id": "x", "text": 5}])
+def test_classify_record_without_text_reports_an_error(
+    classifier: Classifier, table: RoutingTable, record: dict[str, object]
+) -> None:
+    assert classify_record(record, classifier, table) == {"id": "x", "error": "missing or empty 'text'"}
+    assert "error" in classify_record(["not", "an", "object"], classifier, table)
+
+
+def test_storm_detector_windows_and_incident_ids() -> None:
+    detector = StormDetector(StormThresholds(window=timedelta(minutes=30), min_complaints=5))
+    at = datetime(2026, 11, 20, 2, 17, tzinfo=UTC)
+    line, reason = BusinessLine.digital_channels, Reason.operational_error
+    assert detector.window_start(at) == datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+    assert detector.key(line, reason, at) == "storm:digital_channels:operational_error:20261120T0200"
+    assert not detector.assess(line, reason, 4, at).storm
+    first = detector.assess(line, reason, 5, at)
+    later = detector.assess(line, reason, 9, at + timedelta(minutes=10))
+    assert first.storm and first.first and later.storm and not later.first
+    assert first.incident_id == later.incident_id
+    assert detector.assess(line, reason, 5, at + timedelta(minutes=20)).incident_id != first.incident_id
+    assert detector.threshold(Reason.unauthorised_loss) == 10
+    assert detector.key_ttl() == timedelta(hours=1)
+
+
+def test_classify_records_matches_one_by_one(classifier: Classifier, table: RoutingTable) -> None:
+    records = [
+        {"id": "1", "text": "转账汇错了账户"},
+        {"id": "2"},
+        "junk",
+        {"id": "3", "text": "Zelle scam", "subject": "fraud", "channel": "email"},
+    ]
+    assert classify_records(records, classifier, table) == [classify_record(r, classifier, table) for r in records]

@@ -1,0 +1,143 @@
+"""Severity signals in Chinese and English and their mapping to critical/high/medium/low."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from schemas import (
+    BusinessLine,
+    Channel,
+    Complaint,
+    Language,
+    Money,
+    Reason,
+    Severity,
+    SocialDetails,
+    complaint_id_for,
+    complaint_number_for,
+)
+from services.router.classifier import Classification
+from services.router.severity import (
+    AmountThresholds,
+    SeverityThresholds,
+    amounts_in_text,
+    assess_severity,
+    assess_text,
+)
+
+
+def make_complaint(text: str, **extra: object) -> Complaint:
+    cid = complaint_id_for(Channel.webform, text[:20])
+    received = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+    return Complaint(
+        complaint_id=cid,
+        complaint_number=complaint_number_for(cid, received.date()),
+        channel=Channel.webform,
+        channel_ref=text[:20],
+        received_at=received,
+        language=Language.zh,
+        text=text,
+        redacted_text=text,
+        **extra,
+    )
+
+
+def classified(reason: Reason = Reason.other) -> Classification:
+    return Classification(BusinessLine.other, reason, 0.5, 0.7, 0.7, ())
+
+
+def test_plain_complaint_is_low() -> None:
+    result = assess_text("网点的饮水机没有热水。", classified())
+    assert (result.severity, result.signals) == (Severity.low, ())
+
+
+@pytest.mark.parametrize(
+    ("text", "signal"),
+    [
+        ("再不解决我就向银保监会投诉", "regulator_threat"),
+        ("我要打12378热线", "regulator_threat"),
+        ("I will file a complaint with the CFPB", "regulator_threat"),
+        ("我会找记者把这件事曝光", "media_threat"),
+        ("I am going to the local news with this", "media_threat"),
+        ("我已经请了律师，准备起诉你们", "legal_threat"),
+        ("My attorney will sue the bank", "legal_threat"),
+        ("我父亲是八十岁的老人，行动不便", "vulnerable_customer"),
+        ("I am a disabled veteran on a fixed income", "vulnerable_customer"),
+        ("我的卡正在被盗刷，请马上处理", "fraud_in_progress"),
+        ("Someone is using my card right now", "fraud_in_progress"),
+        ("这是我给孩子看病的钱，我已经走投无路了", "distress"),
+    ],
+)
+def test_signals_in_both_languages(text: str, signal: str) -> None:
+    assert signal in assess_text(text, classified()).signals
+
+
+def test_older_american_tag_from_flags() -> None:
+    complaint = make_complaint("They keep charging fees.", flags=["Older American"])
+    assert "vulnerable_customer" in assess_severity(complaint, classified()).signals
+
+
+@pytest.mark.parametrize(
+    ("text", "amount", "currency"),
+    [
+        ("被扣了{$1,250.00}", Decimal("1250.00"), "USD"),
+        ("损失5000元", Decimal(5000), "CNY"),
+        ("转走了20万", Decimal(200000), "CNY"),
+        ("少了两万元", Decimal(20000), "CNY"),
+        ("£300 fee", Decimal(300), "GBP"),
+    ],
+)
+def test_amounts_found_in_text(text: str, amount: Decimal, currency: str) -> None:
+    assert Money(amount=amount, currency=currency) in amounts_in_text(text)
+
+
+def test_amount_thresholds_per_currency() -> None:
+    assert assess_text("损失了6000元", classified()).severity is Severity.medium
+    high = assess_text("理财亏了8万元", classified())
+    assert (high.severity, high.signals) == (Severity.high, ("amount>=50000CNY",))
+    assert assess_text("lost $150,000", classified()).severity is Severity.critical
+    complaint = make_complaint("理财产品亏损", amount=Money(amount=Decimal(600000), currency="CNY"))
+    assert assess_severity(complaint, classified()).severity is Severity.critical
+    strict = SeverityThresholds(amounts={"CNY": AmountThresholds(Decimal(10), Decimal(100), Decimal(1000))})
+    assert assess_text("扣了200元", classified(), thresholds=strict).signals == ("amount>=100CNY",)
+
+
+def test_mapping_to_severity() -> None:
+    assert assess_text("信用卡被盗刷了", classified(Reason.unauthorised_loss)).severity is Severity.critical
+    assert assess_text("我要去银保监会投诉", classified()).severity is Severity.high
+    assert assess_text("我要去银保监会投诉，还要找媒体曝光", classified()).severity is Severity.critical
+    assert assess_text("年费乱收", classified(), repeat_count=1).severity is Severity.medium
+    assert assess_text("年费乱收", classified(), repeat_count=2).severity is Severity.high
+    assert assess_text("年费乱收", classified(), storm=True).severity is Severity.high
+    assert assess_text("推销电话太多", classified(Reason.information_security)).severity is Severity.medium
+
+
+def test_public_post_with_reach() -> None:
+    big = SocialDetails(platform="weibo", post_id="1", public=True, followers=250_000, reposts=40)
+    private = SocialDetails(platform="weibo", post_id="2", public=False, followers=250_000)
+    small = SocialDetails(platform="weibo", post_id="3", public=True, followers=80, reposts=3)
+    assert (
+        "public_post_reach" in assess_severity(make_complaint("排队太久", social=big), classified()).signals
+    )
+    assert (
+        "public_post_reach"
+        not in assess_severity(make_complaint("排队太久", social=private), classified()).signals
+    )
+    assert assess_severity(make_complaint("排队太久", social=small), classified()).severity is Severity.low
+
+
+def test_every_signal_is_explained() -> None:
+    result = assess_text("老人的卡被盗刷了两万元，要找记者", classified(), repeat_count=1, storm=True)
+    assert result.severity is Severity.critical
+    assert set(result.signals) >= {
+        "vulnerable_customer",
+        "fraud_in_progress",
+        "media_threat",
+        "repeat_complaint",
+        "storm",
+        "amount>=5000CNY",
+    }
+    assert len(result.explanations) == len(result.signals) + 1

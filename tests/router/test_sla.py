@@ -1,0 +1,122 @@
+"""SLA arithmetic: business days over weekends and holidays, extensions, alerts."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from schemas import Severity
+from services.router.sla import (
+    ExtensionNotAllowed,
+    add_business_days,
+    due_alerts,
+    extend_deadlines,
+    initial_deadlines,
+    load_holidays,
+)
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+NATIONAL_DAY = frozenset(date(2026, 10, d) for d in (1, 2, 5, 6, 7))
+
+
+def local(*args: int) -> datetime:
+    return datetime(*args, tzinfo=SHANGHAI)
+
+
+def test_critical_first_contact_is_two_hours_and_acknowledgement_immediate() -> None:
+    received = local(2026, 11, 20, 23, 30)  # a Friday night
+    deadlines = initial_deadlines(received, Severity.critical)
+    assert deadlines.acknowledge_by == received
+    assert deadlines.first_contact_by == received + timedelta(hours=2)
+    assert deadlines.decision_by == received + timedelta(days=15)
+    assert deadlines.first_contact_by.tzinfo == UTC
+
+
+@pytest.mark.parametrize(
+    ("severity", "expected"),
+    [
+        (Severity.high, local(2026, 11, 23, 15)),
+        (Severity.medium, local(2026, 11, 24, 15)),
+        (Severity.low, local(2026, 11, 25, 15)),
+    ],
+)
+def test_business_days_skip_the_weekend(severity: Severity, expected: datetime) -> None:
+    received = local(2026, 11, 20, 15)  # Friday 15:00
+    assert initial_deadlines(received, severity).first_contact_by == expected
+
+
+def test_business_days_skip_holidays() -> None:
+    received = local(2026, 9, 30, 10)  # Wednesday before National Day
+    deadlines = initial_deadlines(received, Severity.high, holidays=NATIONAL_DAY)
+    assert deadlines.first_contact_by == local(2026, 10, 8, 10)
+    assert add_business_days(received, 3, NATIONAL_DAY) == local(2026, 10, 12, 10)  # Thu 8, Fri 9, Mon 12
+
+
+def test_weekend_receipt_counts_from_next_business_day() -> None:
+    assert initial_deadlines(local(2026, 11, 21, 9), Severity.high).first_contact_by == local(2026, 11, 23, 9)
+
+
+def test_uk_and_us_profiles() -> None:
+    received = local(2026, 11, 20, 15)
+    uk = initial_deadlines(received, Severity.high, profile="uk", tz="Europe/London")
+    assert uk.decision_by == received + timedelta(weeks=8)
+    us = initial_deadlines(received, Severity.low, profile="us", tz="America/New_York")
+    assert us.decision_by == received + timedelta(days=15)
+    with pytest.raises(ValueError, match="unknown SLA profile 'xx'"):
+        initial_deadlines(received, Severity.low, profile="xx")
+
+
+def test_cn_extensions_30_then_60_with_approver() -> None:
+    received = local(2026, 11, 2, 9)
+    deadlines = initial_deadlines(received, Severity.medium)
+    first = extend_deadlines(deadlines, received, approver=None)
+    assert (first.decision_by, first.extensions) == (received + timedelta(days=30), 1)
+    with pytest.raises(ExtensionNotAllowed, match="needs a named approver"):
+        extend_deadlines(first, received, approver="  ")
+    second = extend_deadlines(first, received, approver="Wang Li, vice-president")
+    assert (second.decision_by, second.extensions) == (received + timedelta(days=60), 2)
+    with pytest.raises(ExtensionNotAllowed, match="at most 2 extension"):
+        extend_deadlines(second, received, approver="Wang Li")
+
+
+def test_uk_allows_no_extension_and_us_one() -> None:
+    received = local(2026, 11, 2, 9)
+    with pytest.raises(ExtensionNotAllowed, match="uk profile allows no extension"):
+        extend_deadlines(initial_deadlines(received, Severity.low, profile="uk"), received, approver="A")
+    us = extend_deadlines(initial_deadlines(received, Severity.low, profile="us"), received, approver=None)
+    assert us.decision_by == received + timedelta(days=60)
+
+
+def test_due_alerts_warn_then_breach() -> None:
+    received = local(2026, 11, 20, 10)
+    deadlines = initial_deadlines(received, Severity.critical)
+    assert due_alerts(deadlines, received) == []
+    warn = due_alerts(deadlines, received + timedelta(hours=1, minutes=30))
+    assert warn == [("sla_warning", "first_contact", deadlines.first_contact_by)]
+    breached = due_alerts(deadlines, received + timedelta(days=14))
+    assert breached == [
+        ("sla_breached", "first_contact", deadlines.first_contact_by),
+        ("sla_warning", "decision", deadlines.decision_by),
+    ]
+    late = due_alerts(deadlines, received + timedelta(days=16), warn_before=timedelta(0))
+    assert [kind for kind, _, _ in late] == ["sla_breached", "sla_breached"]
+
+
+def test_naive_times_are_rejected() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        initial_deadlines(datetime(2026, 11, 20, 10), Severity.low)
+
+
+def test_holiday_files(tmp_path: Path) -> None:
+    shipped = load_holidays()
+    assert date(2026, 10, 1) in shipped and date(2027, 1, 1) in shipped
+    assert all(d.weekday() < 5 for d in shipped)
+    yaml_style = tmp_path / "holidays.yaml"
+    yaml_style.write_text("# office closures\n- 2026-12-24\n- '2026-12-25'  # Christmas\n", encoding="utf-8")
+    assert load_holidays(yaml_style) == {date(2026, 12, 24), date(2026, 12, 25)}
+    yaml_style.write_text("2026-13-01\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="not an ISO date"):
+        load_holidays(yaml_style)
