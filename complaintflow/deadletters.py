@@ -49,9 +49,7 @@ def read_dead_letters(settings: Settings, bootstrap: str, idle_ms: int = 1500) -
         consumer.close()
 
 
-def list_dead_letters(
-    settings: Settings, bootstrap: str, limit: int = 50, stage: str | None = None
-) -> list[str]:
+def list_dead_letters(settings: Settings, bootstrap: str, limit: int = 50, stage: str | None = None) -> list[str]:
     letters = [d for d in read_dead_letters(settings, bootstrap) if stage is None or d.stage == stage]
     lines = [
         f"{d.failed_at:%Y-%m-%d %H:%M:%S}  {d.dead_letter_id}  {d.stage:<16} "
@@ -82,9 +80,7 @@ def show_dead_letter(settings: Settings, bootstrap: str, dead_letter_id: str) ->
 def _redis(settings: Settings) -> redis.Redis:
     url = resolve_redis_url(settings)
     if not url:
-        raise click.ClickException(
-            "no Redis to record replays in: start `complaintflow run` or set REDIS_URL"
-        )
+        raise click.ClickException("no Redis to record replays in: start `complaintflow run` or set REDIS_URL")
     return redis.Redis.from_url(str(url), decode_responses=True)
 
 
@@ -111,10 +107,7 @@ def replay_dead_letters(
     replayed = skipped = 0
     try:
         for letter in read_dead_letters(settings, bootstrap):
-            if (
-                not (replay_all and (stage is None or letter.stage == stage))
-                and letter.dead_letter_id not in wanted
-            ):
+            if not (replay_all and (stage is None or letter.stage == stage)) and letter.dead_letter_id not in wanted:
                 continue
             wanted.discard(letter.dead_letter_id)
             target = replay_target(letter, topics)

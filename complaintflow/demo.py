@@ -62,9 +62,7 @@ def _fresh_email(raw: bytes, run: str, index: int) -> tuple[bytes, str]:
 def send_samples(http_url: str, smtp_intake: str, run: str) -> list[Sample]:
     sent: list[Sample] = []
 
-    def web(
-        label: str, channel: Channel, path: str, payload: dict[str, Any], ref: Callable[[dict], str]
-    ) -> None:
+    def web(label: str, channel: Channel, path: str, payload: dict[str, Any], ref: Callable[[dict], str]) -> None:
         sample = Sample(label, channel)
         try:
             answer = _post(http_url + path, payload)

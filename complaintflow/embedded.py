@@ -45,9 +45,7 @@ def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen[b
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(
-                f"process exited with code {proc.returncode} before listening on {host}:{port}"
-            )
+            raise RuntimeError(f"process exited with code {proc.returncode} before listening on {host}:{port}")
         try:
             with socket.create_connection((host, port), timeout=0.5):
                 return
@@ -79,9 +77,7 @@ class ChildService:
             if out is not subprocess.DEVNULL:
                 out.close()
         wait_for_port(self.host, self.port, timeout, self.proc)
-        log.info(
-            "embedded service started", extra={"service": self.name, "port": self.port, "pid": self.proc.pid}
-        )
+        log.info("embedded service started", extra={"service": self.name, "port": self.port, "pid": self.proc.pid})
 
     def stop(self, timeout: float = 5.0) -> None:
         proc, self.proc = self.proc, None

@@ -55,9 +55,7 @@ async def tcp_reachable(servers: str, timeout: float = 1.0) -> bool:
     for server in servers.split(","):
         host, _, port = server.strip().rpartition(":")
         try:
-            _, writer = await asyncio.wait_for(
-                asyncio.open_connection(host or "127.0.0.1", int(port)), timeout
-            )
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host or "127.0.0.1", int(port)), timeout)
         except (OSError, ValueError, TimeoutError):
             continue
         writer.close()

@@ -39,9 +39,7 @@ def ensure_topics(bootstrap: str, topics: dict[str, int], replication: int = 1) 
     try:
         existing = set(admin.list_topics())
         missing = [
-            NewTopic(name, partitions, replication)
-            for name, partitions in topics.items()
-            if name not in existing
+            NewTopic(name, partitions, replication) for name, partitions in topics.items() if name not in existing
         ]
         created = []
         for topic in missing:  # one by one: a concurrent creator must not fail the whole batch

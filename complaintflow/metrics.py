@@ -25,15 +25,9 @@ SLA_CLOCKS = Gauge("complaintflow_sla_clocks", "Open SLA clocks by state", ["sta
 CONSUMER_LAG = Gauge(
     "complaintflow_consumer_lag", "Messages behind the fetch high-water mark", ["group", "topic", "partition"]
 )
-HTTP_REQUESTS = Counter(
-    "complaintflow_http_requests_total", "HTTP requests by route and status", ["route", "status"]
-)
-SMTP_INTAKE = Counter(
-    "complaintflow_smtp_intake_total", "Mail offered to the SMTP intake, by result", ["result"]
-)
-DEPENDENCY_UP = Gauge(
-    "complaintflow_dependency_up", "1 when the dependency answered the last check", ["dependency"]
-)
+HTTP_REQUESTS = Counter("complaintflow_http_requests_total", "HTTP requests by route and status", ["route", "status"])
+SMTP_INTAKE = Counter("complaintflow_smtp_intake_total", "Mail offered to the SMTP intake, by result", ["result"])
+DEPENDENCY_UP = Gauge("complaintflow_dependency_up", "1 when the dependency answered the last check", ["dependency"])
 
 
 def render_latest() -> tuple[bytes, str]:

@@ -81,8 +81,9 @@ def serve(roles: Sequence[str], settings: Settings, options: dict[str, object] |
         operations = install_operations(apps, runtime, roles)
         routes.extend(operations.routes)
         services.extend(operations.services)
-        services.append(WebServer(build_web_app(routes, settings.http_max_body_bytes), settings.bind_host,
-                                  settings.http_port))
+        services.append(
+            WebServer(build_web_app(routes, settings.http_max_body_bytes), settings.bind_host, settings.http_port)
+        )
         endpoints = {
             "kafka_bootstrap_servers": bootstrap,
             "redis_url": redis_url,
@@ -96,8 +97,12 @@ def serve(roles: Sequence[str], settings: Settings, options: dict[str, object] |
         write_stack_file(settings, endpoints)
         _say(_banner(endpoints))
         worker = faust.Worker(
-            apps[0], *apps[1:], *services,
-            loglevel=settings.log_level, override_logging=False, redirect_stdouts=False,
+            apps[0],
+            *apps[1:],
+            *services,
+            loglevel=settings.log_level,
+            override_logging=False,
+            redirect_stdouts=False,
         )
         try:
             worker.execute_from_commandline()

@@ -23,9 +23,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True)
 
     # --- contract names -----------------------------------------------------------------------------
-    kafka_bootstrap_servers: str | None = Field(
-        default=None, validation_alias=_env("KAFKA_BOOTSTRAP_SERVERS")
-    )
+    kafka_bootstrap_servers: str | None = Field(default=None, validation_alias=_env("KAFKA_BOOTSTRAP_SERVERS"))
     redis_url: str | None = Field(default=None, validation_alias=_env("REDIS_URL"))
     smtp_host: str | None = Field(default=None, validation_alias=_env("SMTP_HOST"))
     smtp_port: int = Field(default=25, validation_alias=_env("SMTP_PORT"))
@@ -51,21 +49,15 @@ class Settings(BaseSettings):
     kafka_heartbeat_interval_s: float | None = Field(
         default=None, validation_alias=_env("COMPLAINTFLOW_KAFKA_HEARTBEAT_INTERVAL_S")
     )
-    commit_interval_s: float = Field(
-        default=1.0, gt=0, validation_alias=_env("COMPLAINTFLOW_COMMIT_INTERVAL_S")
-    )
+    commit_interval_s: float = Field(default=1.0, gt=0, validation_alias=_env("COMPLAINTFLOW_COMMIT_INTERVAL_S"))
     log_format: Literal["auto", "json", "console"] = Field(
         default="auto", validation_alias=_env("COMPLAINTFLOW_LOG_FORMAT")
     )
     log_level: str = Field(default="INFO", validation_alias=_env("COMPLAINTFLOW_LOG_LEVEL"))
-    max_handler_attempts: int = Field(
-        default=3, ge=1, validation_alias=_env("COMPLAINTFLOW_MAX_HANDLER_ATTEMPTS")
-    )
+    max_handler_attempts: int = Field(default=3, ge=1, validation_alias=_env("COMPLAINTFLOW_MAX_HANDLER_ATTEMPTS"))
 
     # --- intake -------------------------------------------------------------------------------------
-    http_max_body_bytes: int = Field(
-        default=256 * 1024, validation_alias=_env("COMPLAINTFLOW_HTTP_MAX_BODY_BYTES")
-    )
+    http_max_body_bytes: int = Field(default=256 * 1024, validation_alias=_env("COMPLAINTFLOW_HTTP_MAX_BODY_BYTES"))
     http_rate_limit_per_min: int = Field(
         default=120, ge=1, validation_alias=_env("COMPLAINTFLOW_HTTP_RATE_LIMIT_PER_MIN")
     )
@@ -84,18 +76,12 @@ class Settings(BaseSettings):
 
     # --- router -------------------------------------------------------------------------------------
     routing_table: Path | None = Field(default=None, validation_alias=_env("COMPLAINTFLOW_ROUTING_TABLE"))
-    sla_profile: Literal["cn", "uk", "us"] = Field(
-        default="cn", validation_alias=_env("COMPLAINTFLOW_SLA_PROFILE")
-    )
+    sla_profile: Literal["cn", "uk", "us"] = Field(default="cn", validation_alias=_env("COMPLAINTFLOW_SLA_PROFILE"))
     holidays_file: Path | None = Field(default=None, validation_alias=_env("COMPLAINTFLOW_HOLIDAYS_FILE"))
-    repeat_window_days: int = Field(
-        default=30, ge=1, validation_alias=_env("COMPLAINTFLOW_REPEAT_WINDOW_DAYS")
-    )
+    repeat_window_days: int = Field(default=30, ge=1, validation_alias=_env("COMPLAINTFLOW_REPEAT_WINDOW_DAYS"))
     storm_threshold: int = Field(default=20, ge=2, validation_alias=_env("COMPLAINTFLOW_STORM_THRESHOLD"))
     storm_window_s: int = Field(default=900, ge=10, validation_alias=_env("COMPLAINTFLOW_STORM_WINDOW_S"))
-    sla_sweep_interval_s: float = Field(
-        default=5.0, gt=0, validation_alias=_env("COMPLAINTFLOW_SLA_SWEEP_INTERVAL_S")
-    )
+    sla_sweep_interval_s: float = Field(default=5.0, gt=0, validation_alias=_env("COMPLAINTFLOW_SLA_SWEEP_INTERVAL_S"))
     sla_breach_apology: bool = Field(default=True, validation_alias=_env("COMPLAINTFLOW_SLA_BREACH_APOLOGY"))
 
     # --- notifier -----------------------------------------------------------------------------------
@@ -105,21 +91,13 @@ class Settings(BaseSettings):
     )
     reply_to: str | None = Field(default=None, validation_alias=_env("COMPLAINTFLOW_REPLY_TO"))
     quiet_hours: str = Field(default="21:00-08:00", validation_alias=_env("COMPLAINTFLOW_QUIET_HOURS"))
-    sms_gateway_auth_header: str | None = Field(
-        default=None, validation_alias=_env("SMS_GATEWAY_AUTH_HEADER")
-    )
+    sms_gateway_auth_header: str | None = Field(default=None, validation_alias=_env("SMS_GATEWAY_AUTH_HEADER"))
     sms_gateway_to_field: str = Field(default="to", validation_alias=_env("SMS_GATEWAY_TO_FIELD"))
     sms_gateway_text_field: str = Field(default="text", validation_alias=_env("SMS_GATEWAY_TEXT_FIELD"))
     sms_gateway_id_field: str = Field(default="message_id", validation_alias=_env("SMS_GATEWAY_ID_FIELD"))
-    notify_max_attempts: int = Field(
-        default=8, ge=1, validation_alias=_env("COMPLAINTFLOW_NOTIFY_MAX_ATTEMPTS")
-    )
-    notify_claim_lease_s: int = Field(
-        default=30, ge=1, validation_alias=_env("COMPLAINTFLOW_NOTIFY_CLAIM_LEASE_S")
-    )
-    notify_retry_base_s: float = Field(
-        default=1.0, gt=0, validation_alias=_env("COMPLAINTFLOW_NOTIFY_RETRY_BASE_S")
-    )
+    notify_max_attempts: int = Field(default=8, ge=1, validation_alias=_env("COMPLAINTFLOW_NOTIFY_MAX_ATTEMPTS"))
+    notify_claim_lease_s: int = Field(default=30, ge=1, validation_alias=_env("COMPLAINTFLOW_NOTIFY_CLAIM_LEASE_S"))
+    notify_retry_base_s: float = Field(default=1.0, gt=0, validation_alias=_env("COMPLAINTFLOW_NOTIFY_RETRY_BASE_S"))
 
     @field_validator("timezone")
     @classmethod

@@ -48,9 +48,7 @@ class SmtpServer(mode.Service):
     async def on_start(self) -> None:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(self._factory, host=self.host, port=self.port)
-        log.info(
-            "smtp server listening", extra={"server": self.server_name, "host": self.host, "port": self.port}
-        )
+        log.info("smtp server listening", extra={"server": self.server_name, "host": self.host, "port": self.port})
 
     async def on_stop(self) -> None:
         if self._server is not None:

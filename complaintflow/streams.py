@@ -111,9 +111,7 @@ class Outbox:
     async def send_and_wait(self, topic: str, key: str | bytes | None, value: bytes) -> None:
         raw_key = key.encode("utf-8") if isinstance(key, str) else key
         await self.app.maybe_start_producer()
-        await self.app.producer.send_and_wait(
-            topic, raw_key, value, partition=None, timestamp=None, headers=None
-        )
+        await self.app.producer.send_and_wait(topic, raw_key, value, partition=None, timestamp=None, headers=None)
 
 
 def dead_letter_for(
@@ -150,9 +148,7 @@ class StageRunner:
       block its partition.
     """
 
-    def __init__(
-        self, stage: str, handler: Handler, outbox: Outbox, topics: Topics, max_attempts: int = 3
-    ) -> None:
+    def __init__(self, stage: str, handler: Handler, outbox: Outbox, topics: Topics, max_attempts: int = 3) -> None:
         self.stage = stage
         self.handler = handler
         self.outbox = outbox
@@ -261,9 +257,7 @@ def inbound(event: EventT) -> InboundMessage:
     message = event.message
     value = event.value if isinstance(event.value, bytes | bytearray) else bytes(event.value or b"")
     key = event.key if isinstance(event.key, bytes | bytearray | type(None)) else str(event.key).encode()
-    return InboundMessage(
-        message.topic, message.partition, message.offset, key, bytes(value), message.timestamp
-    )
+    return InboundMessage(message.topic, message.partition, message.offset, key, bytes(value), message.timestamp)
 
 
 def add_stage(app: faust.App, topic_name: str, runner: StageRunner, concurrency: int = 1) -> None:

@@ -36,9 +36,7 @@ async def metrics(_: web.Request) -> web.Response:
 
 
 @web.middleware
-async def unavailable_when_dependencies_are_down(
-    request: web.Request, handler: Handler
-) -> web.StreamResponse:
+async def unavailable_when_dependencies_are_down(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Kafka or Redis down: tell the client to come back (503 + Retry-After) rather than fail with a 500."""
     from complaintflow.streams import dependency_errors
 
@@ -57,9 +55,7 @@ async def unavailable_when_dependencies_are_down(
 
 
 def build_web_app(installers: list[RouteInstaller], client_max_size: int = 1024 * 1024) -> web.Application:
-    app = web.Application(
-        client_max_size=client_max_size, middlewares=[unavailable_when_dependencies_are_down]
-    )
+    app = web.Application(client_max_size=client_max_size, middlewares=[unavailable_when_dependencies_are_down])
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

@@ -124,11 +124,7 @@ def _call(request: urllib.request.Request) -> tuple[int, dict]:
 
 
 def stack_env(embedded: EmbeddedStack, var_dir: Path, prefix: str, **extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SMTP_", "KAFKA_", "REDIS_", "COMPLAINTFLOW_"))
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SMTP_", "KAFKA_", "REDIS_", "COMPLAINTFLOW_"))}
     env.update(
         {
             "KAFKA_BOOTSTRAP_SERVERS": embedded.kafka_bootstrap_servers or "",

@@ -19,8 +19,13 @@ def decoded(record: Any) -> Record:
         value = {}
     if not isinstance(value, dict):
         value = {"_value": value}
-    return {"_topic": record.topic, "_partition": record.partition, "_offset": record.offset, "_key": record.key,
-            **value}
+    return {
+        "_topic": record.topic,
+        "_partition": record.partition,
+        "_offset": record.offset,
+        "_key": record.key,
+        **value,
+    }
 
 
 def fields(record: Record) -> Record:
@@ -30,8 +35,9 @@ def fields(record: Record) -> Record:
 
 class TopicReader:
     def __init__(self, bootstrap: str, *topics: str) -> None:
-        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                      auto_offset_reset="earliest")
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
+        )
         self.partitions: list[TopicPartition] = []
         deadline = time.monotonic() + 10
         for topic in topics:
@@ -66,8 +72,11 @@ class TopicReader:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             found.extend(r for r in self.poll())
-            behind = [tp for tp in self.partitions
-                      if self.consumer.highwater(tp) is None or self.consumer.position(tp) < self.consumer.highwater(tp)]
+            behind = [
+                tp
+                for tp in self.partitions
+                if self.consumer.highwater(tp) is None or self.consumer.position(tp) < self.consumer.highwater(tp)
+            ]
             if not behind:
                 break
         return [r for r in found if match(r)]
@@ -76,8 +85,9 @@ class TopicReader:
         self.consumer.close()
 
 
-def wait_for_records(bootstrap: str, topic: str, match: Callable[[Record], bool], count: int = 1,
-                     timeout: float = 30.0) -> list[Record]:
+def wait_for_records(
+    bootstrap: str, topic: str, match: Callable[[Record], bool], count: int = 1, timeout: float = 30.0
+) -> list[Record]:
     reader = TopicReader(bootstrap, topic)
     try:
         return reader.wait_for(match, count, timeout)

@@ -46,9 +46,7 @@ def sample_complaint() -> Complaint:
         subject="信用卡年费",
         text="我的信用卡被重复收取年费300元，卡号6222021234567890123，请尽快退还。",
         redacted_text="我的信用卡被重复收取年费300元，卡号[CARD ****0123]，请尽快退还。",
-        customer=Customer(
-            name="王芳", phone="+8613912345678", email="wang.fang@example.cn", card_last4="0123"
-        ),
+        customer=Customer(name="王芳", phone="+8613912345678", email="wang.fang@example.cn", card_last4="0123"),
         amount=Money(amount=Decimal("300"), currency="CNY"),
     )
 
@@ -103,9 +101,7 @@ def sample_routed() -> RoutedComplaint:
             original_base64="AAEC",
             failed_at=NOW,
         ),
-        RawEnvelope(
-            channel="webform", message_id="form-1", received_at=NOW, source="http", payload={"name": "Ann"}
-        ),
+        RawEnvelope(channel="webform", message_id="form-1", received_at=NOW, source="http", payload={"name": "Ann"}),
     ],
 )
 def test_every_record_survives_a_json_round_trip(record: object) -> None:
@@ -142,9 +138,7 @@ def test_complaint_number_is_short_dated_and_unambiguous() -> None:
 
 
 def test_complaint_numbers_rarely_collide_in_a_busy_day() -> None:
-    numbers = {
-        complaint_number_for(complaint_id_for("webform", f"f{i}"), date(2026, 11, 22)) for i in range(20000)
-    }
+    numbers = {complaint_number_for(complaint_id_for("webform", f"f{i}"), date(2026, 11, 22)) for i in range(20000)}
     assert len(numbers) >= 19990
 
 
@@ -155,6 +149,4 @@ def test_exported_json_schema_files_are_current() -> None:
     for name, text in files.items():
         path = SCHEMA_DIR / name
         assert path.exists(), f"{name} missing: run `complaintflow schemas export`"
-        assert path.read_text(encoding="utf-8") == text, (
-            f"{name} is stale: run `complaintflow schemas export`"
-        )
+        assert path.read_text(encoding="utf-8") == text, f"{name} is stale: run `complaintflow schemas export`"

@@ -34,8 +34,9 @@ async def record_incident(client: aioredis.Redis, incident: dict[str, str]) -> N
     await pipe.execute()
 
 
-async def intake_per_minute(client: aioredis.Redis, channels: list[str], minutes: int,
-                            now_epoch: float | None = None) -> tuple[list[int], dict[str, list[int]]]:
+async def intake_per_minute(
+    client: aioredis.Redis, channels: list[str], minutes: int, now_epoch: float | None = None
+) -> tuple[list[int], dict[str, list[int]]]:
     """The last ``minutes`` minute starts (oldest first) and each channel's count in each."""
     last = minute_of(now_epoch or time.time())
     starts = [last - 60 * i for i in range(minutes - 1, -1, -1)]

@@ -34,8 +34,9 @@ class DepartmentDepth(mode.Service):
 
     async def _connect(self) -> None:
         bootstrap = self.runtime.bootstrap
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                    client_id="complaintflow-dashboard")
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, client_id="complaintflow-dashboard"
+        )
         await consumer.start()
         topics = {self.runtime.topics.department(d): d for d in Department}
         for topic, department in topics.items():

@@ -38,8 +38,9 @@ class Dashboard:
         app.router.add_get("/dashboard/data", self.data)
 
     async def show(self, _: web.Request) -> web.Response:
-        return web.Response(body=self.page, content_type="text/html", charset="utf-8",
-                            headers={"Cache-Control": "no-cache"})
+        return web.Response(
+            body=self.page, content_type="text/html", charset="utf-8", headers={"Cache-Control": "no-cache"}
+        )
 
     async def data(self, _: web.Request) -> web.Response:
         return web.json_response(await self.snapshot(), headers={"Cache-Control": "no-store"})
@@ -52,8 +53,12 @@ class Dashboard:
         return {
             "generated_at": time.time(),
             "departments": [
-                {"department": d.value, "zh": DEPARTMENT_NAMES[d][0], "en": DEPARTMENT_NAMES[d][1],
-                 "depth": self.depth.depth.get(d.value, 0)}
+                {
+                    "department": d.value,
+                    "zh": DEPARTMENT_NAMES[d][0],
+                    "en": DEPARTMENT_NAMES[d][1],
+                    "depth": self.depth.depth.get(d.value, 0),
+                }
                 for d in Department
             ],
             "per_minute": {"minutes": starts, "channels": per_minute},

@@ -45,8 +45,9 @@ def render(draw: Callable[[Figure], None], size: tuple[float, float], fmt: str =
         try:
             draw(figure)
             buffer = io.BytesIO()
-            figure.savefig(buffer, format=fmt, dpi=144 if fmt == "png" else 72, metadata={"Date": None}
-                           if fmt == "svg" else None)
+            figure.savefig(
+                buffer, format=fmt, dpi=144 if fmt == "png" else 72, metadata={"Date": None} if fmt == "svg" else None
+            )
         finally:
             plt.close(figure)
     return buffer.getvalue()
@@ -54,7 +55,7 @@ def render(draw: Callable[[Figure], None], size: tuple[float, float], fmt: str =
 
 def svg(draw: Callable[[Figure], None], size: tuple[float, float]) -> str:
     text = render(draw, size, "svg").decode()
-    text = text[text.index("<svg"):]  # the XML prolog and doctype have no place inside HTML
+    text = text[text.index("<svg") :]  # the XML prolog and doctype have no place inside HTML
     return re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.DOTALL)
 
 
@@ -81,12 +82,14 @@ def count_chart(table: Table, title: str) -> Callable[[Figure], None]:
     def draw(figure: Figure) -> None:
         axes = figure.subplots()
         rows = list(reversed(table.rows))
-        axes.barh([bilingual(row[0], table.columns[0]) for row in rows], [_int(row[1]) for row in rows],
-                  color=PALETTE[0])
+        axes.barh(
+            [bilingual(row[0], table.columns[0]) for row in rows], [_int(row[1]) for row in rows], color=PALETTE[0]
+        )
         axes.set_title(title)
         for index, row in enumerate(rows):
-            axes.annotate(str(row[1]), (_int(row[1]), index), xytext=(3, 0), textcoords="offset points",
-                          va="center", fontsize=8)
+            axes.annotate(
+                str(row[1]), (_int(row[1]), index), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8
+            )
 
     return draw
 
@@ -99,10 +102,20 @@ def sla_chart(table: Table) -> Callable[[Figure], None]:
         axes = figure.subplots()
         names = [bilingual(row[0], "department") for row in reversed(rows)]
         positions = range(len(names))
-        axes.barh([p + 0.2 for p in positions], [_days(row[p90]) for row in reversed(rows)], height=0.4,
-                  label="P90", color=PALETTE[1])
-        axes.barh([p - 0.2 for p in positions], [_days(row[p50]) for row in reversed(rows)], height=0.4,
-                  label="P50", color=PALETTE[0])
+        axes.barh(
+            [p + 0.2 for p in positions],
+            [_days(row[p90]) for row in reversed(rows)],
+            height=0.4,
+            label="P90",
+            color=PALETTE[1],
+        )
+        axes.barh(
+            [p - 0.2 for p in positions],
+            [_days(row[p50]) for row in reversed(rows)],
+            height=0.4,
+            label="P50",
+            color=PALETTE[0],
+        )
         axes.set_yticks(list(positions), names)
         axes.set_xlabel("天 days")
         axes.set_title("办结用时 Time to decision")
@@ -124,8 +137,13 @@ def notifications_chart(table: Table) -> Callable[[Figure], None]:
         axes = figure.subplots()
         names = [bilingual(row[0]) for row in table.rows]
         axes.bar(names, [_int(row[1]) for row in table.rows], label="已发送 sent", color=PALETTE[3])
-        axes.bar(names, [_int(row[2]) for row in table.rows], bottom=[_int(row[1]) for row in table.rows],
-                 label="失败 failed", color=PALETTE[1])
+        axes.bar(
+            names,
+            [_int(row[2]) for row in table.rows],
+            bottom=[_int(row[1]) for row in table.rows],
+            label="失败 failed",
+            color=PALETTE[1],
+        )
         axes.set_title("客户通知 Notifications")
         axes.legend(frameon=False)
 

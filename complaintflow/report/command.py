@@ -40,8 +40,15 @@ def _as_moment(text: str, tz: ZoneInfo, end_of_day: bool) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=tz)
 
 
-def run_report(settings: Settings, bootstrap: str, *, since: str = "30d", until: str | None = None,
-               out_dir: Path = Path("var/report"), fmt: str = "html") -> Path:
+def run_report(
+    settings: Settings,
+    bootstrap: str,
+    *,
+    since: str = "30d",
+    until: str | None = None,
+    out_dir: Path = Path("var/report"),
+    fmt: str = "html",
+) -> Path:
     tz = ZoneInfo(settings.timezone)
     now = datetime.now(UTC)
     start, end = parse_since(since, now, tz), parse_until(until, now, tz)

@@ -90,7 +90,9 @@ SUMMARY_LABELS: dict[str, tuple[str, str]] = {
     "incidents": ("投诉风暴", "Incidents (storms)"),
 }
 _STAGES = {
-    "ack": ("确认", "Ack"), "first_contact": ("首次联系", "First contact"), "decision": ("办结", "Decision"),
+    "ack": ("确认", "Ack"),
+    "first_contact": ("首次联系", "First contact"),
+    "decision": ("办结", "Decision"),
 }
 
 
@@ -101,7 +103,7 @@ def column_label(column: str) -> tuple[str, str]:
         return f"{column[6:]}分", f"Score {column[6:]}"
     for stage, (zh, en) in _STAGES.items():
         if column.startswith(stage + "_p") and column.endswith("_h"):
-            p = column[len(stage) + 2:-2]
+            p = column[len(stage) + 2 : -2]
             return f"{zh} P{p}", f"{en} P{p}"
     return VALUE_LABELS.get(column, (column, column))
 

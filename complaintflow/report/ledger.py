@@ -116,9 +116,14 @@ def _version(record: RoutedComplaint) -> tuple[int, int]:
     return record.revision, record.deadlines.extensions
 
 
-def build_ledger(routed: Iterable[RoutedComplaint], statuses: Iterable[StatusUpdate],
-                 events: Iterable[ComplaintEvent], since: datetime, until: datetime,
-                 timezone: str = "Asia/Shanghai") -> Ledger:
+def build_ledger(
+    routed: Iterable[RoutedComplaint],
+    statuses: Iterable[StatusUpdate],
+    events: Iterable[ComplaintEvent],
+    since: datetime,
+    until: datetime,
+    timezone: str = "Asia/Shanghai",
+) -> Ledger:
     """Complaints received in [since, until] with everything that happened to them up to ``until``."""
     latest: dict[str, RoutedComplaint] = {}
     for record in routed:
@@ -131,9 +136,15 @@ def build_ledger(routed: Iterable[RoutedComplaint], statuses: Iterable[StatusUpd
     customers = _customer_groups(in_period.values())
     entries = {
         cid: LedgerEntry(
-            complaint_id=cid, channel=r.complaint.channel.value, business_line=r.business_line.value,
-            reason=r.reason.value, severity=r.severity.value, department=r.department.value,
-            received_at=r.complaint.received_at, revision=r.revision, customer=customers.get(cid),
+            complaint_id=cid,
+            channel=r.complaint.channel.value,
+            business_line=r.business_line.value,
+            reason=r.reason.value,
+            severity=r.severity.value,
+            department=r.department.value,
+            received_at=r.complaint.received_at,
+            revision=r.revision,
+            customer=customers.get(cid),
             incident_id=r.incident_id,
         )
         for cid, r in in_period.items()
@@ -211,13 +222,17 @@ def compute_figures(ledger: Ledger) -> list[Table]:
     tables = [
         summary_table(ledger),
         _count_table("by_channel", ("按渠道", "By channel"), "channel", Counter(e.channel for e in entries)),
-        _count_table("by_business_line", ("按业务类别", "By business line"), "business_line",
-                     Counter(e.business_line for e in entries)),
+        _count_table(
+            "by_business_line",
+            ("按业务类别", "By business line"),
+            "business_line",
+            Counter(e.business_line for e in entries),
+        ),
         _count_table("by_reason", ("按投诉原因", "By reason"), "reason", Counter(e.reason for e in entries)),
-        _count_table("by_department", ("按承办部门", "By department"), "department",
-                     Counter(e.department for e in entries)),
-        _count_table("by_severity", ("按严重程度", "By severity"), "severity",
-                     Counter(e.severity for e in entries)),
+        _count_table(
+            "by_department", ("按承办部门", "By department"), "department", Counter(e.department for e in entries)
+        ),
+        _count_table("by_severity", ("按严重程度", "By severity"), "severity", Counter(e.severity for e in entries)),
         trend_table(ledger),
         top_pairs_table(entries),
         repeat_complainants_table(entries),
@@ -268,8 +283,13 @@ def trend_table(ledger: Ledger) -> Table:
 def top_pairs_table(entries: list[LedgerEntry]) -> Table:
     pairs = Counter((e.business_line, e.reason) for e in entries)
     rows = [[line, reason, count] for (line, reason), count in pairs.most_common(TOP_PAIRS) if count > 1]
-    return Table("recurring_pairs", ("高频业务×原因", "Recurring business line × reason"),
-                 ["business_line", "reason", "complaints"], rows, keys=2)
+    return Table(
+        "recurring_pairs",
+        ("高频业务×原因", "Recurring business line × reason"),
+        ["business_line", "reason", "complaints"],
+        rows,
+        keys=2,
+    )
 
 
 def repeat_complainants_table(entries: list[LedgerEntry]) -> Table:
@@ -282,12 +302,23 @@ def repeat_complainants_table(entries: list[LedgerEntry]) -> Table:
         if len(theirs) < 2:
             continue
         theirs.sort(key=lambda e: e.received_at)
-        rows.append([customer, len(theirs), ",".join(sorted({e.channel for e in theirs})),
-                     ",".join(sorted({e.business_line for e in theirs})),
-                     theirs[0].received_at.date().isoformat(), theirs[-1].received_at.date().isoformat()])
+        rows.append(
+            [
+                customer,
+                len(theirs),
+                ",".join(sorted({e.channel for e in theirs})),
+                ",".join(sorted({e.business_line for e in theirs})),
+                theirs[0].received_at.date().isoformat(),
+                theirs[-1].received_at.date().isoformat(),
+            ]
+        )
     rows.sort(key=lambda row: (-int(row[1]), str(row[0])))  # type: ignore[call-overload]
-    return Table("repeat_complainants", ("重复投诉客户（已脱敏）", "Repeat complainants (masked)"),
-                 ["customer", "complaints", "channels", "business_lines", "first", "last"], rows)
+    return Table(
+        "repeat_complainants",
+        ("重复投诉客户（已脱敏）", "Repeat complainants (masked)"),
+        ["customer", "complaints", "channels", "business_lines", "first", "last"],
+        rows,
+    )
 
 
 @dataclass
@@ -311,17 +342,23 @@ def incidents_table(ledger: Ledger) -> Table:
         if event.kind == EventKind.incident and "incident_id" in event.details:
             line, reason = event.details.get("business_line", ""), event.details.get("reason", "")
             found.setdefault(event.details["incident_id"], _Incident(event.occurred_at, line, reason)).see(
-                event.complaint_id, event.occurred_at, line, reason)
+                event.complaint_id, event.occurred_at, line, reason
+            )
     for entry in ledger.entries.values():
         if entry.incident_id:
             found.setdefault(entry.incident_id, _Incident(entry.received_at, "", "")).see(
-                entry.complaint_id, entry.received_at, entry.business_line, entry.reason)
+                entry.complaint_id, entry.received_at, entry.business_line, entry.reason
+            )
     rows: list[list[object]] = [
         [incident_id, i.first.isoformat(timespec="minutes"), i.business_line, i.reason, len(i.complaints)]
         for incident_id, i in sorted(found.items(), key=lambda item: item[1].first)
     ]
-    return Table("incidents", ("投诉风暴 / 事件", "Storms and incidents"),
-                 ["incident", "first_seen", "business_line", "reason", "complaints"], rows)
+    return Table(
+        "incidents",
+        ("投诉风暴 / 事件", "Storms and incidents"),
+        ["incident", "first_seen", "business_line", "reason", "complaints"],
+        rows,
+    )
 
 
 def _sla_row(department: str, group: list[LedgerEntry]) -> list[object]:
@@ -330,21 +367,34 @@ def _sla_row(department: str, group: list[LedgerEntry]) -> list[object]:
     decision = [h for e in group if (h := e.hours_to(e.decided_at)) is not None]
     breaches = Counter(kind for e in group for kind in e.breaches)
     return [
-        department, len(group), len(ack),
+        department,
+        len(group),
+        len(ack),
         *(_rounded(percentile(ack, p)) for p in PERCENTILES),
-        len(contact), *(_rounded(percentile(contact, p)) for p in PERCENTILES),
-        len(decision), *(_rounded(percentile(decision, p)) for p in PERCENTILES),
-        sum(len(e.warnings) for e in group), breaches["first_contact"], breaches["decision"],
+        len(contact),
+        *(_rounded(percentile(contact, p)) for p in PERCENTILES),
+        len(decision),
+        *(_rounded(percentile(decision, p)) for p in PERCENTILES),
+        sum(len(e.warnings) for e in group),
+        breaches["first_contact"],
+        breaches["decision"],
         sum(e.extensions for e in group),
     ]
 
 
 SLA_COLUMNS = [
-    "department", "complaints",
-    "acknowledged", *(f"ack_p{p}_h" for p in PERCENTILES),
-    "first_contacted", *(f"first_contact_p{p}_h" for p in PERCENTILES),
-    "decided", *(f"decision_p{p}_h" for p in PERCENTILES),
-    "sla_warnings", "breaches_first_contact", "breaches_decision", "extensions",
+    "department",
+    "complaints",
+    "acknowledged",
+    *(f"ack_p{p}_h" for p in PERCENTILES),
+    "first_contacted",
+    *(f"first_contact_p{p}_h" for p in PERCENTILES),
+    "decided",
+    *(f"decision_p{p}_h" for p in PERCENTILES),
+    "sla_warnings",
+    "breaches_first_contact",
+    "breaches_decision",
+    "extensions",
 ]
 
 
@@ -369,8 +419,9 @@ def notifications_table(ledger: Ledger) -> Table:
         attempts = counts["sent"] + counts["failed"]
         failure_pct = _rounded(100 * counts["failed"] / attempts, 1)
         rows.append([channel, counts["sent"], counts["failed"], failure_pct])
-    return Table("notifications", ("客户通知", "Customer notifications"),
-                 ["delivery", "sent", "failed", "failure_pct"], rows)
+    return Table(
+        "notifications", ("客户通知", "Customer notifications"), ["delivery", "sent", "failed", "failure_pct"], rows
+    )
 
 
 def satisfaction_table(entries: list[LedgerEntry]) -> Table:
@@ -386,5 +437,9 @@ def satisfaction_table(entries: list[LedgerEntry]) -> Table:
         counts = Counter(scores)
         mean = _rounded(sum(scores) / len(scores))
         rows.append([department, len(scores), mean, *(counts[s] for s in range(1, 6))])
-    return Table("satisfaction", ("客户满意度", "Satisfaction"),
-                 ["department", "responses", "mean_score", *(f"score_{s}" for s in range(1, 6))], rows)
+    return Table(
+        "satisfaction",
+        ("客户满意度", "Satisfaction"),
+        ["department", "responses", "mean_score", *(f"score_{s}" for s in range(1, 6))],
+        rows,
+    )

@@ -28,16 +28,22 @@ class EventLog:
     unreadable: int = 0
 
 
-def read_event_log(bootstrap: str, topics: Topics, idle_timeout_s: float = 5.0,
-                   batch: int = 5000) -> EventLog:
+def read_event_log(bootstrap: str, topics: Topics, idle_timeout_s: float = 5.0, batch: int = 5000) -> EventLog:
     """Every record of the routed, status and events topics, up to each partition's high-water mark."""
     models = {topics.routed: RoutedComplaint, topics.status: StatusUpdate, topics.events: ComplaintEvent}
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                             auto_offset_reset="earliest", client_id="complaintflow-report",
-                             max_poll_records=batch)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        client_id="complaintflow-report",
+        max_poll_records=batch,
+    )
     found = EventLog()
     sinks: dict[str, list] = {
-        topics.routed: found.routed, topics.status: found.statuses, topics.events: found.events,
+        topics.routed: found.routed,
+        topics.status: found.statuses,
+        topics.events: found.events,
     }
     try:
         partitions = _partitions(consumer, list(models))

@@ -34,8 +34,8 @@ def render_csv(tables: list[Table]) -> str:
     writer.writerow(["table", "key", "measure", "value"])
     for table in tables:
         for row in table.rows:
-            key = "|".join(str(v) for v in row[:table.keys])
-            for column, value in zip(table.columns[table.keys:], row[table.keys:], strict=True):
+            key = "|".join(str(v) for v in row[: table.keys])
+            for column, value in zip(table.columns[table.keys :], row[table.keys :], strict=True):
                 writer.writerow([table.name, key, column, "" if value is None else value])
     return out.getvalue()
 
@@ -92,8 +92,10 @@ def report_charts(tables: dict[str, Table]) -> list[str]:
     wide, square = (14, 3.6), (5.4, 3.4)
     drawn = [charts.svg(charts.trend_chart(tables["trend_daily"]), wide)]
     for name, title, size in (
-        ("by_channel", "渠道 Channel", square), ("by_severity", "严重程度 Severity", square),
-        ("by_business_line", "业务类别 Business line", square), ("by_reason", "原因 Reason", (5.4, 4.4)),
+        ("by_channel", "渠道 Channel", square),
+        ("by_severity", "严重程度 Severity", square),
+        ("by_business_line", "业务类别 Business line", square),
+        ("by_reason", "原因 Reason", (5.4, 4.4)),
         ("by_department", "承办部门 Department", (5.4, 4.0)),
     ):
         if tables[name].rows:
@@ -111,8 +113,13 @@ def render_html(tables: list[Table], since: datetime, until: datetime, generated
     by_name = {table.name: table for table in tables}
     template = Environment(autoescape=True).from_string(TEMPLATE)
     return template.render(
-        since=since.strftime("%Y-%m-%d %H:%M %Z"), until=until.strftime("%Y-%m-%d %H:%M %Z"),
-        generated=generated_at.strftime("%Y-%m-%d %H:%M %Z"), summary=by_name["summary"].rows,
-        SUMMARY_LABELS=SUMMARY_LABELS, charts=report_charts(by_name),
-        tables=[t for t in tables if t.name != "summary"], column_label=column_label, cell=_cell,
+        since=since.strftime("%Y-%m-%d %H:%M %Z"),
+        until=until.strftime("%Y-%m-%d %H:%M %Z"),
+        generated=generated_at.strftime("%Y-%m-%d %H:%M %Z"),
+        summary=by_name["summary"].rows,
+        SUMMARY_LABELS=SUMMARY_LABELS,
+        charts=report_charts(by_name),
+        tables=[t for t in tables if t.name != "summary"],
+        column_label=column_label,
+        cell=_cell,
     )

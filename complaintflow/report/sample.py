@@ -78,13 +78,17 @@ class SampleMonth:
 def _customer(rng: random.Random, index: int) -> Customer:
     seeded = random.Random(index)
     phone = f"+86138{seeded.randrange(10**8):08d}"
-    return Customer(name=f"{SURNAMES[index % len(SURNAMES)]}{index}", phone=phone,
-                    email=f"customer{index}@example.cn" if index % 3 else None,
-                    preferred_contact=None)
+    return Customer(
+        name=f"{SURNAMES[index % len(SURNAMES)]}{index}",
+        phone=phone,
+        email=f"customer{index}@example.cn" if index % 3 else None,
+        preferred_contact=None,
+    )
 
 
-def generate_month(seed: int, start: datetime, complaints: int = 400, customers: int = 260,
-                   storm_size: int = 24) -> SampleMonth:
+def generate_month(
+    seed: int, start: datetime, complaints: int = 400, customers: int = 260, storm_size: int = 24
+) -> SampleMonth:
     """``complaints`` spread over 30 days from ``start`` plus a storm of ``storm_size`` on day 12."""
     rng = random.Random(seed)
     month = SampleMonth([], [], [], [], start, start + timedelta(days=30))
@@ -92,16 +96,21 @@ def generate_month(seed: int, start: datetime, complaints: int = 400, customers:
     storm_incident = stable_id("inc", BusinessLine.digital_channels.value, Reason.system_failure.value, "sample")
     for index in range(complaints + storm_size):
         in_storm = index >= complaints
-        received = (storm_at + timedelta(minutes=rng.uniform(0, 14)) if in_storm
-                    else start + timedelta(seconds=rng.uniform(0, 30 * 86400 - 3600)))
+        received = (
+            storm_at + timedelta(minutes=rng.uniform(0, 14))
+            if in_storm
+            else start + timedelta(seconds=rng.uniform(0, 30 * 86400 - 3600))
+        )
         channel = rng.choice(list(Channel))
         plan = PlannedComplaint(
-            complaint_id=complaint_id_for(channel, f"sample-{seed}-{index}"), channel=channel,
+            complaint_id=complaint_id_for(channel, f"sample-{seed}-{index}"),
+            channel=channel,
             business_line=BusinessLine.digital_channels if in_storm else rng.choice(list(BusinessLine)),
             reason=Reason.system_failure if in_storm else rng.choice(list(Reason)),
             severity=rng.choices(list(Severity), weights=(1, 3, 8, 6))[0],
             department=Department.digital_channels if in_storm else rng.choice(list(Department)),
-            received_at=received, customer_index=rng.randrange(customers),
+            received_at=received,
+            customer_index=rng.randrange(customers),
             incident_id=storm_incident if in_storm else None,
         )
         _plan_lifecycle(rng, plan)
@@ -137,39 +146,70 @@ def _emit(rng: random.Random, month: SampleMonth, plan: PlannedComplaint, index:
     text, language = rng.choice(TEXTS)
     received = plan.received_at
     complaint = Complaint(
-        complaint_id=plan.complaint_id, complaint_number=complaint_number_for(plan.complaint_id, received.date()),
-        channel=plan.channel, channel_ref=f"sample-{index}", received_at=received, language=language,
-        text=text, redacted_text=text, customer=_customer(rng, plan.customer_index),
+        complaint_id=plan.complaint_id,
+        complaint_number=complaint_number_for(plan.complaint_id, received.date()),
+        channel=plan.channel,
+        channel_ref=f"sample-{index}",
+        received_at=received,
+        language=language,
+        text=text,
+        redacted_text=text,
+        customer=_customer(rng, plan.customer_index),
     )
-    deadlines = Deadlines(profile="cn", acknowledge_by=received + timedelta(days=1),
-                          first_contact_by=received + timedelta(days=3), decision_by=received + timedelta(days=15))
+    deadlines = Deadlines(
+        profile="cn",
+        acknowledge_by=received + timedelta(days=1),
+        first_contact_by=received + timedelta(days=3),
+        decision_by=received + timedelta(days=15),
+    )
     routed = RoutedComplaint(
-        routing_id=stable_id("rte", plan.complaint_id, "1"), complaint=complaint, business_line=plan.business_line,
-        reason=plan.reason, severity=plan.severity, department=plan.department, confidence=0.8,
-        incident_id=plan.incident_id, deadlines=deadlines, routed_at=received + timedelta(seconds=1),
+        routing_id=stable_id("rte", plan.complaint_id, "1"),
+        complaint=complaint,
+        business_line=plan.business_line,
+        reason=plan.reason,
+        severity=plan.severity,
+        department=plan.department,
+        confidence=0.8,
+        incident_id=plan.incident_id,
+        deadlines=deadlines,
+        routed_at=received + timedelta(seconds=1),
     )
     month.routed.append(routed)
     if rng.random() < 0.05:  # at-least-once: the same record twice
         month.routed.append(routed)
     month.plans.append(plan)
 
-    def event(kind: EventKind, at: datetime, discriminator: str = "", department: Department | None = None,
-              **details: str) -> None:
+    def event(
+        kind: EventKind, at: datetime, discriminator: str = "", department: Department | None = None, **details: str
+    ) -> None:
         record = ComplaintEvent(
-            event_id=event_id_for(plan.complaint_id, kind.value, discriminator), kind=kind,
-            complaint_id=plan.complaint_id, complaint_number=complaint.complaint_number, occurred_at=at,
-            channel=plan.channel, department=department or plan.department, severity=plan.severity,
-            customer=complaint.customer, details=details,
+            event_id=event_id_for(plan.complaint_id, kind.value, discriminator),
+            kind=kind,
+            complaint_id=plan.complaint_id,
+            complaint_number=complaint.complaint_number,
+            occurred_at=at,
+            channel=plan.channel,
+            department=department or plan.department,
+            severity=plan.severity,
+            customer=complaint.customer,
+            details=details,
         )
         month.events.append(record)
         if rng.random() < 0.05:
             month.events.append(record)
 
     def status(status: ComplaintStatus, at: datetime, **fields: object) -> None:
-        month.statuses.append(StatusUpdate(
-            update_id=stable_id("upd", plan.complaint_id, status.value), complaint_id=plan.complaint_id,
-            complaint_number=complaint.complaint_number, status=status, department=plan.department, at=at,
-            **fields))  # type: ignore[arg-type]
+        month.statuses.append(
+            StatusUpdate(
+                update_id=stable_id("upd", plan.complaint_id, status.value),
+                complaint_id=plan.complaint_id,
+                complaint_number=complaint.complaint_number,
+                status=status,
+                department=plan.department,
+                at=at,
+                **fields,
+            )
+        )  # type: ignore[arg-type]
 
     acknowledged = received + plan.acknowledged_after  # type: ignore[operator]
     event(EventKind.acknowledged, acknowledged, "1")
@@ -177,8 +217,15 @@ def _emit(rng: random.Random, month: SampleMonth, plan: PlannedComplaint, index:
         kind = EventKind.notification_sent if sent else EventKind.notification_failed
         event(kind, acknowledged + timedelta(seconds=2), delivery, for_event="acknowledged", delivery=delivery)
     if plan.incident_id:
-        event(EventKind.incident, received, plan.incident_id, incident_id=plan.incident_id,
-              business_line=plan.business_line.value, reason=plan.reason.value, count="20")
+        event(
+            EventKind.incident,
+            received,
+            plan.incident_id,
+            incident_id=plan.incident_id,
+            business_line=plan.business_line.value,
+            reason=plan.reason.value,
+            count="20",
+        )
     if plan.first_contact_after is not None:
         at = received + plan.first_contact_after
         status(ComplaintStatus.investigating, at)
@@ -203,6 +250,14 @@ def _emit(rng: random.Random, month: SampleMonth, plan: PlannedComplaint, index:
 
 def _transfer(month: SampleMonth, routed: RoutedComplaint, target: Department, at: datetime) -> None:
     cid = routed.complaint.complaint_id
-    month.routed.append(routed.model_copy(update={
-        "department": target, "revision": 2, "routing_id": stable_id("rte", cid, "2"), "rule": "transfer",
-        "routed_at": at}))
+    month.routed.append(
+        routed.model_copy(
+            update={
+                "department": target,
+                "revision": 2,
+                "routing_id": stable_id("rte", cid, "2"),
+                "rule": "transfer",
+                "routed_at": at,
+            }
+        )
+    )

@@ -50,9 +50,7 @@ _CHARSET_UPGRADES = {
 }
 
 _MESSAGE_ID_RE = re.compile(r"<([!-;=?-~]{1,500})>")  # printable ASCII without < and >
-_COMPLAINT_SUBJECT_PREFIX_RE = re.compile(
-    r"^\s*((?:re|fw|fwd|aw|sv|答复|回复|回覆|转发|轉寄)\s*[:：]\s*)+", re.I
-)
+_COMPLAINT_SUBJECT_PREFIX_RE = re.compile(r"^\s*((?:re|fw|fwd|aw|sv|答复|回复|回覆|转发|轉寄)\s*[:：]\s*)+", re.I)
 _FORWARD_SUBJECT_RE = re.compile(r"^\s*(?:fw|fwd|转发|轉寄)\s*[:：]", re.I)
 _AUTO_SUBJECT_RE = re.compile(
     r"^\s*(?:auto(?:matic)?[ -]?(?:reply|response|antwort)|autoreply|auto:|out of (?:the )?office|"
@@ -288,9 +286,7 @@ def _content_type(part: Message) -> str:
         content_type = part.get_content_type()[:100]
     except Exception:
         return "application/octet-stream"
-    return (
-        content_type if content_type.isascii() and content_type.isprintable() else "application/octet-stream"
-    )
+    return content_type if content_type.isascii() and content_type.isprintable() else "application/octet-stream"
 
 
 def _is_attachment(part: Message, content_type: str) -> bool:
@@ -464,9 +460,7 @@ def split_reply(text: str) -> tuple[str, str, bool]:
 # --- auto replies ---------------------------------------------------------------------------------
 
 
-def _auto_reply_reason(
-    msg: Message, from_address: str | None, subject: str | None, walk: _Walk
-) -> str | None:
+def _auto_reply_reason(msg: Message, from_address: str | None, subject: str | None, walk: _Walk) -> str | None:
     auto_submitted = (_raw_header(msg, "auto-submitted") or "").strip().lower()
     if auto_submitted and not auto_submitted.startswith("no"):
         return f"Auto-Submitted: {auto_submitted[:40]}"
@@ -558,9 +552,7 @@ def _fill(result: ParsedEmail, raw: bytes, received_at: datetime | None) -> None
     result.text = text or body  # a message that is all quote keeps its content rather than none
     result.new_text = new_text
     result.forwarded = (
-        walk.forwarded
-        or forwarded_marker
-        or bool(result.subject and _FORWARD_SUBJECT_RE.match(result.subject))
+        walk.forwarded or forwarded_marker or bool(result.subject and _FORWARD_SUBJECT_RE.match(result.subject))
     )
     reason = _auto_reply_reason(msg, result.from_address, result.subject, walk)
     result.auto_reply = _without_surrogates(reason) if reason else None

@@ -70,9 +70,7 @@ class WebformSubmission(_Request):
 
     submission_id: str | None = Field(default=None, pattern=_ID_PATTERN, description="Client idempotency key")
     name: str = Field(min_length=1, max_length=100)
-    phone: str | None = Field(
-        default=None, max_length=40, description="Normalised to E.164 (default region CN)"
-    )
+    phone: str | None = Field(default=None, max_length=40, description="Normalised to E.164 (default region CN)")
     email: str | None = Field(default=None, max_length=254)
     customer_id: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
     card_last4: str | None = None
@@ -94,9 +92,7 @@ class WebformSubmission(_Request):
             return None
         e164 = to_e164(value, "CN")
         if e164 is None:
-            raise ValueError(
-                "is not a valid phone number (a mainland mobile such as 13812345678, or +country code)"
-            )
+            raise ValueError("is not a valid phone number (a mainland mobile such as 13812345678, or +country code)")
         return e164
 
     @field_validator("email")
@@ -180,9 +176,7 @@ class TranscriptTurn(_Request):
     text: str = Field(default="", max_length=5000)
     start_s: Annotated[float, Field(ge=0, le=86_400)] | None = None
     end_s: Annotated[float, Field(ge=0, le=86_400)] | None = None
-    at: AwareDatetime | None = Field(
-        default=None, description="Absolute time of the turn, when offsets are absent"
-    )
+    at: AwareDatetime | None = Field(default=None, description="Absolute time of the turn, when offsets are absent")
     confidence: float | None = Field(default=None, ge=0, le=1, description="ASR confidence")
 
     @field_validator("speaker", mode="before")
@@ -208,9 +202,7 @@ class HotlineTranscript(_Request):
     """A hotline call after speech recognition, as the contact-centre system exports it."""
 
     call_id: str = Field(pattern=_ID_PATTERN)
-    caller_number: str | None = Field(
-        default=None, max_length=40, description="None or withheld for hidden ids"
-    )
+    caller_number: str | None = Field(default=None, max_length=40, description="None or withheld for hidden ids")
     agent_id: str | None = Field(default=None, max_length=64)
     started_at: AwareDatetime
     duration_s: float | None = Field(default=None, ge=0, le=86_400)

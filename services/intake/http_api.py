@@ -124,9 +124,7 @@ class IntakeApi:
         return await self._accept(request, Channel.hotline, HotlineTranscript, lambda sub, _: sub.call_id)
 
     async def social(self, request: web.Request) -> web.Response:
-        return await self._accept(
-            request, Channel.social, SocialPost, lambda sub, _: f"{sub.platform}:{sub.post_id}"
-        )
+        return await self._accept(request, Channel.social, SocialPost, lambda sub, _: f"{sub.platform}:{sub.post_id}")
 
     async def status(self, request: web.Request) -> web.Response:
         """Current status for the customer, after they prove who they are with their phone's last four digits
@@ -138,9 +136,7 @@ class IntakeApi:
         store = self.runtime.store
         complaint_id = await store.id_for_number(number)
         record = await store.get(complaint_id) if complaint_id else {}
-        known = (
-            bool(record) and bool(proof) and proof in {record.get("phone_last4"), record.get("email")} - {""}
-        )
+        known = bool(record) and bool(proof) and proof in {record.get("phone_last4"), record.get("email")} - {""}
         if not known:
             HTTP_REQUESTS.labels("status", "404").inc()
             return _error(

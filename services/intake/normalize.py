@@ -118,15 +118,11 @@ def normalize(
     if len(raw_value) > MAX_ENVELOPE_BYTES:
         return Rejected(f"envelope larger than {MAX_ENVELOPE_BYTES} bytes", "too_large")
     try:
-        envelope = RawEnvelope.model_validate_json(
-            bytes(raw_value) if not isinstance(raw_value, str) else raw_value
-        )
+        envelope = RawEnvelope.model_validate_json(bytes(raw_value) if not isinstance(raw_value, str) else raw_value)
     except ValidationError as error:
         if any(item.get("type") == "json_invalid" for item in error.errors(include_input=False)):
             return Rejected("envelope is not valid JSON", "invalid_json")
-        return Rejected(
-            f"envelope does not match RawEnvelope: {describe_validation_error(error)}", "invalid_envelope"
-        )
+        return Rejected(f"envelope does not match RawEnvelope: {describe_validation_error(error)}", "invalid_envelope")
     except Exception as error:
         return Rejected(f"envelope could not be read ({type(error).__name__})", "invalid_envelope")
     try:
@@ -140,9 +136,7 @@ def normalize(
             envelope, pointer, bank_timezone=bank_timezone, low_confidence_threshold=low_confidence_threshold
         )
     except Exception as error:  # a bug here must dead-letter one message, not stop the worker
-        return Rejected(
-            f"unexpected {type(error).__name__} while normalising {envelope.channel}", "internal_error"
-        )
+        return Rejected(f"unexpected {type(error).__name__} while normalising {envelope.channel}", "internal_error")
 
 
 @dataclass(frozen=True)
@@ -250,9 +244,7 @@ def normalize_email(
         return Rejected("payload_base64 is not valid base64", "invalid_payload")
     parsed = parse_email(raw, envelope.received_at)
     sender = parsed.from_address or envelope.envelope_from
-    reply_ids = tuple(
-        dict.fromkeys([*([parsed.in_reply_to] if parsed.in_reply_to else []), *parsed.references])
-    )
+    reply_ids = tuple(dict.fromkeys([*([parsed.in_reply_to] if parsed.in_reply_to else []), *parsed.references]))
     if parsed.auto_reply:
         domain = sender.rsplit("@", 1)[1].lower()[:253] if sender and "@" in sender else None
         return AutoReply(
@@ -380,9 +372,7 @@ def normalize_hotline(
     try:
         call = HotlineTranscript.model_validate(context.envelope.payload)
     except ValidationError as error:
-        return Rejected(
-            f"hotline transcript rejected: {describe_validation_error(error)}", "validation_error"
-        )
+        return Rejected(f"hotline transcript rejected: {describe_validation_error(error)}", "validation_error")
     customer_turns = [turn for turn in call.turns if turn.speaker == "customer"]
     text = _clean("\n".join(_clean(turn.text, 5000) for turn in customer_turns if turn.text))
     if not text:

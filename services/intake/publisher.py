@@ -41,9 +41,7 @@ class ComplaintPublisher:
     def publish_email(self, raw: bytes, received_at: datetime | None = None) -> Any:
         return self.publish(email_envelope(raw, self.source, received_at=received_at))
 
-    def publish_webform(
-        self, form: dict[str, Any], message_id: str, received_at: datetime | None = None
-    ) -> Any:
+    def publish_webform(self, form: dict[str, Any], message_id: str, received_at: datetime | None = None) -> Any:
         return self.publish(json_envelope(Channel.webform, message_id, form, self.source, received_at))
 
     def publish_hotline(self, transcript: dict[str, Any], received_at: datetime | None = None) -> Any:

@@ -46,8 +46,7 @@ def envelope(
         channel=Channel(channel),
         message_id=message_id,
         received_at=received_at,
-        source=source
-        or {"email": "smtp", "webform": "http", "hotline": "http", "social": "webhook"}[str(channel)],
+        source=source or {"email": "smtp", "webform": "http", "hotline": "http", "social": "webhook"}[str(channel)],
         payload=payload,
         payload_base64=base64.b64encode(raw_email).decode("ascii") if raw_email is not None else None,
         envelope_from=envelope_from,
@@ -280,9 +279,7 @@ def forwarded_email() -> bytes:
 def email_envelope(raw: bytes, message_id: str | None = None) -> bytes:
     from services.intake.email_parser import parse_email  # local: samples must stay importable alone
 
-    return envelope(
-        Channel.email, message_id or parse_email(raw).message_id or "<unknown@local>", raw_email=raw
-    )
+    return envelope(Channel.email, message_id or parse_email(raw).message_id or "<unknown@local>", raw_email=raw)
 
 
 # --- web form -------------------------------------------------------------------------------------
@@ -353,9 +350,7 @@ def hotline_payload_zh() -> dict[str, Any]:
         "language": "zh",
         "turns": [
             _turn("agent", "您好，这里是客服中心，请问有什么可以帮您？", 0.0, 3.2, 0.97),
-            _turn(
-                "customer", "我昨天在柜台办业务，那个柜员态度特别差，我问了两遍她就不耐烦了。", 3.5, 9.8, 0.91
-            ),
+            _turn("customer", "我昨天在柜台办业务，那个柜员态度特别差，我问了两遍她就不耐烦了。", 3.5, 9.8, 0.91),
             _turn("agent", "非常抱歉给您带来不好的体验，请问是哪个网点？", 10.0, 12.6, 0.95),
             _turn("customer", "人民路支行。还有她多收了我五十元手续费，说是工本费。", 13.0, 18.4, 0.88),
         ],

@@ -17,9 +17,7 @@ log = logging.getLogger(__name__)
 
 
 class IntakeMailHandler:
-    def __init__(
-        self, runtime: Runtime, outbox: Outbox, rate_limit: int | None = None, window_s: float = 60.0
-    ) -> None:
+    def __init__(self, runtime: Runtime, outbox: Outbox, rate_limit: int | None = None, window_s: float = 60.0) -> None:
         self.runtime = runtime
         self.outbox = outbox
         self.addresses = runtime.settings.complaint_address_set
@@ -45,9 +43,7 @@ class IntakeMailHandler:
         mail_from = envelope.mail_from if isinstance(envelope.mail_from, str) else None
         record = email_envelope(raw, "smtp", mail_from, list(envelope.rcpt_tos))
         try:
-            await self.outbox.send_and_wait(
-                self.runtime.topics.raw(Channel.email), record.message_id, encode(record)
-            )
+            await self.outbox.send_and_wait(self.runtime.topics.raw(Channel.email), record.message_id, encode(record))
         except Exception as exc:
             SMTP_INTAKE.labels("kafka_unavailable").inc()
             log.warning("could not publish mail; sender will retry", extra={"error_type": type(exc).__name__})

@@ -18,9 +18,7 @@ MAX_TEXT_CHARS = 20_000
 MAX_HTML_CHARS = 1_000_000
 MAX_HTML2TEXT_CHARS = 100_000
 
-_SCRIPT_STYLE_RE = re.compile(
-    r"<(script|style|head|noscript|template)\b[^>]*>.*?(?:</\1\s*>|\Z)", re.I | re.S
-)
+_SCRIPT_STYLE_RE = re.compile(r"<(script|style|head|noscript|template)\b[^>]*>.*?(?:</\1\s*>|\Z)", re.I | re.S)
 _COMMENT_RE = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
 _TAG_RE = re.compile(r"</?[A-Za-z][^<>]*>|<![A-Za-z][^<>]*>|<\?[^<>]*>")
 _BLOCK_TAG_RE = re.compile(r"<\s*(?:br|/p|/div|/li|/tr|/h[1-6]|/blockquote)\b[^>]*>", re.I)

@@ -60,8 +60,10 @@ class ChannelIntake:
         if known.get("raw_ref") and known["raw_ref"] != raw_ref:
             # A second copy of a message already handled from another offset (an adapter sending twice, an
             # HTTP resubmission): that first copy was published, so this one is only counted.
-            log.info("duplicate channel message", extra={"complaint_id": complaint.complaint_id,
-                                                         "channel": complaint.channel.value})
+            log.info(
+                "duplicate channel message",
+                extra={"complaint_id": complaint.complaint_id, "channel": complaint.channel.value},
+            )
             return "duplicate"
         local_day = complaint.received_at.astimezone(self.runtime.settings.tz).date()
         number = known.get("number") or await store.claim_number(complaint.complaint_id, local_day)
@@ -137,19 +139,18 @@ class ChannelIntake:
             complaint_number=record.get("number", ""),
             occurred_at=datetime.now(UTC),
             channel=self.channel,
-            details={"channel_ref": result.channel_ref, "reason": result.reason,
-                     "sender_domain": result.sender_domain or ""},
+            details={
+                "channel_ref": result.channel_ref,
+                "reason": result.reason,
+                "sender_domain": result.sender_domain or "",
+            },
         )
         await self.outbox.send(self.runtime.topics.events, target, event.model_dump_json().encode())
 
     async def _emit_follow_up(self, target: str, result: Normalized) -> None:
         complaint: Complaint = result.complaint
         record = await self.runtime.store.get(target)
-        kind = (
-            EventKind.feedback_received
-            if result.satisfaction_score is not None
-            else EventKind.follow_up_received
-        )
+        kind = EventKind.feedback_received if result.satisfaction_score is not None else EventKind.follow_up_received
         details = {"channel_ref": complaint.channel_ref, "text": complaint.redacted_text[:2000]}
         if result.satisfaction_score is not None:
             details["score"] = str(result.satisfaction_score)

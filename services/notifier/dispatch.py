@@ -61,15 +61,26 @@ class Attempt:
     past_quiet_hours: bool = False
 
     def to_json(self) -> str:
-        return json.dumps({"event": self.event.model_dump(mode="json"), "channel": self.delivery.channel,
-                           "address": self.delivery.address, "attempt": self.attempt,
-                           "past_quiet_hours": self.past_quiet_hours}, sort_keys=True)
+        return json.dumps(
+            {
+                "event": self.event.model_dump(mode="json"),
+                "channel": self.delivery.channel,
+                "address": self.delivery.address,
+                "attempt": self.attempt,
+                "past_quiet_hours": self.past_quiet_hours,
+            },
+            sort_keys=True,
+        )
 
     @classmethod
     def from_json(cls, text: str) -> Attempt:
         data = json.loads(text)
-        return cls(ComplaintEvent.model_validate(data["event"]), Delivery(data["channel"], data["address"]),
-                   int(data["attempt"]), bool(data.get("past_quiet_hours")))
+        return cls(
+            ComplaintEvent.model_validate(data["event"]),
+            Delivery(data["channel"], data["address"]),
+            int(data["attempt"]),
+            bool(data.get("past_quiet_hours")),
+        )
 
 
 class Dispatcher:
@@ -91,8 +102,9 @@ class Dispatcher:
         redis = self.runtime.redis
         key = Keys.notification(event.event_id, delivery.channel)
         if delivery.channel == "sms" and not attempt.past_quiet_hours and not is_urgent(event):
-            resume = send_after(now, self.settings.quiet_hours, (event.customer and event.customer.timezone)
-                                or self.settings.timezone)
+            resume = send_after(
+                now, self.settings.quiet_hours, (event.customer and event.customer.timezone) or self.settings.timezone
+            )
             if resume is not None and not await redis.exists(key):
                 await self.schedule(Attempt(event, delivery, attempt.attempt, past_quiet_hours=True), resume)
                 NOTIFICATIONS.labels(delivery.channel, "deferred").inc()
@@ -121,8 +133,13 @@ class Dispatcher:
 
     async def _send(self, event: ComplaintEvent, delivery: Delivery) -> str | None:
         if delivery.channel == "email":
-            rendered = render_email(event, mail_from=self.settings.mail_from, reply_to=self.settings.reply_to,
-                                    bank_timezone=self.settings.timezone, message_id_domain=self.message_id_domain)
+            rendered = render_email(
+                event,
+                mail_from=self.settings.mail_from,
+                reply_to=self.settings.reply_to,
+                bank_timezone=self.settings.timezone,
+                message_id_domain=self.message_id_domain,
+            )
             await self.mailer.send(rendered.message)
             return rendered.message_id
         if delivery.channel == "sms":
@@ -131,8 +148,11 @@ class Dispatcher:
             return None
         if delivery.channel == "social":
             suggestion = reply_suggestion(event)
-            await self.outbox.send(self.runtime.topics.notifications_social, event.complaint_id,
-                                   json.dumps(suggestion, ensure_ascii=False).encode())
+            await self.outbox.send(
+                self.runtime.topics.notifications_social,
+                event.complaint_id,
+                json.dumps(suggestion, ensure_ascii=False).encode(),
+            )
             return None
         raise ValueError(f"unknown delivery channel {delivery.channel!r}")
 
@@ -141,40 +161,76 @@ class Dispatcher:
         channel = attempt.delivery.channel
         if kind == "transient" and attempt.attempt < self.settings.notify_max_attempts:
             delay = backoff_delay(attempt.attempt, base=self.settings.notify_retry_base_s)
-            await self.schedule(Attempt(attempt.event, attempt.delivery, attempt.attempt + 1, True),
-                                now + timedelta(seconds=delay))
+            await self.schedule(
+                Attempt(attempt.event, attempt.delivery, attempt.attempt + 1, True), now + timedelta(seconds=delay)
+            )
             NOTIFICATIONS.labels(channel, "retrying").inc()
-            log.warning("notification failed; will retry", extra={
-                "complaint_id": attempt.event.complaint_id, "channel": channel, "attempt": attempt.attempt,
-                "error_type": type(exc).__name__, "retry_in_s": round(delay, 2)})
+            log.warning(
+                "notification failed; will retry",
+                extra={
+                    "complaint_id": attempt.event.complaint_id,
+                    "channel": channel,
+                    "attempt": attempt.attempt,
+                    "error_type": type(exc).__name__,
+                    "retry_in_s": round(delay, 2),
+                },
+            )
             return "retrying"
         event = attempt.event
         reason = f"{kind} {channel} delivery failure after {attempt.attempt} attempt(s): {type(exc).__name__}"
         await self.runtime.redis.set(Keys.notification(event.event_id, channel), "failed", ex=SENT_TTL_S)
         await self.runtime.store.update(event.complaint_id, last_notification_failure=f"{channel}:{type(exc).__name__}")
-        await self._record(event, EventKind.notification_failed, attempt.delivery,
-                           {"error_type": type(exc).__name__, "failure": kind}, now)
+        await self._record(
+            event,
+            EventKind.notification_failed,
+            attempt.delivery,
+            {"error_type": type(exc).__name__, "failure": kind},
+            now,
+        )
         letter = DeadLetter(
-            dead_letter_id=stable_id("dlq", event.event_id, channel), stage=f"notifier.{channel}", reason=reason,
-            error_type=type(exc).__name__, original_base64=_b64(attempt.to_json()), attempts=attempt.attempt,
-            complaint_id=event.complaint_id, failed_at=now, source_topic=self.runtime.topics.events,
+            dead_letter_id=stable_id("dlq", event.event_id, channel),
+            stage=f"notifier.{channel}",
+            reason=reason,
+            error_type=type(exc).__name__,
+            original_base64=_b64(attempt.to_json()),
+            attempts=attempt.attempt,
+            complaint_id=event.complaint_id,
+            failed_at=now,
+            source_topic=self.runtime.topics.events,
         )
         await self.outbox.send(self.runtime.topics.deadletter, event.complaint_id, letter.model_dump_json().encode())
         DEAD_LETTERS.labels(f"notifier.{channel}", type(exc).__name__).inc()
         NOTIFICATIONS.labels(channel, "failed").inc()
-        log.warning("notification failed for good", extra={"complaint_id": event.complaint_id, "channel": channel,
-                                                            "failure": kind, "error_type": type(exc).__name__})
+        log.warning(
+            "notification failed for good",
+            extra={
+                "complaint_id": event.complaint_id,
+                "channel": channel,
+                "failure": kind,
+                "error_type": type(exc).__name__,
+            },
+        )
         return "failed"
 
-    async def _record(self, event: ComplaintEvent, kind: EventKind, delivery: Delivery, details: dict[str, str],
-                      now: datetime) -> None:
+    async def _record(
+        self, event: ComplaintEvent, kind: EventKind, delivery: Delivery, details: dict[str, str], now: datetime
+    ) -> None:
         """Log the outcome on the event topic (for the ledger report); the notifier ignores these kinds."""
         record = ComplaintEvent(
             event_id=event_id_for(event.complaint_id, kind.value, f"{event.event_id}:{delivery.channel}"),
-            kind=kind, complaint_id=event.complaint_id, complaint_number=event.complaint_number, occurred_at=now,
-            channel=event.channel, language=event.language, department=event.department,
-            details={"for_event": event.kind.value, "for_event_id": event.event_id, "delivery": delivery.channel,
-                     **details},
+            kind=kind,
+            complaint_id=event.complaint_id,
+            complaint_number=event.complaint_number,
+            occurred_at=now,
+            channel=event.channel,
+            language=event.language,
+            department=event.department,
+            details={
+                "for_event": event.kind.value,
+                "for_event_id": event.event_id,
+                "delivery": delivery.channel,
+                **details,
+            },
         )
         await self.outbox.send(self.runtime.topics.events, event.complaint_id, record.model_dump_json().encode())
 
@@ -206,4 +262,3 @@ class Dispatcher:
 
 def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
-

@@ -98,9 +98,7 @@ def _require_customer_facing(event: ComplaintEvent) -> None:
         raise ValueError(f"{event.kind.value} events are not sent to customers")
 
 
-def message_context(
-    event: ComplaintEvent, locale: Locale, zone: ZoneInfo, bank: BankProfile
-) -> dict[str, Any]:
+def message_context(event: ComplaintEvent, locale: Locale, zone: ZoneInfo, bank: BankProfile) -> dict[str, Any]:
     """Everything a template may show. Free text is masked here, once, for every channel."""
     customer = event.customer or Customer()
     details = event.details

@@ -45,9 +45,7 @@ def _classify_smtp(exc: aiosmtplib.SMTPException) -> FailureClass:
     return "transient"
 
 
-def classify_failure(
-    exc_or_status: BaseException | int, *, protocol: Literal["smtp", "http"] = "http"
-) -> FailureClass:
+def classify_failure(exc_or_status: BaseException | int, *, protocol: Literal["smtp", "http"] = "http") -> FailureClass:
     """``"transient"`` (retry with backoff) or ``"permanent"`` (record, tell the department, stop).
 
     A bare status code needs ``protocol`` because 4xx means "try later" in SMTP and "your request is
@@ -74,9 +72,7 @@ def classify_failure(
     return "permanent"
 
 
-def backoff_delay(
-    attempt: int, base: float = 1.0, cap: float = 300.0, rng: random.Random | None = None
-) -> float:
+def backoff_delay(attempt: int, base: float = 1.0, cap: float = 300.0, rng: random.Random | None = None) -> float:
     """Seconds to wait before retry number ``attempt`` (0 for the first retry).
 
     Exponential with full jitter: uniform in [0, min(cap, base * 2**attempt)], so a burst of

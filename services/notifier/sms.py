@@ -109,9 +109,7 @@ def fit_sms(text: str, max_segments: int = 3) -> str:
         return text
     kept = ""
     for sentence in _sentences(text):
-        candidate = (
-            (kept + " " + sentence.strip()) if kept and kept[-1] in ".!?;" else kept + sentence.strip()
-        )
+        candidate = (kept + " " + sentence.strip()) if kept and kept[-1] in ".!?;" else kept + sentence.strip()
         if not fits(candidate, max_segments):
             break
         kept = candidate

@@ -42,9 +42,7 @@ class OutboxSmsProvider:
     """Appends one JSON line per SMS. Each line is a single ``write`` under an exclusive ``flock``, so
     concurrent tasks and several worker processes sharing the file never interleave lines."""
 
-    def __init__(
-        self, path: str | os.PathLike[str] = DEFAULT_OUTBOX, clock: Callable[[], datetime] = _utc_now
-    ):
+    def __init__(self, path: str | os.PathLike[str] = DEFAULT_OUTBOX, clock: Callable[[], datetime] = _utc_now):
         self.path = Path(path)
         self._clock = clock
         self._lock = asyncio.Lock()

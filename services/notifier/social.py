@@ -20,10 +20,8 @@ _TEXTS: dict[Locale, dict[str, str]] = {
         "为保护您的隐私，请勿在公开评论中留下卡号、证件号等信息，请私信我们，我们会尽快与您联系。",
         "progress": "您好，您的投诉（编号 {number}）正在处理中。"
         "如需补充情况或了解进展，请私信我们，请勿在公开评论中留下个人信息。",
-        "done": "您好，关于您的投诉（编号 {number}），我们已通过私信渠道告知处理结果。"
-        "如有疑问，欢迎私信我们。",
-        "apology": "您好，很抱歉您的投诉（编号 {number}）未能按期答复，"
-        "我们正在加紧处理，请私信我们了解进展。",
+        "done": "您好，关于您的投诉（编号 {number}），我们已通过私信渠道告知处理结果。如有疑问，欢迎私信我们。",
+        "apology": "您好，很抱歉您的投诉（编号 {number}）未能按期答复，我们正在加紧处理，请私信我们了解进展。",
     },
     "en": {
         "received": "Hi, we have logged your complaint (ref {number}). To protect your privacy please "

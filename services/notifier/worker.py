@@ -23,9 +23,13 @@ log = logging.getLogger(__name__)
 
 def sms_provider(settings: Settings) -> SmsProvider:
     if settings.sms_gateway_url:
-        return HttpSmsProvider(settings.sms_gateway_url, auth_header=settings.sms_gateway_auth_header,
-                               to_field=settings.sms_gateway_to_field, text_field=settings.sms_gateway_text_field,
-                               id_field=settings.sms_gateway_id_field)
+        return HttpSmsProvider(
+            settings.sms_gateway_url,
+            auth_header=settings.sms_gateway_auth_header,
+            to_field=settings.sms_gateway_to_field,
+            text_field=settings.sms_gateway_text_field,
+            id_field=settings.sms_gateway_id_field,
+        )
     return OutboxSmsProvider(settings.outbox_dir / "sms.jsonl")
 
 
@@ -56,8 +60,9 @@ class EventNotifier:
             return "ignored"
         deliveries = choose_channels(event)
         if not deliveries:
-            log.info("no way to reach the customer",
-                     extra={"complaint_id": event.complaint_id, "kind": event.kind.value})
+            log.info(
+                "no way to reach the customer", extra={"complaint_id": event.complaint_id, "kind": event.kind.value}
+            )
             return "no_contact"
         outcomes = [await self.dispatcher.deliver(Attempt(event, delivery)) for delivery in deliveries]
         return outcomes[0] if len(set(outcomes)) == 1 else "mixed"
@@ -66,12 +71,20 @@ class EventNotifier:
 def install(app: faust.App, runtime: Runtime, options: dict[str, object]) -> RoleParts:
     settings = runtime.settings
     outbox = Outbox(app)
-    mailer = Mailer(runtime.smtp_host, runtime.smtp_port, username=settings.smtp_username,
-                    password=settings.smtp_password, tls=settings.smtp_tls)
+    mailer = Mailer(
+        runtime.smtp_host,
+        runtime.smtp_port,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+        tls=settings.smtp_tls,
+    )
     sms = sms_provider(settings)
     dispatcher = Dispatcher(runtime, outbox, mailer, sms)
-    add_stage(app, runtime.topics.events,
-              StageRunner("notifier", EventNotifier(dispatcher), outbox, runtime.topics, settings.max_handler_attempts))
+    add_stage(
+        app,
+        runtime.topics.events,
+        StageRunner("notifier", EventNotifier(dispatcher), outbox, runtime.topics, settings.max_handler_attempts),
+    )
 
     app.timer(1.0, name="notification_schedule")(guarded("notification_schedule", dispatcher.run_due))
 

@@ -62,9 +62,7 @@ def test_decode_bytes_fallbacks() -> None:
 
 
 def test_rfc2047_header_with_bogus_charset_and_raw_utf8() -> None:
-    assert (
-        decode_header_value("=?gb2312?B?" + base64.b64encode("投诉".encode("gbk")).decode() + "?=") == "投诉"
-    )
+    assert decode_header_value("=?gb2312?B?" + base64.b64encode("投诉".encode("gbk")).decode() + "?=") == "投诉"
     assert decode_header_value("=?x-unknown?Q?abc?=") == "abc"
     assert decode_header_value(None) == ""
 
@@ -146,8 +144,7 @@ def test_reply_keeps_new_part_and_headers_for_threading() -> None:
 
 def test_split_reply_english_and_unmarked_quote() -> None:
     text, new, forwarded = split_reply(
-        "Still no refund.\n\nOn Sun, 22 Nov 2026 at 10:05, Complaints <c@bank.example> wrote:\n"
-        "> Dear customer"
+        "Still no refund.\n\nOn Sun, 22 Nov 2026 at 10:05, Complaints <c@bank.example> wrote:\n> Dear customer"
     )
     assert (text, new, forwarded) == ("Still no refund.", "Still no refund.", False)
     text, _, _ = split_reply("Still waiting.\n在 2026-11-22 10:05，客服中心 写道：\n您好，您的投诉已受理。")
@@ -163,9 +160,7 @@ def test_out_of_office_and_other_auto_replies() -> None:
         "X-Autoreply: yes\r\n": "x-autoreply header present",
         "Precedence: bulk\r\n": "Precedence: bulk",
         "Subject: Out of Office: re your complaint\r\n": "auto-reply subject",
-        "Subject: =?utf-8?b?"
-        + base64.b64encode("自动回复：休假中".encode()).decode()
-        + "?=\r\n": "auto-reply subject",
+        "Subject: =?utf-8?b?" + base64.b64encode("自动回复：休假中".encode()).decode() + "?=\r\n": "auto-reply subject",
     }
     for header, reason in cases.items():
         assert parse_email(_mail(header, b"I am away")).auto_reply == reason, header
@@ -182,9 +177,7 @@ def test_date_fallback_to_received_at() -> None:
 
 def test_hostile_structure_is_bounded() -> None:
     parts = b"".join(b"--b\r\nContent-Type: text/plain\r\n\r\npart %d\r\n" % i for i in range(1000))
-    parsed = parse_email(
-        _mail("MIME-Version: 1.0\r\n", parts + b"--b--\r\n", 'multipart/mixed; boundary="b"')
-    )
+    parsed = parse_email(_mail("MIME-Version: 1.0\r\n", parts + b"--b--\r\n", 'multipart/mixed; boundary="b"'))
     assert parsed.truncated
     assert parsed.text.count("part") < 250
     nested = b"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n" * 300

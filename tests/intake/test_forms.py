@@ -31,9 +31,7 @@ def test_chinese_webform_defaults() -> None:
 
 
 def test_full_card_number_in_last4_field_is_refused_without_echo() -> None:
-    message = _errors(
-        WebformSubmission, {**samples.webform_payload_zh(), "card_last4": "6222 0212 3456 7894"}
-    )
+    message = _errors(WebformSubmission, {**samples.webform_payload_zh(), "card_last4": "6222 0212 3456 7894"})
     assert "card_last4: enter only the last 4 digits of the card" in message
     assert "6222" not in message
     assert "exactly the last 4 digits" in _errors(
@@ -69,9 +67,7 @@ def test_webform_field_errors(change: dict[str, Any], expected: str) -> None:
 
 
 def test_currency_aliases() -> None:
-    form = WebformSubmission.model_validate(
-        {**samples.webform_payload_zh(), "amount": 300, "currency": "rmb"}
-    )
+    form = WebformSubmission.model_validate({**samples.webform_payload_zh(), "amount": 300, "currency": "rmb"})
     assert form.currency == "CNY"
 
 
@@ -117,9 +113,7 @@ def test_social_platform_aliases_and_public_flag() -> None:
 def test_unknown_social_platform_is_rejected_with_the_accepted_list() -> None:
     message = _errors(SocialPost, {**samples.social_payload_weibo(), "platform": "myspace"})
     assert "platform: is not a supported platform; use one of:" in message and "weibo" in message
-    assert (
-        SocialPost.model_validate({**samples.social_payload_weibo(), "platform": "other"}).platform == "other"
-    )
+    assert SocialPost.model_validate({**samples.social_payload_weibo(), "platform": "other"}).platform == "other"
 
 
 def test_social_errors() -> None:

@@ -248,9 +248,7 @@ def test_envelope_without_payload_or_bad_base64() -> None:
     result = normalize(json.dumps(email).encode())
     assert isinstance(result, Rejected) and result.error_type in ("invalid_payload", "empty_text")
     del email["payload_base64"]
-    assert normalize(json.dumps(email).encode()) == Rejected(
-        "email envelope has no payload_base64", "invalid_payload"
-    )
+    assert normalize(json.dumps(email).encode()) == Rejected("email envelope has no payload_base64", "invalid_payload")
 
 
 def test_redelivery_gives_the_same_complaint() -> None:

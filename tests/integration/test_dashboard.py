@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.conftest import RunningStack, stack_env, start_stack, stop_stack
 from PIL import Image
 
 from complaintflow.embedded import EmbeddedStack
+from tests.conftest import RunningStack, stack_env, start_stack, stop_stack
 
 pytestmark = pytest.mark.integration
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
@@ -28,9 +28,20 @@ COMPLAINTS = (
 
 def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     assert CHROMIUM is not None
-    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               f"--user-data-dir={tmp_path / 'chromium-profile'}", "--window-size=1280,900", *args]
+    command = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+        "--window-size=1280,900",
+        *args,
+    ]
     return subprocess.run(command, capture_output=True, text=True, timeout=90, check=False)
 
 
@@ -45,15 +56,18 @@ def dashboard_stack(embedded: EmbeddedStack, tmp_path_factory: pytest.TempPathFa
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium found: apt-get install -y chromium fonts-noto-cjk")
 def test_dashboard_renders_its_charts_in_headless_chromium(dashboard_stack: RunningStack, tmp_path: Path) -> None:
     for index, text in enumerate(COMPLAINTS * 3):
-        status, _ = dashboard_stack.post("/api/v1/complaints", {
-            "name": "测试客户", "phone": f"1380013800{index}", "consent": True, "description": text})
+        status, _ = dashboard_stack.post(
+            "/api/v1/complaints",
+            {"name": "测试客户", "phone": f"1380013800{index}", "consent": True, "description": text},
+        )
         assert status in (200, 201, 202)
     deadline = time.monotonic() + 60
     data: dict = {}
     while time.monotonic() < deadline:
         _, data = dashboard_stack.get("/dashboard/data")
-        if (sum(data["per_minute"]["channels"]["webform"]) >= len(COMPLAINTS)
-                and sum(d["depth"] for d in data["departments"]) >= len(COMPLAINTS)):
+        if sum(data["per_minute"]["channels"]["webform"]) >= len(COMPLAINTS) and sum(
+            d["depth"] for d in data["departments"]
+        ) >= len(COMPLAINTS):
             break
         time.sleep(0.5)
     assert sum(data["per_minute"]["channels"]["webform"]) >= len(COMPLAINTS), data

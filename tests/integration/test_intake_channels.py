@@ -42,16 +42,20 @@ INTAKE_ADDRESS = "tousu@bank.example"
 # --- reading the topics ---------------------------------------------------------------------------
 
 
-def complaints_for(
-    embedded: EmbeddedStack, channel_ref: str, count: int = 1, timeout: float = 30.0
-) -> list[Complaint]:
-    found = wait_for_records(embedded.kafka_bootstrap_servers or "", TOPICS.normalized,
-                             lambda r: r.get("channel_ref") == channel_ref, count, timeout)
+def complaints_for(embedded: EmbeddedStack, channel_ref: str, count: int = 1, timeout: float = 30.0) -> list[Complaint]:
+    found = wait_for_records(
+        embedded.kafka_bootstrap_servers or "",
+        TOPICS.normalized,
+        lambda r: r.get("channel_ref") == channel_ref,
+        count,
+        timeout,
+    )
     return [Complaint.model_validate(fields(r)) for r in found]
 
 
-def events_for(embedded: EmbeddedStack, match: Callable[[Record], bool], count: int = 1,
-               timeout: float = 30.0) -> list[ComplaintEvent]:
+def events_for(
+    embedded: EmbeddedStack, match: Callable[[Record], bool], count: int = 1, timeout: float = 30.0
+) -> list[ComplaintEvent]:
     found = wait_for_records(embedded.kafka_bootstrap_servers or "", TOPICS.events, match, count, timeout)
     return [ComplaintEvent.model_validate(fields(r)) for r in found]
 
@@ -94,8 +98,11 @@ def metric_total(stack: Any, outcome: str, stage: str = "intake.email") -> float
         text = response.read().decode()
     total = 0.0
     for line in text.splitlines():
-        if line.startswith("complaintflow_messages_total{") and f'outcome="{outcome}"' in line \
-                and f'stage="{stage}"' in line:
+        if (
+            line.startswith("complaintflow_messages_total{")
+            and f'outcome="{outcome}"' in line
+            and f'stage="{stage}"' in line
+        ):
             total += float(line.rsplit(" ", 1)[1])
     return total
 
@@ -109,8 +116,9 @@ def acknowledged_gbk(stack: Any, smtp_capture: Any, embedded: EmbeddedStack) -> 
     """A GBK complaint mailed to the SMTP intake, normalised and acknowledged: the thread replies join."""
     sender = f"{unique('wangzhe.')}@163.com"
     message_id = f"<{unique('gbk.')}@163.com>"
-    raw = personalised(samples.gbk_email(), {"wangzhe1988@163.com": sender,
-                                             "<20261121234107.4f2a@163.com>": message_id})
+    raw = personalised(
+        samples.gbk_email(), {"wangzhe1988@163.com": sender, "<20261121234107.4f2a@163.com>": message_id}
+    )
     send_mail(stack.smtp_intake_port, raw, sender)
     complaints = complaints_for(embedded, message_id)
     assert complaints, f"GBK mail not normalised:\n{stack.log_text()[-3000:]}"
@@ -143,8 +151,10 @@ def test_gbk_email_becomes_one_complaint_with_correct_chinese_and_is_acknowledge
 def test_html_only_email_yields_clean_text_without_script(stack, embedded):
     sender = f"{unique('emily.')}@example.org"
     message_id = f"<{unique('html.')}@mail.example.org>"
-    raw = personalised(samples.html_only_email(), {"emily.carter@example.org": sender,
-                                                   "<CAF=html.only.001@mail.example.org>": message_id})
+    raw = personalised(
+        samples.html_only_email(),
+        {"emily.carter@example.org": sender, "<CAF=html.only.001@mail.example.org>": message_id},
+    )
     send_mail(stack.smtp_intake_port, raw, sender)
     [complaint] = complaints_for(embedded, message_id)
     assert "your ATM at the Nanjing Road branch kept my debit card" in complaint.text
@@ -175,13 +185,21 @@ def test_auto_replies_are_counted_and_never_answered(stack, smtp_capture, embedd
 
     # A later complaint's acknowledgement shows the whole pipeline ran past the robots' mail.
     marker_sender = f"{unique('marker.')}@example.com"
-    send_mail(stack.smtp_intake_port, plain_mail(marker_sender, f"<{unique('marker.')}@example.com>",
-                                                 "Card blocked abroad", "My card was blocked in Tokyo "
-                                                 "although I told the bank I was travelling."), marker_sender)
+    send_mail(
+        stack.smtp_intake_port,
+        plain_mail(
+            marker_sender,
+            f"<{unique('marker.')}@example.com>",
+            "Card blocked abroad",
+            "My card was blocked in Tokyo although I told the bank I was travelling.",
+        ),
+        marker_sender,
+    )
     assert acks_to(smtp_capture, marker_sender), "marker complaint was not acknowledged"
     robot_ids = {message_id for _, message_id in robots}
-    assert not records_now(embedded.kafka_bootstrap_servers or "", TOPICS.normalized,
-                           lambda r: r.get("channel_ref") in robot_ids)
+    assert not records_now(
+        embedded.kafka_bootstrap_servers or "", TOPICS.normalized, lambda r: r.get("channel_ref") in robot_ids
+    )
     for sender, _ in robots:
         assert not smtp_capture.handler.find(lambda m, s=sender: s in str(m["To"]))
 
@@ -191,18 +209,22 @@ def test_out_of_office_answer_to_our_acknowledgement_is_recorded_on_the_complain
 ):
     original: Complaint = acknowledged_gbk["complaint"]
     message_id = f"<{unique('ooo.')}@163.com>"
-    raw = personalised(samples.out_of_office_email(), {
-        "zhang.min@corp.example.cn": acknowledged_gbk["sender"],
-        "<ooo.778@corp.example.cn>": message_id,
-        samples.ACK_MESSAGE_ID: str(acknowledged_gbk["ack"]["Message-ID"]),
-    })
+    raw = personalised(
+        samples.out_of_office_email(),
+        {
+            "zhang.min@corp.example.cn": acknowledged_gbk["sender"],
+            "<ooo.778@corp.example.cn>": message_id,
+            samples.ACK_MESSAGE_ID: str(acknowledged_gbk["ack"]["Message-ID"]),
+        },
+    )
     send_mail(stack.smtp_intake_port, raw, acknowledged_gbk["sender"])
     [event] = events_for(embedded, lambda r: r.get("details", {}).get("channel_ref") == message_id)
     assert event.kind == EventKind.auto_reply_recorded
     assert event.complaint_id == original.complaint_id
     assert event.details["reason"] == "Auto-Submitted: auto-replied"
-    assert not records_now(embedded.kafka_bootstrap_servers or "", TOPICS.normalized,
-                           lambda r: r.get("channel_ref") == message_id)
+    assert not records_now(
+        embedded.kafka_bootstrap_servers or "", TOPICS.normalized, lambda r: r.get("channel_ref") == message_id
+    )
     assert len(smtp_capture.handler.find(lambda m: acknowledged_gbk["sender"] in str(m["To"]))) == 1
 
 
@@ -210,12 +232,15 @@ def test_reply_to_our_acknowledgement_is_a_follow_up_of_the_original(stack, embe
     original: Complaint = acknowledged_gbk["complaint"]
     ack_id = str(acknowledged_gbk["ack"]["Message-ID"])
     reply_id = f"<{unique('reply.')}@163.com>"
-    raw = personalised(samples.reply_to_ack_email(original.complaint_number), {
-        "wangzhe1988@163.com": acknowledged_gbk["sender"],
-        samples.ACK_MESSAGE_ID: ack_id,
-        "<20261121234107.4f2a@163.com>": acknowledged_gbk["message_id"],
-        "<20261122110200.9c1d@163.com>": reply_id,
-    })
+    raw = personalised(
+        samples.reply_to_ack_email(original.complaint_number),
+        {
+            "wangzhe1988@163.com": acknowledged_gbk["sender"],
+            samples.ACK_MESSAGE_ID: ack_id,
+            "<20261121234107.4f2a@163.com>": acknowledged_gbk["message_id"],
+            "<20261122110200.9c1d@163.com>": reply_id,
+        },
+    )
     send_mail(stack.smtp_intake_port, raw, acknowledged_gbk["sender"])
 
     [event] = events_for(embedded, lambda r: r.get("details", {}).get("channel_ref") == reply_id)
@@ -223,8 +248,9 @@ def test_reply_to_our_acknowledgement_is_a_follow_up_of_the_original(stack, embe
     assert event.complaint_id == original.complaint_id
     assert event.complaint_number == original.complaint_number
     assert "又被扣了一笔 8,000 元" in event.details["text"]
-    assert not records_now(embedded.kafka_bootstrap_servers or "", TOPICS.normalized,
-                           lambda r: r.get("channel_ref") == reply_id)
+    assert not records_now(
+        embedded.kafka_bootstrap_servers or "", TOPICS.normalized, lambda r: r.get("channel_ref") == reply_id
+    )
 
 
 def test_quoting_someone_elses_complaint_number_opens_a_new_complaint(stack, embedded, acknowledged_gbk):
@@ -232,30 +258,52 @@ def test_quoting_someone_elses_complaint_number_opens_a_new_complaint(stack, emb
     stranger = f"{unique('neighbour.')}@example.com"
     in_body = f"<{unique('body.')}@example.com>"
     in_subject = f"<{unique('subject.')}@example.com>"
-    send_mail(stack.smtp_intake_port, plain_mail(
-        stranger, in_body, "Same fraud on my card",
-        f"My neighbour told me her complaint {original.complaint_number} was handled quickly. "
-        "My card was also skimmed at the Nanjing Road ATM and 3,000 yuan disappeared."), stranger)
-    send_mail(stack.smtp_intake_port, plain_mail(
-        stranger, in_subject, f"Re: your complaint {original.complaint_number}",
-        "I am writing about the skimming at the Nanjing Road ATM, my card lost 3,000 yuan too."), stranger)
+    send_mail(
+        stack.smtp_intake_port,
+        plain_mail(
+            stranger,
+            in_body,
+            "Same fraud on my card",
+            f"My neighbour told me her complaint {original.complaint_number} was handled quickly. "
+            "My card was also skimmed at the Nanjing Road ATM and 3,000 yuan disappeared.",
+        ),
+        stranger,
+    )
+    send_mail(
+        stack.smtp_intake_port,
+        plain_mail(
+            stranger,
+            in_subject,
+            f"Re: your complaint {original.complaint_number}",
+            "I am writing about the skimming at the Nanjing Road ATM, my card lost 3,000 yuan too.",
+        ),
+        stranger,
+    )
 
     for message_id in (in_body, in_subject):
         [complaint] = complaints_for(embedded, message_id)
         assert complaint.complaint_id != original.complaint_id
         assert complaint.complaint_number != original.complaint_number
-    assert not records_now(embedded.kafka_bootstrap_servers or "", TOPICS.events,
-                           lambda r: r.get("details", {}).get("channel_ref") in (in_body, in_subject))
+    assert not records_now(
+        embedded.kafka_bootstrap_servers or "",
+        TOPICS.events,
+        lambda r: r.get("details", {}).get("channel_ref") in (in_body, in_subject),
+    )
 
 
-def test_customer_naming_their_complaint_number_in_the_subject_adds_a_follow_up(
-    stack, embedded, acknowledged_gbk
-):
+def test_customer_naming_their_complaint_number_in_the_subject_adds_a_follow_up(stack, embedded, acknowledged_gbk):
     original: Complaint = acknowledged_gbk["complaint"]
     message_id = f"<{unique('subject-thread.')}@163.com>"
-    send_mail(stack.smtp_intake_port, plain_mail(
-        acknowledged_gbk["sender"], message_id, f"关于投诉 {original.complaint_number} 的补充材料",
-        "补充：银行短信通知截图已拍照，盗刷发生时我人在北京。"), acknowledged_gbk["sender"])
+    send_mail(
+        stack.smtp_intake_port,
+        plain_mail(
+            acknowledged_gbk["sender"],
+            message_id,
+            f"关于投诉 {original.complaint_number} 的补充材料",
+            "补充：银行短信通知截图已拍照，盗刷发生时我人在北京。",
+        ),
+        acknowledged_gbk["sender"],
+    )
     [event] = events_for(embedded, lambda r: r.get("details", {}).get("channel_ref") == message_id)
     assert event.kind == EventKind.follow_up_received
     assert event.complaint_id == original.complaint_id
@@ -265,11 +313,14 @@ def test_satisfaction_reply_is_feedback_for_the_original(stack, embedded, acknow
     original: Complaint = acknowledged_gbk["complaint"]
     reply_id = f"<{unique('sat.')}@163.com>"
     # The subject names no complaint of ours, so only the Message-ID of the acknowledgement can thread it.
-    raw = personalised(samples.satisfaction_reply_email("5", "CF-20200101-AAAAAA"), {
-        "emily.carter@example.org": acknowledged_gbk["sender"],
-        "<sat.0001@mail.example.org>": reply_id,
-        "<survey.cmp_3f1c2a9e@bank.example>": str(acknowledged_gbk["ack"]["Message-ID"]),
-    })
+    raw = personalised(
+        samples.satisfaction_reply_email("5", "CF-20200101-AAAAAA"),
+        {
+            "emily.carter@example.org": acknowledged_gbk["sender"],
+            "<sat.0001@mail.example.org>": reply_id,
+            "<survey.cmp_3f1c2a9e@bank.example>": str(acknowledged_gbk["ack"]["Message-ID"]),
+        },
+    )
     send_mail(stack.smtp_intake_port, raw, acknowledged_gbk["sender"])
     [event] = events_for(embedded, lambda r: r.get("details", {}).get("channel_ref") == reply_id)
     assert event.kind == EventKind.feedback_received
@@ -278,8 +329,10 @@ def test_satisfaction_reply_is_feedback_for_the_original(stack, embedded, acknow
 
 
 def test_smtp_intake_refuses_mail_for_other_addresses(stack):
-    with smtplib.SMTP("127.0.0.1", stack.smtp_intake_port, timeout=30) as client, \
-            pytest.raises(smtplib.SMTPRecipientsRefused):
+    with (
+        smtplib.SMTP("127.0.0.1", stack.smtp_intake_port, timeout=30) as client,
+        pytest.raises(smtplib.SMTPRecipientsRefused),
+    ):
         client.sendmail("someone@example.com", ["ceo@bank.example"], b"Subject: hi\r\n\r\nhello\r\n")
 
 
@@ -336,13 +389,13 @@ def test_public_weibo_post_carries_its_reach_and_no_contact_details(stack, embed
 # --- delivery guarantees --------------------------------------------------------------------------
 
 
-def test_same_message_delivered_twice_is_one_complaint_with_one_acknowledgement(
-    stack, smtp_capture, embedded
-):
+def test_same_message_delivered_twice_is_one_complaint_with_one_acknowledgement(stack, smtp_capture, embedded):
     sender = f"{unique('michael.')}@example.com"
     message_id = f"<{unique('dup.')}@example.com>"
-    raw = personalised(samples.multipart_with_attachment_email(),
-                       {"michael.li@example.com": sender, "<mixed.0042@example.com>": message_id})
+    raw = personalised(
+        samples.multipart_with_attachment_email(),
+        {"michael.li@example.com": sender, "<mixed.0042@example.com>": message_id},
+    )
     envelope = email_envelope(raw, "kafka-adapter")
     duplicates_before = metric_total(stack, "duplicate")
     publisher = ComplaintPublisher(embedded.kafka_bootstrap_servers or "", "e2e.")
@@ -363,8 +416,9 @@ def test_same_message_delivered_twice_is_one_complaint_with_one_acknowledgement(
 
     bootstrap = embedded.kafka_bootstrap_servers or ""
     assert len(records_now(bootstrap, TOPICS.normalized, lambda r: r.get("channel_ref") == message_id)) == 1
-    acknowledged = events_for(embedded, lambda r: r.get("complaint_id") == complaint.complaint_id
-                              and r.get("kind") == "acknowledged")
+    acknowledged = events_for(
+        embedded, lambda r: r.get("complaint_id") == complaint.complaint_id and r.get("kind") == "acknowledged"
+    )
     assert len(acknowledged) == 1
     assert len(smtp_capture.handler.find(lambda m: sender in str(m["To"]))) == 1
 
@@ -380,9 +434,14 @@ def test_garbage_goes_to_dead_letter_and_the_worker_keeps_going(stack, embedded)
         producer.close()
 
     [letter_record] = wait_for_records(
-        bootstrap, TOPICS.deadletter,
-        lambda r: r.get("source_topic") == sent.topic and r.get("offset") == sent.offset
-        and r.get("partition") == sent.partition)
+        bootstrap,
+        TOPICS.deadletter,
+        lambda r: (
+            r.get("source_topic") == sent.topic
+            and r.get("offset") == sent.offset
+            and r.get("partition") == sent.partition
+        ),
+    )
     letter = DeadLetter.model_validate(fields(letter_record))
     assert base64.b64decode(letter.original_base64) == garbage
     assert base64.b64decode(letter.key_base64 or "") == key.encode()
@@ -411,8 +470,15 @@ def test_payload_that_breaks_the_channel_rules_is_dead_lettered_with_the_fields_
         sent = producer.send(TOPICS.raw("webform"), key=message_id.encode(), value=value).get(timeout=15)
     finally:
         producer.close()
-    [letter] = wait_for_records(bootstrap, TOPICS.deadletter, lambda r: r.get("source_topic") == sent.topic
-                                and r.get("offset") == sent.offset and r.get("partition") == sent.partition)
+    [letter] = wait_for_records(
+        bootstrap,
+        TOPICS.deadletter,
+        lambda r: (
+            r.get("source_topic") == sent.topic
+            and r.get("offset") == sent.offset
+            and r.get("partition") == sent.partition
+        ),
+    )
     assert letter["error_type"] == "validation_error"
     assert letter["reason"].startswith("webform payload rejected:")
     assert "description: Field required" in letter["reason"]
@@ -443,8 +509,8 @@ def test_webform_markup_is_neutralised(stack, embedded):
         "email": f"{unique('daniel.')}@example.co.uk",
         "name": "Daniel <b>Okafor</b>",
         "description": "The fee <img src=x onerror=alert(1)> was never disclosed. <script>steal()</script>"
-                       "<a href='javascript:alert(2)'>see here</a> "
-                       "Please refund &lt;b&gt;1,250 USD&lt;/b&gt;.",
+        "<a href='javascript:alert(2)'>see here</a> "
+        "Please refund &lt;b&gt;1,250 USD&lt;/b&gt;.",
     }
     status, body = stack.post("/api/v1/complaints", form)
     assert status == 202, body
@@ -468,10 +534,18 @@ def test_webform_refuses_oversized_bodies_and_names_each_bad_field(stack):
     status, _ = stack.post("/api/v1/complaints", json.dumps(huge).encode())
     assert status == 413
 
-    status, body = stack.post("/api/v1/complaints", {
-        "name": "赵敏", "phone": "12345", "card_last4": "6222021234567894", "description": "太差了",
-        "amount": -5, "consent": True, "descripton": "typo",
-    })
+    status, body = stack.post(
+        "/api/v1/complaints",
+        {
+            "name": "赵敏",
+            "phone": "12345",
+            "card_last4": "6222021234567894",
+            "description": "太差了",
+            "amount": -5,
+            "consent": True,
+            "descripton": "typo",
+        },
+    )
     assert status == 422
     errors = {e["field"]: e["message"] for e in body["errors"]}
     assert {"phone", "card_last4", "description", "amount", "descripton"} <= set(errors)
@@ -491,15 +565,33 @@ def test_import_mail_from_mbox_yields_two_complaints(stack, embedded, tmp_path):
     box_path = tmp_path / "complaints.mbox"
     box = mailbox.mbox(str(box_path))
     ids = [f"<{unique('mbox.')}@example.cn>" for _ in range(2)]
-    box.add(plain_mail(f"{unique('lina.')}@example.cn", ids[0], "网点排队两个小时",
-                       "周六上午在人民路支行排队两个小时，只开了一个窗口，大堂经理态度很差。"))
-    box.add(plain_mail(f"{unique('tom.')}@example.com", ids[1], "Mortgage rate not lowered",
-                       "The bank did not lower my mortgage rate after the LPR cut, as my contract says."))
+    box.add(
+        plain_mail(
+            f"{unique('lina.')}@example.cn",
+            ids[0],
+            "网点排队两个小时",
+            "周六上午在人民路支行排队两个小时，只开了一个窗口，大堂经理态度很差。",
+        )
+    )
+    box.add(
+        plain_mail(
+            f"{unique('tom.')}@example.com",
+            ids[1],
+            "Mortgage rate not lowered",
+            "The bank did not lower my mortgage rate after the LPR cut, as my contract says.",
+        )
+    )
     box.flush()
     box.close()
 
-    result = subprocess.run([sys.executable, "-m", "complaintflow.cli", "import-mail", str(box_path)],
-                            env=stack.env, cwd=REPO, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "complaintflow.cli", "import-mail", str(box_path)],
+        env=stack.env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert re.search(r"imported 2 message\(s\)", result.stdout)
     for message_id in ids:

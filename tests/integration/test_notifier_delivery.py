@@ -60,15 +60,16 @@ DEADLINE = datetime(2026, 12, 7, 15, 59, tzinfo=UTC)
 DETAILS: dict[Language, dict[EventKind, dict[str, str]]] = {
     Language.zh: {
         EventKind.need_info: {"note": "请提供扣款当日的账单截图和交易短信"},
-        EventKind.extended: {"reason": "需要向收单机构调取交易凭证",
-                             "new_deadline": "2026-12-21T15:59:00+00:00"},
+        EventKind.extended: {"reason": "需要向收单机构调取交易凭证", "new_deadline": "2026-12-21T15:59:00+00:00"},
         EventKind.resolved: {"outcome": "重复收取的年费300元已退回您尾号7890的信用卡"},
         EventKind.rejected: {"reason": "该笔交易经核实为本人在商户的真实消费"},
     },
     Language.en: {
         EventKind.need_info: {"note": "a copy of the statement showing the charge"},
-        EventKind.extended: {"reason": "we are waiting for records from the merchant's bank",
-                             "new_deadline": "2026-12-21T15:59:00+00:00"},
+        EventKind.extended: {
+            "reason": "we are waiting for records from the merchant's bank",
+            "new_deadline": "2026-12-21T15:59:00+00:00",
+        },
         EventKind.resolved: {"outcome": "We have refunded the duplicate annual fee of 300 yuan to your card"},
         EventKind.rejected: {"reason": "the payment was authorised with your card and PIN"},
     },
@@ -192,14 +193,26 @@ class Notifiers:
         self.var_dir = var_dir
         self.started: list[RunningStack] = []
 
-    def start(self, prefix: str, smtp_port: int, sms_url: str, *, smtp_up: bool = True,
-              **settings: str) -> RunningStack:
-        env = stack_env(self.embedded, self.var_dir, prefix, **{
-            "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port), "SMS_GATEWAY_URL": sms_url,
-            "COMPLAINTFLOW_QUIET_HOURS": NO_QUIET_HOURS, "COMPLAINTFLOW_NOTIFY_RETRY_BASE_S": "0.2",
-            "COMPLAINTFLOW_NOTIFY_MAX_ATTEMPTS": "40", "COMPLAINTFLOW_TOPIC_PARTITIONS": "3",
-            # A killed worker leaves the group sooner, so its successor is assigned the partitions sooner.
-            "COMPLAINTFLOW_KAFKA_SESSION_TIMEOUT_S": "3", **settings})
+    def start(
+        self, prefix: str, smtp_port: int, sms_url: str, *, smtp_up: bool = True, **settings: str
+    ) -> RunningStack:
+        env = stack_env(
+            self.embedded,
+            self.var_dir,
+            prefix,
+            **{
+                "SMTP_HOST": "127.0.0.1",
+                "SMTP_PORT": str(smtp_port),
+                "SMS_GATEWAY_URL": sms_url,
+                "COMPLAINTFLOW_QUIET_HOURS": NO_QUIET_HOURS,
+                "COMPLAINTFLOW_NOTIFY_RETRY_BASE_S": "0.2",
+                "COMPLAINTFLOW_NOTIFY_MAX_ATTEMPTS": "40",
+                "COMPLAINTFLOW_TOPIC_PARTITIONS": "3",
+                # A killed worker leaves the group sooner, so its successor is assigned the partitions sooner.
+                "COMPLAINTFLOW_KAFKA_SESSION_TIMEOUT_S": "3",
+                **settings,
+            },
+        )
         stack = start_stack(["notifier"], env, self.var_dir, wait_ready=smtp_up)
         self.started.append(stack)
         if not smtp_up:
@@ -220,6 +233,7 @@ def notifiers(embedded: EmbeddedStack, tmp_path: Path) -> Iterator[Notifiers]:
 
 def wait_ready_except_smtp(stack: RunningStack, timeout: float = 60.0) -> None:
     """Ready in every respect but the SMTP server, which a test keeps down on purpose."""
+
     def ready() -> bool:
         if stack.process.poll() is not None:
             raise RuntimeError(f"notifier exited:\n{stack.log_text()[-3000:]}")
@@ -229,6 +243,7 @@ def wait_ready_except_smtp(stack: RunningStack, timeout: float = 60.0) -> None:
             return False
         components = body.get("components", {})
         return bool(components) and all(c["ok"] for name, c in components.items() if name != "smtp")
+
     wait_until(ready, timeout, "notifier ready (SMTP down)", stack)
 
 
@@ -271,11 +286,22 @@ def customer(language: Language, channel: ContactChannel, *, timezone: str | Non
     tag = uuid.uuid4().hex[:8]
     serial = next(_phone_serial)
     if language == Language.zh:
-        return Customer(name="王芳", email=f"wang.fang+{tag}@example.cn", phone=f"+861380013{serial:04d}",
-                        card_last4="7890", preferred_contact=channel, timezone=timezone or "Asia/Shanghai")
-    return Customer(name="Oliver Bennett", email=f"oliver.bennett+{tag}@example.co.uk",
-                    phone=f"+44791112{serial:04d}", card_last4="4412", preferred_contact=channel,
-                    timezone=timezone or "Europe/London")
+        return Customer(
+            name="王芳",
+            email=f"wang.fang+{tag}@example.cn",
+            phone=f"+861380013{serial:04d}",
+            card_last4="7890",
+            preferred_contact=channel,
+            timezone=timezone or "Asia/Shanghai",
+        )
+    return Customer(
+        name="Oliver Bennett",
+        email=f"oliver.bennett+{tag}@example.co.uk",
+        phone=f"+44791112{serial:04d}",
+        card_last4="4412",
+        preferred_contact=channel,
+        timezone=timezone or "Europe/London",
+    )
 
 
 def sms_only(language: Language, **kwargs: Any) -> Customer:
@@ -286,14 +312,22 @@ def email_only(language: Language) -> Customer:
     return customer(language, ContactChannel.email).model_copy(update={"phone": None})
 
 
-def make_event(kind: EventKind, language: Language, who: Customer,
-               severity: Severity = Severity.medium) -> ComplaintEvent:
+def make_event(
+    kind: EventKind, language: Language, who: Customer, severity: Severity = Severity.medium
+) -> ComplaintEvent:
     complaint_id = f"cmp_{uuid.uuid4().hex[:24]}"
     return ComplaintEvent(
-        event_id=event_id_for(complaint_id, kind.value), kind=kind, complaint_id=complaint_id,
+        event_id=event_id_for(complaint_id, kind.value),
+        kind=kind,
+        complaint_id=complaint_id,
         complaint_number=complaint_number_for(complaint_id, date(2026, 11, 22)),
-        occurred_at=datetime.now(UTC), channel=Channel.webform, language=language,
-        department=Department.cards, severity=severity, customer=who, deadline=DEADLINE,
+        occurred_at=datetime.now(UTC),
+        channel=Channel.webform,
+        language=language,
+        department=Department.cards,
+        severity=severity,
+        customer=who,
+        deadline=DEADLINE,
         details=DETAILS[language].get(kind, {}),
     )
 
@@ -310,8 +344,13 @@ class TopicReader:
     """Reads a topic from the beginning, keeping everything seen so far."""
 
     def __init__(self, embedded: EmbeddedStack, topic: str) -> None:
-        self.consumer = KafkaConsumer(topic, bootstrap_servers=embedded.kafka_bootstrap_servers,
-                                      auto_offset_reset="earliest", group_id=None, enable_auto_commit=False)
+        self.consumer = KafkaConsumer(
+            topic,
+            bootstrap_servers=embedded.kafka_bootstrap_servers,
+            auto_offset_reset="earliest",
+            group_id=None,
+            enable_auto_commit=False,
+        )
         self.values: list[bytes] = []
 
     def poll(self) -> list[bytes]:
@@ -344,21 +383,27 @@ def redis_client(embedded: EmbeddedStack) -> redis.Redis:
 
 
 # --- 1. every customer-facing event, both languages, both channels -----------------------------------------
-def test_every_event_kind_reaches_the_customer_in_their_language_by_email_and_sms(
-        embedded, notifiers, gateway):
+def test_every_event_kind_reaches_the_customer_in_their_language_by_email_and_sms(embedded, notifiers, gateway):
     smtp = SmtpServer(RecordingSmtp()).start()
     try:
         stack = notifiers.start("nt1.", smtp.port, gateway.url)
-        by_email = [make_event(kind, language, email_only(language))
-                    for kind in sorted(CUSTOMER_FACING_EVENTS) for language in LANGUAGES]
-        by_sms = [make_event(kind, language, sms_only(language))
-                  for kind in sorted(CUSTOMER_FACING_EVENTS) for language in LANGUAGES]
+        by_email = [
+            make_event(kind, language, email_only(language))
+            for kind in sorted(CUSTOMER_FACING_EVENTS)
+            for language in LANGUAGES
+        ]
+        by_sms = [
+            make_event(kind, language, sms_only(language))
+            for kind in sorted(CUSTOMER_FACING_EVENTS)
+            for language in LANGUAGES
+        ]
         # Internal events on the same topic must not reach anybody.
         internal = [make_event(EventKind.sla_warning, Language.zh, email_only(Language.zh))]
         publish(embedded, Topics("nt1.").events, by_email + by_sms + internal)
 
         def everything_arrived() -> bool:
             return len(smtp.handler.received()) >= len(by_email) and len(gateway.delivered()) >= len(by_sms)
+
         wait_until(everything_arrived, 60, "every e-mail and SMS", stack)
         for event in by_email:
             assert event.customer and event.customer.email
@@ -396,8 +441,9 @@ def test_every_event_kind_reaches_the_customer_in_their_language_by_email_and_sm
 def test_mail_held_back_by_an_smtp_outage_arrives_once_when_the_server_returns(embedded, notifiers, gateway):
     prefix, port = "nt2.", free_port()  # nothing listens there yet
     stack = notifiers.start(prefix, port, gateway.url, smtp_up=False)
-    events = [make_event(EventKind.acknowledged, language, email_only(language))
-              for language in LANGUAGES for _ in range(10)]
+    events = [
+        make_event(EventKind.acknowledged, language, email_only(language)) for language in LANGUAGES for _ in range(10)
+    ]
     publish(embedded, Topics(prefix).events, events)
 
     # Every message has been tried and is waiting for a retry before the server comes back.
@@ -418,10 +464,13 @@ def test_mail_held_back_by_an_smtp_outage_arrives_once_when_the_server_returns(e
         assert len(received) == len(events), "some messages were lost"
         assert set(received.values()) == {1}, f"sent twice: {[m for m, n in received.items() if n > 1]}"
         assert {m["To"].addresses[0].addr_spec for m in handler.received()} == {  # type: ignore[union-attr]
-            e.customer.email for e in events}  # type: ignore[union-attr]
+            e.customer.email for e in events
+        }  # type: ignore[union-attr]
         assert failed_attempts >= len(events)
-        print(f"outage: {failed_attempts:.0f} failed attempts, {len(received)} delivered "
-              f"{recovery_s:.1f}s after the server returned, 0 duplicates")
+        print(
+            f"outage: {failed_attempts:.0f} failed attempts, {len(received)} delivered "
+            f"{recovery_s:.1f}s after the server returned, 0 duplicates"
+        )
     finally:
         smtp.stop()
 
@@ -431,8 +480,9 @@ def committed_records(embedded: EmbeddedStack, group: str, topic: str) -> int:
     """How many records of ``topic`` the group has committed (the sum of its offsets); joins no group.
 
     Only the committed side is read: the embedded broker reports the end of a partition per batch."""
-    consumer = KafkaConsumer(bootstrap_servers=embedded.kafka_bootstrap_servers, group_id=group,
-                             enable_auto_commit=False)
+    consumer = KafkaConsumer(
+        bootstrap_servers=embedded.kafka_bootstrap_servers, group_id=group, enable_auto_commit=False
+    )
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         return sum(consumer.committed(tp) or 0 for tp in partitions)
@@ -447,13 +497,18 @@ def test_a_notifier_killed_before_committing_does_not_send_again_on_restart(embe
     smtp = SmtpServer(handler).start()
     try:
         first = notifiers.start(prefix, smtp.port, gateway.url, COMPLAINTFLOW_COMMIT_INTERVAL_S="600")
-        events = [make_event(EventKind.acknowledged, language, email_only(language))
-                  for language in LANGUAGES for _ in range(4)]
+        events = [
+            make_event(EventKind.acknowledged, language, email_only(language))
+            for language in LANGUAGES
+            for _ in range(4)
+        ]
         publish(embedded, topic, events)
         wait_until(lambda: len(handler.received()) >= len(events), 30, "the first deliveries", first)
         store = redis_client(embedded)
+
         def all_confirmed() -> bool:
             return all(store.get(Keys.notification(e.event_id, "email")) == "sent" for e in events)
+
         wait_until(all_confirmed, 10, "every delivery confirmed in Redis", first)
         assert committed_records(embedded, group, topic) == 0, "offsets were committed before the kill"
 
@@ -482,12 +537,15 @@ def test_a_550_is_recorded_dead_lettered_and_not_retried(embedded, notifiers, ga
     dead_reader = TopicReader(embedded, Topics(prefix).deadletter)
     try:
         stack = notifiers.start(prefix, smtp.port, gateway.url)
-        refused, accepted = make_event(EventKind.acknowledged, Language.zh, bad), make_event(
-            EventKind.acknowledged, Language.en, good)
+        refused, accepted = (
+            make_event(EventKind.acknowledged, Language.zh, bad),
+            make_event(EventKind.acknowledged, Language.en, good),
+        )
         publish(embedded, Topics(prefix).events, [refused, accepted])
 
         failed = events_reader.wait_for(
-            lambda v: bool(events_about([v], refused.complaint_id, EventKind.notification_failed)))
+            lambda v: bool(events_about([v], refused.complaint_id, EventKind.notification_failed))
+        )
         record = ComplaintEvent.model_validate_json(failed[0])
         assert record.details["failure"] == "permanent" and record.details["delivery"] == "email"
         assert record.details["for_event_id"] == refused.event_id
@@ -509,8 +567,7 @@ def test_a_550_is_recorded_dead_lettered_and_not_retried(embedded, notifiers, ga
 
 
 # --- 5. quiet hours -----------------------------------------------------------------------------------------
-def test_quiet_hours_hold_an_sms_until_the_window_ends_but_urgent_ones_go_at_once(
-        embedded, notifiers, gateway):
+def test_quiet_hours_hold_an_sms_until_the_window_ends_but_urgent_ones_go_at_once(embedded, notifiers, gateway):
     prefix, zone = "nt5.", "Asia/Shanghai"
     local_now = datetime.now(ZoneInfo(zone))
     window_end = (local_now + timedelta(seconds=14)).replace(microsecond=0)
@@ -519,14 +576,16 @@ def test_quiet_hours_hold_an_sms_until_the_window_ends_but_urgent_ones_go_at_onc
     try:
         stack = notifiers.start(prefix, smtp.port, gateway.url, COMPLAINTFLOW_QUIET_HOURS=window)
         quiet = make_event(EventKind.assigned, Language.zh, sms_only(Language.zh, timezone=zone))
-        critical = make_event(EventKind.assigned, Language.zh, sms_only(Language.zh, timezone=zone),
-                              severity=Severity.critical)
+        critical = make_event(
+            EventKind.assigned, Language.zh, sms_only(Language.zh, timezone=zone), severity=Severity.critical
+        )
         asks = make_event(EventKind.need_info, Language.en, sms_only(Language.en, timezone=zone))
         publish(embedded, Topics(prefix).events, [quiet, critical, asks])
         phone = {e.event_id: e.customer.phone for e in (quiet, critical, asks)}  # type: ignore[union-attr]
 
         def urgent_arrived() -> bool:
             return all(gateway.delivered(phone[e.event_id]) for e in (critical, asks))
+
         wait_until(urgent_arrived, 15, "the urgent SMS", stack)
         entries = redis_client(embedded).zrange(scheduled_key(prefix), 0, -1, withscores=True)
         [score] = [s for e, s in entries if json.loads(e)["event"]["event_id"] == quiet.event_id]
@@ -561,12 +620,13 @@ def test_sms_gateway_429_is_retried_and_400_is_recorded_without_retry(embedded, 
         publish(embedded, Topics(prefix).events, [later, never])
 
         wait_until(lambda: gateway.delivered(busy.phone), 15, "the SMS after a 429", stack)
-        events_reader.wait_for(
-            lambda v: bool(events_about([v], never.complaint_id, EventKind.notification_failed)))
+        events_reader.wait_for(lambda v: bool(events_about([v], never.complaint_id, EventKind.notification_failed)))
         [letter] = [DeadLetter.model_validate_json(v) for v in dead_reader.wait_for(lambda v: True)]
         assert letter.complaint_id == never.complaint_id and letter.stage == "notifier.sms"
+
         def answered_as_scripted() -> bool:
             return gateway.attempts(busy.phone) == [429, 200] and gateway.attempts(wrong.phone) == [400]
+
         assert hold(answered_as_scripted, 2.0), (gateway.attempts(busy.phone), gateway.attempts(wrong.phone))
         assert events_about(events_reader.poll(), later.complaint_id, EventKind.notification_sent)
         assert metric(stack, "sms", "sent") == 1 and metric(stack, "sms", "failed") == 1
@@ -600,9 +660,10 @@ def test_a_notifier_killed_while_retrying_loses_nothing(embedded, notifiers, gat
     silent = SilentServer(port)
     store = redis_client(embedded)
     try:
+
         def sending() -> bool:
-            return any((store.get(Keys.notification(e.event_id, "email")) or "").startswith("pending:")
-                       for e in events)
+            return any((store.get(Keys.notification(e.event_id, "email")) or "").startswith("pending:") for e in events)
+
         wait_until(sending, 30, "a retry in the middle of sending", first)
         first.process.send_signal(signal.SIGKILL)
         first.process.wait(10)
@@ -616,6 +677,7 @@ def test_a_notifier_killed_while_retrying_loses_nothing(embedded, notifiers, gat
         wait_until(lambda: len(handler.received()) >= len(events), 30, "every e-mail after restart", second)
         assert hold(lambda: len(handler.received()) == len(events), 1.0)
         assert {m["To"].addresses[0].addr_spec for m in handler.received()} == {  # type: ignore[union-attr]
-            e.customer.email for e in events}  # type: ignore[union-attr]
+            e.customer.email for e in events
+        }  # type: ignore[union-attr]
     finally:
         smtp.stop()

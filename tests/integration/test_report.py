@@ -11,12 +11,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from tests.conftest import REPO, stack_env
 
 from complaintflow.embedded import EmbeddedStack
 from complaintflow.kafka import ensure_topics, producer
 from complaintflow.report.sample import SampleMonth, generate_month
 from complaintflow.topics import Topics
+from tests.conftest import REPO, stack_env
 
 pytestmark = pytest.mark.integration
 PREFIX = "rpt."
@@ -24,8 +24,7 @@ PREFIX = "rpt."
 
 @pytest.fixture(scope="module")
 def published(embedded: EmbeddedStack) -> SampleMonth:
-    month = generate_month(seed=7, start=datetime(2026, 3, 1, tzinfo=UTC), complaints=80, customers=50,
-                           storm_size=20)
+    month = generate_month(seed=7, start=datetime(2026, 3, 1, tzinfo=UTC), complaints=80, customers=50, storm_size=20)
     topics = Topics(PREFIX)
     bootstrap = embedded.kafka_bootstrap_servers or ""
     ensure_topics(bootstrap, topics.all(6))
@@ -46,9 +45,27 @@ def _report(embedded: EmbeddedStack, tmp_path: Path, fmt: str) -> Path:
     env = stack_env(embedded, tmp_path / "var", PREFIX)
     out = tmp_path / "out"
     result = subprocess.run(
-        [sys.executable, "-m", "complaintflow.cli", "report", "--since", "2026-03-01", "--until", "2026-03-31",
-         "--out", str(out), "--format", fmt],
-        env=env, cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+        [
+            sys.executable,
+            "-m",
+            "complaintflow.cli",
+            "report",
+            "--since",
+            "2026-03-01",
+            "--until",
+            "2026-03-31",
+            "--out",
+            str(out),
+            "--format",
+            fmt,
+        ],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     path = Path(result.stdout.strip().removeprefix("wrote "))
     assert path.exists() and path.suffix == f".{fmt}"
@@ -61,7 +78,8 @@ def test_json_report_counts_every_complaint(published: SampleMonth, embedded: Em
     summary = {row["figure"]: row["value"] for row in tables["summary"]}
     assert summary["complaints"] == len(published.plans)
     assert {r["channel"]: r["complaints"] for r in tables["by_channel"]} == dict(
-        Counter(p.channel.value for p in published.plans))
+        Counter(p.channel.value for p in published.plans)
+    )
     assert tables["incidents"][0]["complaints"] == 20
     assert summary["incidents"] == 1
 

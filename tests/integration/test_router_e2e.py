@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from schemas import ComplaintEvent, RoutedComplaint
-from tests.conftest import REPO, RunningStack, start_stack, stack_env, stop_stack
+from tests.conftest import REPO, RunningStack, stack_env, start_stack, stop_stack
 from tests.kafka_support import fields, records_now, wait_for_records
 
 PREFIX = "rt."
@@ -26,40 +26,69 @@ STORM_THRESHOLD = 4
 @pytest.fixture(scope="module")
 def router_stack(embedded, smtp_capture, tmp_path_factory) -> Any:
     var_dir = tmp_path_factory.mktemp("router-stack")
-    env = stack_env(embedded, var_dir, PREFIX, SMTP_HOST=smtp_capture.host, SMTP_PORT=str(smtp_capture.port),
-                    COMPLAINTFLOW_STORM_THRESHOLD=str(STORM_THRESHOLD), COMPLAINTFLOW_STORM_WINDOW_S="10000000",
-                    COMPLAINTFLOW_SLA_SWEEP_INTERVAL_S="3600")
+    env = stack_env(
+        embedded,
+        var_dir,
+        PREFIX,
+        SMTP_HOST=smtp_capture.host,
+        SMTP_PORT=str(smtp_capture.port),
+        COMPLAINTFLOW_STORM_THRESHOLD=str(STORM_THRESHOLD),
+        COMPLAINTFLOW_STORM_WINDOW_S="10000000",
+        COMPLAINTFLOW_SLA_SWEEP_INTERVAL_S="3600",
+    )
     running = start_stack(["run"], env, var_dir)
     yield running
     stop_stack(running)
 
 
 def _submit(stack: RunningStack, description: str, **extra: Any) -> str:
-    body = {"name": "Test Customer", "email": f"cust-{uuid.uuid4().hex[:10]}@example.com",
-            "description": description, "consent": True, **extra}
+    body = {
+        "name": "Test Customer",
+        "email": f"cust-{uuid.uuid4().hex[:10]}@example.com",
+        "description": description,
+        "consent": True,
+        **extra,
+    }
     status, answer = stack.post("/api/v1/complaints", body)
     assert status == 202, answer
     return answer["complaint_id"]
 
 
-def _routed(stack: RunningStack, complaint_id: str, topic: str = "complaints.routed", revision: int = 1,
-            timeout: float = 45.0) -> RoutedComplaint:
-    found = wait_for_records(stack.env["KAFKA_BOOTSTRAP_SERVERS"], PREFIX + topic,
-                             lambda r: r.get("complaint", {}).get("complaint_id") == complaint_id
-                             and r.get("revision") == revision, timeout=timeout)
+def _routed(
+    stack: RunningStack, complaint_id: str, topic: str = "complaints.routed", revision: int = 1, timeout: float = 45.0
+) -> RoutedComplaint:
+    found = wait_for_records(
+        stack.env["KAFKA_BOOTSTRAP_SERVERS"],
+        PREFIX + topic,
+        lambda r: r.get("complaint", {}).get("complaint_id") == complaint_id and r.get("revision") == revision,
+        timeout=timeout,
+    )
     assert found, f"{complaint_id} (revision {revision}) never reached {PREFIX}{topic}:\n{stack.log_text()[-3000:]}"
     return RoutedComplaint.model_validate(fields(found[0]))
 
 
-def _events(stack: RunningStack, complaint_id: str, kind: str, count: int = 1, timeout: float = 30.0) -> list[ComplaintEvent]:
-    found = wait_for_records(stack.env["KAFKA_BOOTSTRAP_SERVERS"], PREFIX + "complaints.events",
-                             lambda r: r.get("complaint_id") == complaint_id and r.get("kind") == kind, count, timeout)
+def _events(
+    stack: RunningStack, complaint_id: str, kind: str, count: int = 1, timeout: float = 30.0
+) -> list[ComplaintEvent]:
+    found = wait_for_records(
+        stack.env["KAFKA_BOOTSTRAP_SERVERS"],
+        PREFIX + "complaints.events",
+        lambda r: r.get("complaint_id") == complaint_id and r.get("kind") == kind,
+        count,
+        timeout,
+    )
     return [ComplaintEvent.model_validate(fields(r)) for r in found]
 
 
 def _cli(stack: RunningStack, *args: str) -> str:
-    result = subprocess.run([sys.executable, "-m", "complaintflow.cli", *args], env=stack.env, cwd=REPO,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "complaintflow.cli", *args],
+        env=stack.env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -70,7 +99,10 @@ CASES = [
     ("手机银行APP升级后一直闪退，登录不了，转账也做不了，已经三天了。", "digital_channels"),
     ("网点柜员态度非常恶劣，对老人大声呵斥，排队等了两个小时才办上业务。", "branch_service"),
     ("The debt collector calls me at work every day and threatened to tell my employer about the debt.", "collections"),
-    ("There is an account on my credit report that is not mine and the bureau refuses to remove it.", "credit_reporting"),
+    (
+        "There is an account on my credit report that is not mine and the bureau refuses to remove it.",
+        "credit_reporting",
+    ),
     ("My mortgage servicer misapplied my monthly payment and charged me a late fee on my home loan.", "lending"),
 ]
 
@@ -98,29 +130,47 @@ def test_repeat_complainant_is_raised(router_stack) -> None:
 
 
 def test_storm_raises_one_incident(router_stack) -> None:
-    ids = [_submit(router_stack, f"ATM吞了我的银行卡，取款失败但是账户被扣款了。编号{i}") for i in range(STORM_THRESHOLD + 2)]
+    ids = [
+        _submit(router_stack, f"ATM吞了我的银行卡，取款失败但是账户被扣款了。编号{i}")
+        for i in range(STORM_THRESHOLD + 2)
+    ]
     routed = [_routed(router_stack, cid) for cid in ids]
     flagged = [r for r in routed if r.incident_id]
     assert len(flagged) >= 3, [r.signals for r in routed]
     incident_id = flagged[0].incident_id
     assert all(r.incident_id == incident_id for r in flagged)
     bootstrap = router_stack.env["KAFKA_BOOTSTRAP_SERVERS"]
-    assert wait_for_records(bootstrap, PREFIX + "complaints.events",
-                            lambda r: r.get("kind") == "incident", timeout=20)
-    incidents = records_now(bootstrap, PREFIX + "complaints.events",
-                            lambda r: r.get("kind") == "incident" and r["details"]["incident_id"] == incident_id)
+    assert wait_for_records(bootstrap, PREFIX + "complaints.events", lambda r: r.get("kind") == "incident", timeout=20)
+    incidents = records_now(
+        bootstrap,
+        PREFIX + "complaints.events",
+        lambda r: r.get("kind") == "incident" and r["details"]["incident_id"] == incident_id,
+    )
     assert len(incidents) == 1
 
 
 def test_transfer_reroutes_to_the_new_department(router_stack, smtp_capture) -> None:
     email = f"transfer-{uuid.uuid4().hex[:8]}@example.com"
-    complaint_id = _submit(router_stack, "My credit card payment to my landlord was sent to the wrong account.",
-                           email=email)
+    complaint_id = _submit(
+        router_stack, "My credit card payment to my landlord was sent to the wrong account.", email=email
+    )
     first = _routed(router_stack, complaint_id)
     target = "payments" if first.department.value != "payments" else "cards"
     number = first.complaint.complaint_number
-    _cli(router_stack, "dept", "update", number, "--status", "transferred", "--to", target,
-         "--reason", "wrong department", "--department", first.department.value)
+    _cli(
+        router_stack,
+        "dept",
+        "update",
+        number,
+        "--status",
+        "transferred",
+        "--to",
+        target,
+        "--reason",
+        "wrong department",
+        "--department",
+        first.department.value,
+    )
     moved = _routed(router_stack, complaint_id, f"dept.{target}", revision=2)
     assert moved.department.value == target
     assert any("transferred" in e for e in moved.explanations)
@@ -136,21 +186,57 @@ def test_extension_moves_the_deadline_and_tells_the_customer(router_stack) -> No
     complaint_id = _submit(router_stack, "我的定期存款到期后银行没有按约定自动转存，利息损失了约800元。")
     routed = _routed(router_stack, complaint_id)
     number = routed.complaint.complaint_number
-    _cli(router_stack, "dept", "update", number, "--status", "extended", "--reason", "需调取监控录像核实",
-         "--department", routed.department.value)
+    _cli(
+        router_stack,
+        "dept",
+        "update",
+        number,
+        "--status",
+        "extended",
+        "--reason",
+        "需调取监控录像核实",
+        "--department",
+        routed.department.value,
+    )
     [event] = _events(router_stack, complaint_id, "extended")
     assert event.deadline is not None and event.deadline > routed.deadlines.decision_by
     assert event.details["reason"] == "需调取监控录像核实"
     assert datetime.fromisoformat(event.details["previous_deadline"]) == routed.deadlines.decision_by
 
     # A second extension needs a named approver: without one it is refused (dead letter), with one it applies.
-    _cli(router_stack, "dept", "update", number, "--status", "extended", "--reason", "案情复杂",
-         "--department", routed.department.value)
-    refused = wait_for_records(router_stack.env["KAFKA_BOOTSTRAP_SERVERS"], PREFIX + "complaints.deadletter",
-                               lambda r: r.get("error_type") == "extension_refused", timeout=20)
+    _cli(
+        router_stack,
+        "dept",
+        "update",
+        number,
+        "--status",
+        "extended",
+        "--reason",
+        "案情复杂",
+        "--department",
+        routed.department.value,
+    )
+    refused = wait_for_records(
+        router_stack.env["KAFKA_BOOTSTRAP_SERVERS"],
+        PREFIX + "complaints.deadletter",
+        lambda r: r.get("error_type") == "extension_refused",
+        timeout=20,
+    )
     assert refused and "approver" in refused[0]["reason"]
-    _cli(router_stack, "dept", "update", number, "--status", "extended", "--reason", "案情复杂",
-         "--approver", "李行长", "--department", routed.department.value)
+    _cli(
+        router_stack,
+        "dept",
+        "update",
+        number,
+        "--status",
+        "extended",
+        "--reason",
+        "案情复杂",
+        "--approver",
+        "李行长",
+        "--department",
+        routed.department.value,
+    )
     events = _events(router_stack, complaint_id, "extended", count=2)
     assert len(events) == 2 and events[1].deadline > events[0].deadline
 
@@ -163,8 +249,11 @@ def test_sla_breach_is_emitted_once(router_stack) -> None:
     assert "emitted" in first and not first.startswith("emitted 0")
     assert _cli(router_stack, "sla", "sweep", "--at", later).startswith("emitted 0")
 
-    mine = records_now(router_stack.env["KAFKA_BOOTSTRAP_SERVERS"], PREFIX + "complaints.events",
-                       lambda r: r.get("complaint_id") == complaint_id)
+    mine = records_now(
+        router_stack.env["KAFKA_BOOTSTRAP_SERVERS"],
+        PREFIX + "complaints.events",
+        lambda r: r.get("complaint_id") == complaint_id,
+    )
     breaches = [r for r in mine if r["kind"] == "sla_breached"]
     assert sorted(r["details"]["deadline_kind"] for r in breaches) == ["decision", "first_contact"]
     assert len([r for r in mine if r["kind"] == "sla_warning"]) == 2
@@ -172,19 +261,34 @@ def test_sla_breach_is_emitted_once(router_stack) -> None:
 
 
 def test_classify_command_meets_its_contract(tmp_path) -> None:
-    lines = [{"id": "a", "text": "信用卡被盗刷5万元，我要向金融监管总局投诉并找媒体曝光", "channel": "webform"},
-             {"id": "b", "text": "The debt collector keeps calling my parents.", "subject": "harassment"},
-             {"id": "c"}]
+    lines = [
+        {"id": "a", "text": "信用卡被盗刷5万元，我要向金融监管总局投诉并找媒体曝光", "channel": "webform"},
+        {"id": "b", "text": "The debt collector keeps calling my parents.", "subject": "harassment"},
+        {"id": "c"},
+    ]
     source = tmp_path / "in.jsonl"
     source.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n", encoding="utf-8")
-    result = subprocess.run([sys.executable, "-m", "complaintflow.cli", "classify", str(source)], cwd=REPO,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "complaintflow.cli", "classify", str(source)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     out = [json.loads(line) for line in result.stdout.splitlines()]
     assert [o["id"] for o in out] == ["a", "b", "c"]
     for record in out[:2]:
-        assert {"id", "business_line", "reason", "department", "severity", "escalate_to", "confidence",
-                "signals"} <= set(record)
+        assert {
+            "id",
+            "business_line",
+            "reason",
+            "department",
+            "severity",
+            "escalate_to",
+            "confidence",
+            "signals",
+        } <= set(record)
         assert 0 <= record["confidence"] <= 1 and isinstance(record["signals"], list)
     assert out[0]["department"] == "fraud" and out[0]["severity"] == "critical"
     assert out[0]["escalate_to"] == "consumer_protection"

@@ -15,11 +15,7 @@ from tests.conftest import start_stack, stop_stack
 def _clean_env(tmp_path) -> dict[str, str]:
     from complaintflow.embedded import free_port
 
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SMTP_", "KAFKA_", "REDIS_", "COMPLAINTFLOW_"))
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SMTP_", "KAFKA_", "REDIS_", "COMPLAINTFLOW_"))}
     env.update(
         {
             "COMPLAINTFLOW_VAR_DIR": str(tmp_path),
@@ -42,9 +38,7 @@ def test_run_with_embedded_services_stops_everything_it_started(tmp_path, sig) -
     took = stop_stack(running, sig)
     assert took < 10, f"took {took:.1f}s to stop"
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and any(
-        c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children
-    ):
+    while time.monotonic() < deadline and any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children):
         time.sleep(0.1)
     assert not [c.pid for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
     assert not (tmp_path / "stack.json").exists()

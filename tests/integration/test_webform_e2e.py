@@ -25,9 +25,7 @@ def _webform(email: str) -> dict:
     }
 
 
-def test_webform_complaint_reaches_department_and_customer_gets_acknowledgement(
-    stack, smtp_capture, embedded
-):
+def test_webform_complaint_reaches_department_and_customer_gets_acknowledgement(stack, smtp_capture, embedded):
     email = f"li.wei+{uuid.uuid4().hex[:8]}@example.com"
     status, body = stack.post("/api/v1/complaints", _webform(email))
     assert status == 202, body

@@ -23,9 +23,7 @@ ZHANG_WEI = Customer(
     preferred_contact=None,
     timezone="Asia/Shanghai",
 )
-EMMA = Customer(
-    name="Emma Clarke", phone="+447700900123", email="emma.clarke@example.co.uk", timezone="Europe/London"
-)
+EMMA = Customer(name="Emma Clarke", phone="+447700900123", email="emma.clarke@example.co.uk", timezone="Europe/London")
 
 EventFactory = Callable[..., ComplaintEvent]
 

@@ -16,9 +16,7 @@ def customer(**fields: object) -> Customer:
 
 def test_preference_wins(make_event: EventFactory) -> None:
     both = {"email": EMAIL, "phone": MOBILE}
-    prefers_sms = make_event(
-        channel=Channel.email, customer=customer(preferred_contact=ContactChannel.sms, **both)
-    )
+    prefers_sms = make_event(channel=Channel.email, customer=customer(preferred_contact=ContactChannel.sms, **both))
     assert choose_channels(prefers_sms) == [Delivery("sms", MOBILE)]
     prefers_phone = make_event(channel=Channel.email, customer=customer(preferred_contact="phone", **both))
     assert choose_channels(prefers_phone) == [Delivery("sms", MOBILE)]
@@ -37,9 +35,7 @@ def test_channel_used(make_event: EventFactory) -> None:
     assert choose_channels(make_event(channel=Channel.webform, customer=both)) == [Delivery("email", EMAIL)]
     assert choose_channels(make_event(channel=Channel.hotline, customer=both)) == [Delivery("sms", MOBILE)]
     phone_only = customer(phone="+86 138 1234 5678")
-    assert choose_channels(make_event(channel=Channel.webform, customer=phone_only)) == [
-        Delivery("sms", MOBILE)
-    ]
+    assert choose_channels(make_event(channel=Channel.webform, customer=phone_only)) == [Delivery("sms", MOBILE)]
 
 
 def test_any_contact_we_have(make_event: EventFactory) -> None:

@@ -58,11 +58,7 @@ def test_dst_change_inside_the_window() -> None:
     # Clocks go back at 02:00 on 1 November 2026; the window still ends at 08:00 local time.
     resume = send_after(datetime(2026, 10, 31, 23, 0, tzinfo=new_york), tz="America/New_York")
     assert resume == datetime(2026, 11, 1, 8, 0, tzinfo=new_york)
-    assert (
-        resume is not None
-        and resume.utcoffset() is not None
-        and resume.utcoffset().total_seconds() == -5 * 3600
-    )
+    assert resume is not None and resume.utcoffset() is not None and resume.utcoffset().total_seconds() == -5 * 3600
 
 
 def test_unknown_zone_uses_the_bank_default() -> None:

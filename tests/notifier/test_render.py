@@ -48,9 +48,7 @@ def _wire(rendered: RenderedEmail):
 
 @pytest.mark.parametrize("language", [Language.zh, Language.en])
 @pytest.mark.parametrize("kind", KINDS)
-def test_every_customer_facing_event_renders(
-    make_event: EventFactory, kind: EventKind, language: Language
-) -> None:
+def test_every_customer_facing_event_renders(make_event: EventFactory, kind: EventKind, language: Language) -> None:
     event = make_event(kind, language=language, details=DETAILS if language == Language.zh else DETAILS_EN)
     rendered = render_email(event, **MAIL)
     text, html = _parts(rendered)
@@ -119,9 +117,7 @@ def test_extension_gives_reason_and_new_deadline(make_event: EventFactory) -> No
     assert "原处理期限：北京时间2026年12月7日 23:59" in text
     assert "高级管理人员批准" in text and "王主任" not in text + html  # approval stated, approver not named
 
-    english = make_event(
-        EventKind.extended, language=Language.en, details={"reason": "we are waiting for Visa"}
-    )
+    english = make_event(EventKind.extended, language=Language.en, details={"reason": "we are waiting for Visa"})
     text, _ = _parts(render_email(english, **MAIL))
     assert "Reason for the extension: we are waiting for Visa" in text
     assert "New date for our decision: 7 December 2026, 23:59 Beijing time" in text  # falls back to deadline
@@ -129,9 +125,7 @@ def test_extension_gives_reason_and_new_deadline(make_event: EventFactory) -> No
 
 def test_rejection_explains_how_to_escalate(make_event: EventFactory) -> None:
     for language in (Language.zh, Language.en):
-        text, html = _parts(
-            render_email(make_event(EventKind.rejected, language=language, details=DETAILS), **MAIL)
-        )
+        text, html = _parts(render_email(make_event(EventKind.rejected, language=language, details=DETAILS), **MAIL))
         assert "12378" in text and "12378" in html
     sms = render_sms(make_event(EventKind.rejected), bank_timezone="Asia/Shanghai")
     assert "12378" in sms.text
@@ -150,9 +144,7 @@ def test_resolved_shows_the_outcome(make_event: EventFactory) -> None:
     assert outcome in text
 
 
-@pytest.mark.parametrize(
-    "kind", [EventKind.need_info, EventKind.resolved, EventKind.rejected, EventKind.in_progress]
-)
+@pytest.mark.parametrize("kind", [EventKind.need_info, EventKind.resolved, EventKind.rejected, EventKind.in_progress])
 def test_full_numbers_never_leak(make_event: EventFactory, kind: EventKind) -> None:
     leaky = (
         f"经核实，卡号{FULL_CARD}于11月20日被扣款；身份证{FULL_ID}；"
@@ -160,9 +152,7 @@ def test_full_numbers_never_leak(make_event: EventFactory, kind: EventKind) -> N
     )
     customer = ZHANG_WEI.model_copy(update={"card_last4": "6222 0212 3456 7890", "account_last4": FULL_CARD})
     for language in (Language.zh, Language.en):
-        event = make_event(
-            kind, language=language, customer=customer, details={"note": leaky, "reason": leaky}
-        )
+        event = make_event(kind, language=language, customer=customer, details={"note": leaky, "reason": leaky})
         text, html = _parts(render_email(event, **MAIL))
         sms = render_sms(event, bank_timezone="Asia/Shanghai").text
         for body in (text, html, sms):

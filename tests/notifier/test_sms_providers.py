@@ -137,9 +137,7 @@ async def test_outbox_appends_one_line_per_sms_under_concurrency(tmp_path: Path)
     fixed = datetime(2026, 11, 22, 1, 30, tzinfo=UTC)
     outbox = OutboxSmsProvider(path, clock=lambda: fixed)
     texts = [CHINESE_SMS if n % 2 else f"Customer Care: message {n}. " + "x" * 150 for n in range(60)]
-    await asyncio.gather(
-        *(outbox.send(f"+86138123456{n:02d}", text, f"evt_{n}.sms") for n, text in enumerate(texts))
-    )
+    await asyncio.gather(*(outbox.send(f"+86138123456{n:02d}", text, f"evt_{n}.sms") for n, text in enumerate(texts)))
     lines = path.read_text("utf-8").splitlines()
     assert len(lines) == 60
     records = [json.loads(line) for line in lines]

@@ -77,7 +77,8 @@ def test_recurring_pairs_and_the_storm(month: SampleMonth, tables: dict[str, Tab
     assert (top[0], top[1]) == ("digital_channels", "system_failure")
     assert top[2] == pairs[("digital_channels", "system_failure")] == max(pairs.values())
     assert [tuple(row) for row in tables["recurring_pairs"].rows] == [
-        (line, reason, n) for (line, reason), n in pairs.most_common(10) if n > 1][:len(tables["recurring_pairs"].rows)]
+        (line, reason, n) for (line, reason), n in pairs.most_common(10) if n > 1
+    ][: len(tables["recurring_pairs"].rows)]
     incidents = tables["incidents"].rows
     assert len(incidents) == 1
     assert incidents[0][2:] == ["digital_channels", "system_failure", sum(1 for p in month.plans if p.incident_id)]
@@ -112,8 +113,9 @@ def test_sla_percentiles_breaches_and_extensions(month: SampleMonth, tables: dic
     events = _unique_events(month, month.end)
     breaches = [e for e in events if e.kind == EventKind.sla_breached]
     final = _final_departments(month)
-    breaches_by_final = Counter((final[e.complaint_id], e.details["deadline_kind"])
-                                for e in events if e.kind == EventKind.sla_breached)
+    breaches_by_final = Counter(
+        (final[e.complaint_id], e.details["deadline_kind"]) for e in events if e.kind == EventKind.sla_breached
+    )
     assert len(breaches) == overall["breaches_first_contact"] + overall["breaches_decision"]
     for department, row in sla.items():
         if department != "all":
@@ -154,19 +156,28 @@ def test_csv_and_json_carry_the_same_figures(month: SampleMonth, tables: dict[st
     listed = list(tables.values())
     document = json.loads(render_json(listed, month.start, month.end, month.end))
     rows = list(csv.DictReader(io.StringIO(render_csv(listed))))
-    by_channel = {r["key"]: int(r["value"]) for r in rows
-                  if r["table"] == "by_channel" and r["measure"] == "complaints"}
+    by_channel = {
+        r["key"]: int(r["value"]) for r in rows if r["table"] == "by_channel" and r["measure"] == "complaints"
+    }
     assert by_channel == {r["channel"]: r["complaints"] for r in document["tables"]["by_channel"]}
     assert by_channel == _column(tables["by_channel"], "complaints")
     sla_all = next(r for r in document["tables"]["sla"] if r["department"] == "all")
-    assert float(next(r["value"] for r in rows if r["table"] == "sla" and r["key"] == "all"
-                      and r["measure"] == "decision_p90_h")) == sla_all["decision_p90_h"]
+    assert (
+        float(
+            next(
+                r["value"]
+                for r in rows
+                if r["table"] == "sla" and r["key"] == "all" and r["measure"] == "decision_p90_h"
+            )
+        )
+        == sla_all["decision_p90_h"]
+    )
 
 
 def test_html_is_self_contained_with_charts_and_both_languages(month: SampleMonth, tables: dict[str, Table]) -> None:
     html = render_html(list(tables.values()), month.start, month.end, month.end)
     assert html.count("<svg") >= 6
-    for external in ('src="http', "href=\"http", "url(http", "<script", "<link", "@import"):
+    for external in ('src="http', 'href="http', "url(http", "<script", "<link", "@import"):
         assert external not in html
     for label in ("按渠道", "By channel", "时效（小时）", "SLA (hours)", "客服热线", "Hotline", "反欺诈中心"):
         assert label in html
