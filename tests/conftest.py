@@ -10,19 +10,16 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from email import message_from_bytes, policy
-from email.message import EmailMessage
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from complaintflow.embedded import EmbeddedStack, embedded_services, free_port
+from tests.smtp_support import SmtpServer
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -33,56 +30,12 @@ def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack
         yield stack
 
 
-class CapturingHandler:
-    """A real SMTP server's handler that keeps every accepted message (and can refuse addresses)."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-        self.refuse: set[str] = set()
-        self.lock = threading.Lock()
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # type: ignore[no-untyped-def]
-        if address.lower() in self.refuse:
-            return "550 5.1.1 mailbox unavailable"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
-        message = message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
-        with self.lock:
-            self.messages.append(message)  # type: ignore[arg-type]
-        return "250 OK"
-
-    def find(self, predicate) -> list[EmailMessage]:  # type: ignore[no-untyped-def]
-        with self.lock:
-            return [m for m in self.messages if predicate(m)]
-
-
-@dataclass
-class SmtpCapture:
-    host: str
-    port: int
-    handler: CapturingHandler
-    controller: Controller = field(repr=False)
-
-    def wait_for(self, predicate, timeout: float = 60.0) -> list[EmailMessage]:  # type: ignore[no-untyped-def]
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = self.handler.find(predicate)
-            if found:
-                return found
-            time.sleep(0.1)
-        return []
-
-
 @pytest.fixture(scope="session")
-def smtp_capture() -> Iterator[SmtpCapture]:
-    handler = CapturingHandler()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield SmtpCapture("127.0.0.1", port, handler, controller)
-    controller.stop()
+def smtp_capture() -> Iterator[SmtpServer]:
+    """A real SMTP server that keeps every message the stacks send."""
+    server = SmtpServer().start()
+    yield server
+    server.stop()
 
 
 @dataclass
@@ -109,6 +62,20 @@ class RunningStack:
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> str:
+    """Run ``complaintflow ARGS`` as a real subprocess; its stdout, or the test fails with its stderr."""
+    result = subprocess.run(
+        [sys.executable, "-m", "complaintflow.cli", *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, f"complaintflow {' '.join(args)} failed:\n{result.stderr[-3000:]}"
+    return result.stdout
 
 
 def _call(request: urllib.request.Request) -> tuple[int, dict]:
@@ -194,7 +161,7 @@ def stop_stack(stack: RunningStack, sig: int = signal.SIGTERM, timeout: float = 
 
 @pytest.fixture(scope="session")
 def stack(
-    embedded: EmbeddedStack, smtp_capture: SmtpCapture, tmp_path_factory: pytest.TempPathFactory
+    embedded: EmbeddedStack, smtp_capture: SmtpServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningStack]:
     """``complaintflow run`` against the session's broker and Redis, mailing the capture server."""
     var_dir = tmp_path_factory.mktemp("stack")

@@ -13,7 +13,7 @@ from complaintflow.dashboard.depth import DepartmentDepth
 from complaintflow.operations import sla_clock_states
 from complaintflow.runtime import Runtime
 from schemas import Channel, Department
-from services.notifier.wording import DEPARTMENT_NAMES
+from schemas.labels import DEPARTMENT_NAMES
 
 MINUTES = 30
 

@@ -2,42 +2,11 @@
 
 from __future__ import annotations
 
-from schemas import BusinessLine, Channel, Reason, Severity
-from services.notifier.wording import DEPARTMENT_NAMES
+from schemas.labels import DEPARTMENT_NAMES
+from schemas.labels import VALUE_LABELS as SCHEMA_VALUE_LABELS
 
 VALUE_LABELS: dict[str, tuple[str, str]] = {
-    Channel.email: ("电子邮件", "E-mail"),
-    Channel.webform: ("网页表单", "Web form"),
-    Channel.hotline: ("客服热线", "Hotline"),
-    Channel.social: ("社交媒体", "Social media"),
-    BusinessLine.deposits_accounts: ("存款账户", "Deposits and accounts"),
-    BusinessLine.debit_cards: ("借记卡", "Debit cards"),
-    BusinessLine.credit_cards: ("信用卡", "Credit cards"),
-    BusinessLine.loans_mortgages: ("贷款按揭", "Loans and mortgages"),
-    BusinessLine.payments_transfers: ("支付转账", "Payments and transfers"),
-    BusinessLine.wealth_insurance: ("理财保险", "Wealth and insurance"),
-    BusinessLine.digital_channels: ("电子渠道", "Digital channels"),
-    BusinessLine.credit_reporting: ("征信", "Credit reporting"),
-    BusinessLine.debt_collection: ("催收", "Debt collection"),
-    Reason.service_attitude: ("服务态度", "Service attitude"),
-    Reason.staff_skill: ("业务技能", "Staff skill"),
-    Reason.queues_staffing: ("排队与人手", "Queues and staffing"),
-    Reason.operational_error: ("操作差错", "Operational error"),
-    Reason.system_failure: ("系统故障", "System failure"),
-    Reason.fees_pricing: ("收费定价", "Fees and pricing"),
-    Reason.mis_selling: ("销售误导", "Mis-selling"),
-    Reason.product_returns: ("产品收益", "Product returns"),
-    Reason.contract_terms: ("合同条款", "Contract terms"),
-    Reason.rules_policy: ("制度政策", "Rules and policy"),
-    Reason.unauthorised_loss: ("盗刷与资金损失", "Unauthorised loss"),
-    Reason.information_security: ("信息安全", "Information security"),
-    Reason.collection_conduct: ("催收行为", "Collection conduct"),
-    Reason.credit_report_error: ("征信异议", "Credit report error"),
-    Severity.critical: ("紧急", "Critical"),
-    Severity.high: ("高", "High"),
-    Severity.medium: ("中", "Medium"),
-    Severity.low: ("低", "Low"),
-    "other": ("其他", "Other"),
+    **SCHEMA_VALUE_LABELS,
     "all": ("合计", "All"),
     "sms": ("短信", "SMS"),
 }

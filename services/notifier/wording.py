@@ -9,6 +9,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from schemas import Department, Language
+from schemas.labels import DEPARTMENT_NAMES
 
 Locale = Literal["zh-CN", "en"]
 
@@ -32,19 +33,6 @@ class BankProfile:
 
 DEFAULT_BANK = BankProfile()
 
-DEPARTMENT_NAMES: dict[Department, tuple[str, str]] = {
-    Department.retail_banking: ("个人金融部", "Personal banking"),
-    Department.cards: ("信用卡中心", "Card services"),
-    Department.lending: ("个人信贷部", "Lending"),
-    Department.payments: ("支付结算部", "Payments and transfers"),
-    Department.wealth: ("财富管理部", "Wealth management"),
-    Department.digital_channels: ("电子银行部", "Digital banking"),
-    Department.branch_service: ("网点服务管理部", "Branch services"),
-    Department.credit_reporting: ("征信管理部", "Credit reporting"),
-    Department.collections: ("贷后管理部", "Loan servicing and collections"),
-    Department.fraud: ("反欺诈中心", "Fraud prevention"),
-    Department.consumer_protection: ("消费者权益保护部", "Consumer protection"),
-}
 
 _ZONE_LABELS: dict[str, tuple[str, str]] = {
     "Asia/Shanghai": ("北京时间", "Beijing time"),

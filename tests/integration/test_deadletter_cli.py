@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 import uuid
 
 from kafka import KafkaProducer
 
-from tests.conftest import REPO
+from tests.conftest import run_cli
 
 
 def _cli(stack, *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "complaintflow.cli", *args],
-        env=stack.env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+    return run_cli(*args, env=stack.env)
 
 
 def test_garbage_is_dead_lettered_listed_shown_and_replayed_once(stack, embedded) -> None:

@@ -12,8 +12,6 @@ import json
 import mailbox
 import re
 import smtplib
-import subprocess
-import sys
 import time
 import urllib.request
 import uuid
@@ -30,7 +28,7 @@ from schemas import Complaint, ComplaintEvent, DeadLetter, EventKind
 from services.intake import samples
 from services.intake.envelopes import email_envelope
 from services.intake.publisher import ComplaintPublisher
-from tests.conftest import REPO
+from tests.conftest import run_cli
 from tests.kafka_support import Record, fields, records_now, wait_for_records
 
 pytestmark = pytest.mark.integration
@@ -584,16 +582,8 @@ def test_import_mail_from_mbox_yields_two_complaints(stack, embedded, tmp_path):
     box.flush()
     box.close()
 
-    result = subprocess.run(
-        [sys.executable, "-m", "complaintflow.cli", "import-mail", str(box_path)],
-        env=stack.env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    assert re.search(r"imported 2 message\(s\)", result.stdout)
+    stdout = run_cli("import-mail", str(box_path), env=stack.env, timeout=60)
+    assert re.search(r"imported 2 message\(s\)", stdout)
     for message_id in ids:
         [complaint] = complaints_for(embedded, message_id)
         assert complaint.channel.value == "email"

@@ -16,7 +16,6 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
-from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,7 +24,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import redis
-from aiosmtpd.controller import Controller
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from complaintflow.embedded import EmbeddedStack, free_port
@@ -47,6 +45,7 @@ from schemas import (
 )
 from services.notifier.dispatch import scheduled_key
 from tests.conftest import RunningStack, stack_env, start_stack, stop_stack
+from tests.smtp_support import RecordingSmtp, SmtpServer
 
 pytestmark = pytest.mark.integration
 
@@ -77,62 +76,6 @@ DETAILS: dict[Language, dict[EventKind, dict[str, str]]] = {
 
 
 # --- real servers ------------------------------------------------------------------------------------------
-class RecordingSmtp:
-    """aiosmtpd handler: every RCPT attempt and every accepted message; some addresses get a 550."""
-
-    def __init__(self, refuse: frozenset[str] = frozenset()) -> None:
-        self.refuse = {address.lower() for address in refuse}
-        self.rcpt_attempts: Counter[str] = Counter()
-        self.messages: list[EmailMessage] = []
-        self.goodbyes = 0
-        self.connections: set[tuple[str, int]] = set()
-        self.lock = threading.Lock()
-
-    async def handle_QUIT(self, server, session, envelope):  # type: ignore[no-untyped-def]
-        with self.lock:
-            self.goodbyes += 1
-        return "221 Bye"
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # type: ignore[no-untyped-def]
-        with self.lock:
-            self.rcpt_attempts[address.lower()] += 1
-        if address.lower() in self.refuse:
-            return "550 5.1.1 mailbox unavailable"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
-        message = message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
-        with self.lock:
-            self.messages.append(message)  # type: ignore[arg-type]
-            self.connections.add(tuple(session.peer))
-        return "250 OK"
-
-    def received(self) -> list[EmailMessage]:
-        with self.lock:
-            return list(self.messages)
-
-    def to(self, address: str) -> list[EmailMessage]:
-        return [m for m in self.received() if address.lower() in str(m["To"]).lower()]
-
-
-class SmtpServer:
-    def __init__(self, handler: RecordingSmtp, port: int | None = None) -> None:
-        self.handler = handler
-        self.port = port or free_port()
-        self.controller: Controller | None = None
-
-    def start(self) -> SmtpServer:
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
-        self.controller.start()
-        return self
-
-    def stop(self) -> None:
-        if self.controller is not None:
-            self.controller.stop()
-            self.controller = None
-
-
 class SmsGateway:
     """A JSON SMS gateway on a real socket. ``script[number]`` lists statuses to answer before a 200."""
 

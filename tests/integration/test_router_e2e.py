@@ -6,8 +6,6 @@ A stack of its own (topic prefix ``rt.``) so storm counts and SLA sweeps see onl
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -16,7 +14,7 @@ from typing import Any
 import pytest
 
 from schemas import ComplaintEvent, RoutedComplaint
-from tests.conftest import REPO, RunningStack, stack_env, start_stack, stop_stack
+from tests.conftest import RunningStack, run_cli, stack_env, start_stack, stop_stack
 from tests.kafka_support import fields, records_now, wait_for_records
 
 PREFIX = "rt."
@@ -81,16 +79,7 @@ def _events(
 
 
 def _cli(stack: RunningStack, *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "complaintflow.cli", *args],
-        env=stack.env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+    return run_cli(*args, env=stack.env)
 
 
 CASES = [
@@ -268,15 +257,8 @@ def test_classify_command_meets_its_contract(tmp_path) -> None:
     ]
     source = tmp_path / "in.jsonl"
     source.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n", encoding="utf-8")
-    result = subprocess.run(
-        [sys.executable, "-m", "complaintflow.cli", "classify", str(source)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    out = [json.loads(line) for line in result.stdout.splitlines()]
+    stdout = run_cli("classify", str(source))
+    out = [json.loads(line) for line in stdout.splitlines()]
     assert [o["id"] for o in out] == ["a", "b", "c"]
     for record in out[:2]:
         assert {

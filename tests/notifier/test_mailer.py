@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import ssl
 import subprocess
-import threading
 from collections.abc import Iterator
-from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -18,68 +15,21 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
+from complaintflow.embedded import free_port
 from schemas import Language
 from services.notifier.mailer import Mailer
 from services.notifier.render import render_email
 from services.notifier.retry import classify_failure
+from tests.smtp_support import RecordingSmtp, SmtpServer
 
 from .conftest import COMPLAINT_NUMBER, EventFactory
 
 REFUSED = "gone.away@example.cn"
 
 
-class RecordingHandler:
-    def __init__(self) -> None:
-        self.received: list[tuple[tuple[str, int], EmailMessage]] = []
-        self.lock = threading.Lock()
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # type: ignore[no-untyped-def]
-        if address.lower() == REFUSED:
-            return "550 5.1.1 <gone.away@example.cn>: mailbox unavailable"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
-        message = message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
-        with self.lock:
-            self.received.append((session.peer, message))  # type: ignore[arg-type]
-        return "250 OK queued"
-
-    @property
-    def connections(self) -> set[tuple[str, int]]:
-        return {peer for peer, _ in self.received}
-
-    @property
-    def subjects(self) -> list[str]:
-        return [str(message["Subject"]) for _, message in self.received]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class SmtpServer:
-    def __init__(self) -> None:
-        self.handler = RecordingHandler()
-        self.port = free_port()
-        self.controller: Controller | None = None
-
-    def start(self) -> None:
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
-        self.controller.start()
-
-    def stop(self) -> None:
-        if self.controller is not None:
-            self.controller.stop()
-            self.controller = None
-
-
 @pytest.fixture
 def smtp_server() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.start()
+    server = SmtpServer(RecordingSmtp(refuse=frozenset({REFUSED}))).start()
     yield server
     server.stop()
 
@@ -99,7 +49,7 @@ async def test_burst_reuses_one_connection(smtp_server: SmtpServer) -> None:
             await mailer.send(message(f"sequential {n}"))
         await asyncio.gather(*(mailer.send(message(f"concurrent {n}")) for n in range(10)))
         assert mailer.connections_opened == 1
-    assert len(smtp_server.handler.received) == 15
+    assert len(smtp_server.handler.received()) == 15
     assert len(smtp_server.handler.connections) == 1
     assert sorted(smtp_server.handler.subjects) == sorted(
         [f"sequential {n}" for n in range(5)] + [f"concurrent {n}" for n in range(10)]
@@ -116,7 +66,7 @@ async def test_rendered_email_arrives_intact(smtp_server: SmtpServer, make_event
     )
     async with Mailer("127.0.0.1", smtp_server.port) as mailer:
         await mailer.send(rendered.message)
-    ((_, received),) = smtp_server.handler.received
+    (received,) = smtp_server.handler.received()
     assert received["Subject"] == f"[{COMPLAINT_NUMBER}] 我们已受理您的投诉"
     assert received["Message-ID"] == rendered.message_id
     assert received["Auto-Submitted"] == "auto-generated"
@@ -198,7 +148,7 @@ async def test_tls_and_login(certificate: tuple[Path, Path], mode: str) -> None:
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_context.load_cert_chain(cert, key)
     client_context = ssl.create_default_context(cafile=str(cert))
-    handler, port = RecordingHandler(), free_port()
+    handler, port = RecordingSmtp(refuse=frozenset({REFUSED})), free_port()
     # aiosmtpd does not see implicit TLS as TLS when deciding whether AUTH may be offered.
     tls_options: dict[str, object] = (
         {"tls_context": server_context, "require_starttls": True, "auth_require_tls": True}

@@ -50,9 +50,7 @@ def test_reason_overrides_line_then_line_decides(
 
 
 def test_critical_and_threats_escalate_to_consumer_protection(table: RoutingTable) -> None:
-    critical = table.route(
-        L.credit_cards, R.unauthorised_loss, S.critical, Channel.hotline, ["fraud_in_progress"]
-    )
+    critical = table.route(L.credit_cards, R.unauthorised_loss, S.critical, Channel.hotline, ["fraud_in_progress"])
     assert (critical.department, critical.escalate_to) == (Department.fraud, Department.consumer_protection)
     threat = table.route(L.loans_mortgages, R.fees_pricing, S.high, Channel.email, ["regulator_threat"])
     assert threat.escalate_to is Department.consumer_protection
@@ -78,10 +76,7 @@ def test_signals_are_matched_by_name() -> None:
             ],
         }
     )
-    assert (
-        table.route(L.other, R.other, S.low, None, ["amount>=5000CNY", "repeat_complaint"]).department
-        == "wealth"
-    )
+    assert table.route(L.other, R.other, S.low, None, ["amount>=5000CNY", "repeat_complaint"]).department == "wealth"
     assert table.route(L.other, R.other, S.low, None, ["amount>=5000CNY"]).rule == "default"
 
 
@@ -148,9 +143,7 @@ def test_channel_and_severity_conditions() -> None:
         (
             {
                 "default_department": "cards",
-                "escalations": [
-                    {"name": "e", "when": {"severity": "urgent"}, "escalate_to": "consumer_protection"}
-                ],
+                "escalations": [{"name": "e", "when": {"severity": "urgent"}, "escalate_to": "consumer_protection"}],
             },
             "escalations[0] 'e': unknown severity 'urgent'",
         ),

@@ -119,13 +119,8 @@ def test_public_post_with_reach() -> None:
     big = SocialDetails(platform="weibo", post_id="1", public=True, followers=250_000, reposts=40)
     private = SocialDetails(platform="weibo", post_id="2", public=False, followers=250_000)
     small = SocialDetails(platform="weibo", post_id="3", public=True, followers=80, reposts=3)
-    assert (
-        "public_post_reach" in assess_severity(make_complaint("排队太久", social=big), classified()).signals
-    )
-    assert (
-        "public_post_reach"
-        not in assess_severity(make_complaint("排队太久", social=private), classified()).signals
-    )
+    assert "public_post_reach" in assess_severity(make_complaint("排队太久", social=big), classified()).signals
+    assert "public_post_reach" not in assess_severity(make_complaint("排队太久", social=private), classified()).signals
     assert assess_severity(make_complaint("排队太久", social=small), classified()).severity is Severity.low
 
 
