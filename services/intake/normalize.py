@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from functools import lru_cache
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from schemas import (
     Channel,
@@ -153,6 +154,19 @@ class _Context:
 
 def _clean(text: str | None, max_chars: int = MAX_TEXT_CHARS) -> str:
     return clean_text(text or "", max_chars)
+
+
+_Payload = TypeVar("_Payload", bound=BaseModel)
+
+
+def _validated_payload(context: _Context, model: type[_Payload], what: str) -> _Payload | Rejected:
+    """The envelope's JSON payload as ``model``, or a rejection naming the fields at fault (never their values)."""
+    if context.envelope.payload is None:
+        return Rejected(f"{context.envelope.channel.value} envelope has no payload", "invalid_payload")
+    try:
+        return model.model_validate(context.envelope.payload)
+    except ValidationError as error:
+        return Rejected(f"{what} rejected: {describe_validation_error(error)}", "validation_error")
 
 
 def _build(
@@ -316,12 +330,9 @@ def normalize_webform(
     low_confidence_threshold: float = LOW_ASR_CONFIDENCE,
 ) -> NormalizeResult:
     context = _Context(envelope, pointer, _zone(bank_timezone), low_confidence_threshold)
-    if context.envelope.payload is None:
-        return Rejected("webform envelope has no payload", "invalid_payload")
-    try:
-        form = WebformSubmission.model_validate(context.envelope.payload)
-    except ValidationError as error:
-        return Rejected(f"webform payload rejected: {describe_validation_error(error)}", "validation_error")
+    form = _validated_payload(context, WebformSubmission, "webform payload")
+    if isinstance(form, Rejected):
+        return form
     description = neutralise_markup(form.description)
     text = _clean(description)
     if not text:
@@ -367,12 +378,9 @@ def normalize_hotline(
     low_confidence_threshold: float = LOW_ASR_CONFIDENCE,
 ) -> NormalizeResult:
     context = _Context(envelope, pointer, _zone(bank_timezone), low_confidence_threshold)
-    if context.envelope.payload is None:
-        return Rejected("hotline envelope has no payload", "invalid_payload")
-    try:
-        call = HotlineTranscript.model_validate(context.envelope.payload)
-    except ValidationError as error:
-        return Rejected(f"hotline transcript rejected: {describe_validation_error(error)}", "validation_error")
+    call = _validated_payload(context, HotlineTranscript, "hotline transcript")
+    if isinstance(call, Rejected):
+        return call
     customer_turns = [turn for turn in call.turns if turn.speaker == "customer"]
     text = _clean("\n".join(_clean(turn.text, 5000) for turn in customer_turns if turn.text))
     if not text:
@@ -423,12 +431,9 @@ def normalize_social(
     low_confidence_threshold: float = LOW_ASR_CONFIDENCE,
 ) -> NormalizeResult:
     context = _Context(envelope, pointer, _zone(bank_timezone), low_confidence_threshold)
-    if context.envelope.payload is None:
-        return Rejected("social envelope has no payload", "invalid_payload")
-    try:
-        post = SocialPost.model_validate(context.envelope.payload)
-    except ValidationError as error:
-        return Rejected(f"social post rejected: {describe_validation_error(error)}", "validation_error")
+    post = _validated_payload(context, SocialPost, "social post")
+    if isinstance(post, Rejected):
+        return post
     text = _clean(neutralise_markup(post.text))
     if not text:
         return Rejected("empty complaint text", "empty_text")
