@@ -31,6 +31,16 @@ def _bootstrap(settings: Settings) -> str:
     )
 
 
+def _serve(roles: list[str], options: dict[str, object] | None = None) -> int:
+    """Run worker roles in this process, on the configured event loop (chosen before any loop exists)."""
+    from complaintflow.eventloop import install_event_loop
+    from complaintflow.runner import serve
+
+    settings = _settings()
+    install_event_loop(settings.event_loop)
+    return serve(roles, settings, options)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="complaintflow")
 def main() -> None:
@@ -44,9 +54,7 @@ def run() -> None:
 
     Starts an embedded broker and Redis when KAFKA_BOOTSTRAP_SERVERS / REDIS_URL are not set.
     """
-    from complaintflow.runner import serve
-
-    sys.exit(serve(["intake", "router", "notifier"], _settings()))
+    sys.exit(_serve(["intake", "router", "notifier"]))
 
 
 @main.command()
@@ -57,26 +65,20 @@ def run() -> None:
 @click.option("--no-smtp", is_flag=True, help="Do not serve the SMTP entry point.")
 def intake(channels: tuple[str, ...], no_http: bool, no_smtp: bool) -> None:
     """The intake workers alone (one agent per channel) with their HTTP and SMTP entry points."""
-    from complaintflow.runner import serve
-
     options = {"channels": list(channels) or None, "http": not no_http, "smtp": not no_smtp}
-    sys.exit(serve(["intake"], _settings(), options))
+    sys.exit(_serve(["intake"], options))
 
 
 @main.command()
 def router() -> None:
     """The router worker alone: classification, routing, status updates, SLA clock."""
-    from complaintflow.runner import serve
-
-    sys.exit(serve(["router"], _settings()))
+    sys.exit(_serve(["router"]))
 
 
 @main.command()
 def notifier() -> None:
     """The notifier worker alone: e-mail and SMS to customers."""
-    from complaintflow.runner import serve
-
-    sys.exit(serve(["notifier"], _settings()))
+    sys.exit(_serve(["notifier"]))
 
 
 # --- topics and schemas -----------------------------------------------------------------------------

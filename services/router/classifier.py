@@ -11,7 +11,9 @@ Scoring, per dimension, is a log-linear blend of two sources of evidence:
   lexicon. A text with no known model feature (Chinese, mostly) gets a uniform model distribution, so
   the lexicon decides.
 
-``confidence`` is the joint probability of the (line, reason) pair, ``line_confidence × reason_confidence``.
+A third linear head, the owning department, then picks the (line, reason) pair where the file taught it
+something (:class:`_DepartmentHead`). ``confidence`` is the joint probability of the (line, reason) pair,
+``line_confidence × reason_confidence``.
 The model file is built by :func:`services.router.training.build_model`; nothing is fetched at run time.
 """
 
@@ -34,7 +36,8 @@ from services.router.lexicon import LexiconHit, combined_matcher
 from services.router.lexicon import tokens as lexicon_tokens
 
 DEFAULT_MODEL_PATH = Path(__file__).parent / "model" / "classifier.joblib"
-MODEL_FORMAT = 1
+MODEL_FORMAT = 2  # 2 adds the department head; files of format 1 (no department head) still load
+_READABLE_FORMATS = (1, 2)
 UNSEEN_LABEL_BOOST = 1.75
 
 _ANY_CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -200,7 +203,11 @@ def analyse(text: str, words: list[str] | None = None) -> list[str]:
     lowered = text.lower()
     # filterfalse and map keep the per-word work in C: this runs for every complaint.
     kept = list(filterfalse(_IGNORED.__contains__, lexicon_tokens(lowered) if words is None else words))
-    features = kept + list(map("{} {}".format, kept, kept[1:]))
+    return kept + list(map("{} {}".format, kept, kept[1:])) + _cjk_features(lowered)
+
+
+def _cjk_features(lowered: str) -> list[str]:
+    features: list[str] = []
     if _ANY_CJK.search(lowered):
         for run in _CJK_RUN.findall(lowered):
             features.extend(run)
@@ -271,9 +278,69 @@ class _Head:
         return np.where(self.model_rows < 0, UNSEEN_LABEL_BOOST, 1.0)
 
 
+@dataclass(frozen=True)
+class _DepartmentHead:
+    """A linear model of the owning department, used to pick the (line, reason) pair.
+
+    Each pair's department is the shipped routing table's answer at build time (``pair_departments``).
+    The chosen pair maximises ``log P(line) + log P(reason) + weight × log P(department of the pair)``, so
+    the department evidence settles the lending / collections / credit-reporting cases where line and
+    reason alone disagree. The head learnt the file's product mix, so it speaks only where the line head
+    (with the lexicon) already puts the text in a line the file is rich in (``gate_rows``: loans, credit
+    reporting, debt collection). A deposit, card or mobile-banking complaint keeps the choice of the line
+    and reason heads, and a text with no known feature (Chinese, mostly) gets no department opinion at all.
+    """
+
+    coef: np.ndarray
+    intercept: np.ndarray
+    temperature: float
+    weight: float
+    pair_columns: np.ndarray  # (lines, reasons): column of the pair's department in the extended classes
+    known_columns: int  # columns below this index are departments the model knows
+    floor: float
+    gate_rows: np.ndarray  # business-line indices the head may speak for
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> _DepartmentHead:
+        classes = list(spec["classes"])
+        extended = classes + sorted({d for row in spec["pair_departments"] for d in row} - set(classes))
+        columns = np.array([[extended.index(d) for d in row] for row in spec["pair_departments"]])
+        return cls(
+            coef=np.asarray(spec["coef"], dtype=np.float32),
+            intercept=np.asarray(spec["intercept"], dtype=np.float32),
+            temperature=float(spec["temperature"]),
+            weight=float(spec["weight"]),
+            pair_columns=columns,
+            known_columns=len(classes),
+            floor=float(spec["floor"]),
+            gate_rows=np.array([list(BusinessLine).index(BusinessLine(x)) for x in spec["gate_lines"]], dtype=int),
+        )
+
+    def decode(
+        self, features: sparse.csr_matrix, line_probs: np.ndarray, reason_probs: np.ndarray, silent: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        logits = (features @ self.coef.T + self.intercept) / self.temperature
+        logits -= logits.max(axis=1, keepdims=True)
+        probs = np.exp(logits)
+        probs /= probs.sum(axis=1, keepdims=True)
+        # Relative to the head's favourite: a department the head never saw is neither favoured nor
+        # penalised (the lexicon and the other heads decide), the ones it knows are ranked among themselves.
+        extra = int(self.pair_columns.max()) + 1 - self.known_columns
+        relative = np.log(np.maximum(probs / probs.max(axis=1, keepdims=True), 1e-12))
+        department_log = self.weight * np.concatenate([relative, np.zeros((len(probs), extra))], axis=1)
+        department_log[~np.isin(line_probs.argmax(axis=1), self.gate_rows) | silent] = 0.0
+        joint = (
+            np.log(line_probs)[:, :, None]
+            + np.log(reason_probs)[:, None, :]
+            + department_log[:, self.pair_columns]
+        )
+        best = joint.reshape(len(joint), -1).argmax(axis=1)
+        return np.divmod(best, joint.shape[2])
+
+
 class Classifier:
     def __init__(self, payload: dict[str, Any]) -> None:
-        if payload.get("format") != MODEL_FORMAT:
+        if payload.get("format") not in _READABLE_FORMATS:
             raise ValueError(f"unsupported classifier model format {payload.get('format')!r}")
         self._vocabulary: dict[str, int] = {term: i for i, term in enumerate(payload["vocabulary"])}
         self._idf = np.asarray(payload["idf"], dtype=np.float32)
@@ -281,6 +348,7 @@ class Classifier:
         self._line = self._head(payload["line"], [str(x) for x in BusinessLine])
         self._reason = self._head(payload["reason"], [str(x) for x in Reason])
         self._lexicon = combined_matcher()
+        self._department = _DepartmentHead.from_spec(payload["department"]) if "department" in payload else None
         self.metadata: dict[str, Any] = dict(payload.get("metadata", {}))
 
     @staticmethod
@@ -302,35 +370,82 @@ class Classifier:
         return cls(joblib.load(path or DEFAULT_MODEL_PATH))
 
     def vectorise(self, texts: Sequence[str], words: Sequence[list[str]] | None = None) -> sparse.csr_matrix:
-        """TF-IDF rows exactly as the training vectoriser made them (sublinear tf, idf, l2 norm).
+        """TF-IDF rows exactly as the training vectoriser (:func:`analyse`) made them: sublinear tf, idf, l2.
 
-        Only the feature lookup runs per text; counting and weighting run once for the whole batch.
+        Per text, only the words are looked up (one dictionary lookup each); word pairs are matched as pairs
+        of word ids for the whole batch at once, and counting and weighting also run once per batch.
+        ``words`` are ``lexicon_tokens(text.lower())`` when the caller already has them.
         """
-        lookup = self._vocabulary.get
+        word_ids, unigram_columns, pair_keys, pair_columns = self._word_index
+        lookup, word_lookup = self._vocabulary.get, word_ids.get
         ids: list[int] = []
         lengths = []
+        cjk_columns: list[int] = []
+        cjk_lengths = []
         for n, text in enumerate(texts):
+            lowered = text.lower()
+            kept = filterfalse(_IGNORED.__contains__, lexicon_tokens(lowered) if words is None else words[n])
             before = len(ids)
-            ids.extend(map(lookup, analyse(text, words[n] if words is not None else None), repeat(-1)))
+            ids.extend(map(word_lookup, kept, repeat(-1)))
             lengths.append(len(ids) - before)
-        size = len(self._vocabulary)
+            before = len(cjk_columns)
+            cjk_columns.extend(map(lookup, _cjk_features(lowered), repeat(-1)))
+            cjk_lengths.append(len(cjk_columns) - before)
+        text_numbers = np.arange(len(texts), dtype=np.int64)
         flat = np.array(ids, dtype=np.int64)
-        rows = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
-        known = flat >= 0
-        keys, counts = np.unique(rows[known] * size + flat[known], return_counts=True)
-        row_of, cols = np.divmod(keys, size)
+        rows = np.repeat(text_numbers, lengths)
+        unigrams = np.where(flat >= 0, unigram_columns[np.maximum(flat, 0)], -1)
+        adjacent = (rows[:-1] == rows[1:]) & (flat[:-1] >= 0) & (flat[1:] >= 0)
+        keys = (flat[:-1] * len(word_ids) + flat[1:])[adjacent]
+        found = np.minimum(np.searchsorted(pair_keys, keys), len(pair_keys) - 1)
+        is_pair = pair_keys[found] == keys
+        all_rows = np.concatenate(
+            [rows, rows[:-1][adjacent][is_pair], np.repeat(text_numbers, cjk_lengths)]
+        )
+        all_columns = np.concatenate(
+            [unigrams, pair_columns[found[is_pair]], np.array(cjk_columns, dtype=np.int64)]
+        )
+        size = len(self._vocabulary)
+        known = all_columns >= 0
+        feature_keys, counts = np.unique(all_rows[known] * size + all_columns[known], return_counts=True)
+        row_of, cols = np.divmod(feature_keys, size)
         weights = (1.0 + np.log(counts.astype(np.float32))) * self._idf[cols]
         norms = np.sqrt(np.bincount(row_of, weights=weights * weights, minlength=len(texts)))
         weights = (weights / np.where(norms > 0, norms, 1.0)[row_of]).astype(np.float32)
         indptr = np.concatenate(([0], np.cumsum(np.bincount(row_of, minlength=len(texts)))))
         return sparse.csr_matrix((weights, cols.astype(np.int32), indptr), shape=(len(texts), size))
 
+    @cached_property
+    def _word_index(self) -> tuple[dict[str, int], np.ndarray, np.ndarray, np.ndarray]:
+        """Ids of the English words in the vocabulary's words and word pairs; each word id's column (or -1);
+        the pairs as sorted ``first id × words + second id`` keys and their columns."""
+        word_ids: dict[str, int] = {}
+        unigrams: dict[int, int] = {}
+        pairs: list[tuple[int, int, int]] = []
+        for term, column in self._vocabulary.items():
+            if _ANY_CJK.search(term):
+                continue
+            parts = [word_ids.setdefault(part, len(word_ids)) for part in term.split(" ")]
+            if len(parts) == 1:
+                unigrams[parts[0]] = column
+            else:
+                pairs.append((parts[0], parts[1], column))
+        unigram_columns = np.full(max(len(word_ids), 1), -1, dtype=np.int64)
+        unigram_columns[list(unigrams)] = list(unigrams.values())
+        keys = np.array([a * len(word_ids) + b for a, b, _ in pairs] or [-1], dtype=np.int64)
+        columns = np.array([c for _, _, c in pairs] or [-1], dtype=np.int64)
+        order = np.argsort(keys)
+        return word_ids, unigram_columns, keys[order], columns[order]
+
     def classify(self, text: str, subject: str | None = None) -> Classification:
         return self.classify_many([(text, subject)])[0]
 
-    def classify_many(self, items: Sequence[tuple[str, str | None]]) -> list[Classification]:
+    def classify_many(
+        self, items: Sequence[tuple[str, str | None]], *, explain: bool = True
+    ) -> list[Classification]:
         """Classify a batch: features, both heads, lexicon scores and the strongest features are computed
-        as whole-batch array operations; only the final labels and explanation strings are per text."""
+        as whole-batch array operations; only the final labels and explanation strings are per text.
+        ``explain=False`` leaves ``explanations`` empty, for callers that do not show them."""
         texts = [(f"{subject}\n{text}" if subject else text).lower() for text, subject in items]
         if not texts:
             return []
@@ -340,25 +455,31 @@ class Classifier:
         hits = [self._lexicon_hits(text, w) for text, w in zip(texts, words, strict=True)]
         line_probs = _posteriors(self._line, features, [h[0] for h in hits], silent)
         reason_probs = _posteriors(self._reason, features, [h[1] for h in hits], silent)
-        line_index = line_probs.argmax(axis=1)
+        if self._department is None:
+            line_index, reason_choice = line_probs.argmax(axis=1), reason_probs.argmax(axis=1)
+        else:
+            line_index, reason_choice = self._department.decode(features, line_probs, reason_probs, silent)
         reasons = []
-        for i, index in enumerate(reason_probs.argmax(axis=1)):
+        for i, index in enumerate(reason_choice):
             line = BusinessLine(self._line.labels[line_index[i]])
             reasons.append(_reconcile(line, Reason(self._reason.labels[index])))
         reason_index = np.array([self._reason.label_index[r.value] for r, _ in reasons], dtype=np.int64)
-        line_features = self._top_features(self._line, features, line_index)
-        reason_features = self._top_features(self._reason, features, reason_index)
+        if explain:
+            line_features = self._top_features(self._line, features, line_index)
+            reason_features = self._top_features(self._reason, features, reason_index)
         line_conf = line_probs[np.arange(len(texts)), line_index]
         reason_conf = reason_probs[np.arange(len(texts)), reason_index]
         results = []
         for i, (reason, reason_note) in enumerate(reasons):
             line = self._line.labels[line_index[i]]
-            line_hits, reason_hits = hits[i]
-            explanations = [f"lexicon: {h.term} → {h.label}" for h in line_hits if h.label == line][:3]
-            explanations += [f"lexicon: {h.term} → {h.label}" for h in reason_hits if h.label == reason][:3]
-            explanations += line_features[i] + reason_features[i]
-            if reason_note:
-                explanations.append(reason_note)
+            explanations = []
+            if explain:
+                line_hits, reason_hits = hits[i]
+                explanations = [f"lexicon: {h.term} → {h.label}" for h in line_hits if h.label == line][:3]
+                explanations += [f"lexicon: {h.term} → {h.label}" for h in reason_hits if h.label == reason][:3]
+                explanations += line_features[i] + reason_features[i]
+                if reason_note:
+                    explanations.append(reason_note)
             results.append(
                 Classification(
                     business_line=BusinessLine(line),
@@ -384,15 +505,24 @@ class Classifier:
             dict(zip(self._reason.labels, map(float, reason), strict=True)),
         )
 
-    def _lexicon_hits(
-        self, lowered: str, words: list[str] | None
-    ) -> tuple[list[LexiconHit], list[LexiconHit]]:
-        line_hits, reason_hits = [], []
-        for hit in self._lexicon.hits(lowered, words):
-            dimension, label = hit.label.split(":", 1)
-            target = line_hits if dimension == "line" else reason_hits
-            target.append(LexiconHit(hit.term, label, hit.weight))
+    def _lexicon_hits(self, lowered: str, words: list[str] | None) -> tuple[list[LexiconHit], list[LexiconHit]]:
+        line_hits: list[LexiconHit] = []
+        reason_hits: list[LexiconHit] = []
+        for term in self._lexicon.terms(lowered, words):
+            for_line, for_reason = self._hits_of_term[term]
+            line_hits += for_line
+            reason_hits += for_reason
         return line_hits, reason_hits
+
+    @cached_property
+    def _hits_of_term(self) -> dict[str, tuple[list[LexiconHit], list[LexiconHit]]]:
+        """Each lexicon term's hits, split by dimension once rather than for every text."""
+        split: dict[str, tuple[list[LexiconHit], list[LexiconHit]]] = {}
+        for hit in self._lexicon.all_hits():
+            dimension, label = hit.label.split(":", 1)
+            line_hits, reason_hits = split.setdefault(hit.term, ([], []))
+            (line_hits if dimension == "line" else reason_hits).append(LexiconHit(hit.term, label, hit.weight))
+        return split
 
     def _top_features(
         self, head: _Head, features: sparse.csr_matrix, label_index: np.ndarray, top: int = 2
@@ -402,15 +532,17 @@ class Classifier:
         model_rows = head.model_rows[label_index][rows]
         coef = head.coef[np.maximum(model_rows, 0), features.indices]
         contributions = np.where(model_rows >= 0, features.data * coef, 0.0)
-        order = np.lexsort((-contributions, rows))  # by row, strongest first within a row
+        strong = np.flatnonzero(contributions > 0.05)  # few per row: sort only those
+        order = strong[np.lexsort((-contributions[strong], rows[strong]))]  # by row, strongest first
+        row_of = rows[order]
+        row_starts = np.flatnonzero(np.r_[True, row_of[1:] != row_of[:-1]]) if len(order) else order
+        rank = np.arange(len(order)) - np.repeat(row_starts, np.diff(np.r_[row_starts, len(order)]))
         out: list[list[str]] = [[] for _ in range(features.shape[0])]
         label_names = [head.labels[i] for i in label_index]
-        for position in order[contributions[order] > 0.05]:
+        for position in order[rank < top].tolist():
             row = rows[position]
-            if len(out[row]) < top:
-                value = contributions[position]
-                name = self._feature_names[features.indices[position]]
-                out[row].append(f"feature: {name!r} → {label_names[row]} (+{value:.2f})")
+            name = self._feature_names[features.indices[position]]
+            out[row].append(f"feature: {name!r} → {label_names[row]} (+{contributions[position]:.2f})")
         return out
 
 

@@ -66,6 +66,9 @@ def decide(
     )
 
 
+_CHANNELS = frozenset(c.value for c in Channel)
+
+
 def classify_record(obj: Any, classifier: Classifier, table: RoutingTable) -> dict[str, Any]:
     """The ``complaintflow classify`` contract: one JSON object in, one out; bad input yields ``error``."""
     return classify_records([obj], classifier, table)[0]
@@ -84,10 +87,11 @@ def classify_records(objs: Sequence[Any], classifier: Classifier, table: Routing
             results.append({"id": obj.get("id"), "error": "missing or empty 'text'"})
             continue
         subject = obj.get("subject") if isinstance(obj.get("subject"), str) else None
-        channel = obj.get("channel") if obj.get("channel") in {c.value for c in Channel} else None
+        channel = obj.get("channel") if obj.get("channel") in _CHANNELS else None
         pending.append((len(results), text, subject, channel))
         results.append(None)
-    classifications = classifier.classify_many([(text, subject) for _, text, subject, _ in pending])
+    # The contract's output carries no explanations: skip building them.
+    classifications = classifier.classify_many([(t, s) for _, t, s, _ in pending], explain=False)
     routes: dict[tuple[Any, ...], RouteDecision] = {}  # a batch repeats few distinct routing questions
     for (index, text, subject, channel), classification in zip(pending, classifications, strict=True):
         assessment = assess_text(f"{subject}\n{text}" if subject else text, classification)

@@ -128,6 +128,17 @@ def line_for_product(product: str) -> BusinessLine | None:
     return PRODUCT_LINES.get(product.strip().lower())
 
 
+def owning_reason(line: BusinessLine, issue: str) -> Reason:
+    """The reason that decides which department owns a labelled complaint (the evaluation's gold).
+
+    The CFPB issue where the row has one (unauthorised loans → fraud, repossession → collections, report
+    errors → credit reporting ...), else the line's default reason, which routes to the department that owns
+    the product. Never derived from the narrative: gold must not share heuristics with the classifier.
+    """
+    mapped = ISSUE_REASONS.get(issue.strip().lower()) if issue else None
+    return mapped if mapped is not None else LINE_DEFAULT_REASON.get(line, R.other)
+
+
 def reason_for(line: BusinessLine, issue: str, narrative: str) -> tuple[Reason, str]:
     """The reason label and how it was obtained: ``issue``, ``pattern`` or ``default``."""
     mapped = ISSUE_REASONS.get(issue.strip().lower()) if issue else None

@@ -688,12 +688,27 @@ class LexiconMatcher:
         # regular-expression alternation does not.
         latin = [t for t in self._by_term if not _has_cjk(t)]
         self._single_words = frozenset(t for t in latin if " " not in t)
-        self._phrases_by_first: dict[str, list[str]] = {}
+        # Phrases by their first word, with their other words: a phrase whose words are not all in the text
+        # is ruled out by set lookups before any substring test.
+        self._phrases_by_first: dict[str, list[tuple[str, frozenset[str]]]] = {}
         for phrase in (t for t in latin if " " in t):
-            self._phrases_by_first.setdefault(phrase.split()[0], []).append(phrase)
+            first, *rest = phrase.split()
+            self._phrases_by_first.setdefault(first, []).append((f" {phrase} ", frozenset(rest)))
 
     def hits(self, lowered_text: str, tokens: list[str] | None = None) -> list[LexiconHit]:
         """Terms found in an already lower-cased text; pass ``tokens`` (:func:`tokens`) to share the work."""
+        return [
+            LexiconHit(term, label, weight)
+            for term in self.terms(lowered_text, tokens)
+            for label, weight in self._by_term[term]
+        ]
+
+    def all_hits(self) -> list[LexiconHit]:
+        """Every (term, label, weight) of the vocabulary."""
+        return [LexiconHit(term, label, weight) for term, pairs in self._by_term.items() for label, weight in pairs]
+
+    def terms(self, lowered_text: str, tokens: list[str] | None = None) -> list[str]:
+        """The vocabulary terms found in an already lower-cased text, sorted."""
         found: set[str] = set()
         if self._cjk is not None and _ANY_CJK.search(lowered_text):
             found.update(self._cjk_terms(lowered_text))
@@ -702,12 +717,16 @@ class LexiconMatcher:
         present = set(tokens)
         found.update(self._single_words & present)
         first_words = present.intersection(self._phrases_by_first)
-        if first_words:
-            joined = f" {' '.join(tokens)} "
-            found.update(p for w in first_words for p in self._phrases_by_first[w] if f" {p} " in joined)
-        return [
-            LexiconHit(term, label, weight) for term in sorted(found) for label, weight in self._by_term[term]
+        candidates = [
+            padded
+            for w in first_words
+            for padded, rest in self._phrases_by_first[w]
+            if rest.issubset(present)
         ]
+        if candidates:
+            joined = f" {' '.join(tokens)} "
+            found.update(padded[1:-1] for padded in candidates if padded in joined)
+        return sorted(found)
 
     def _cjk_terms(self, text: str) -> set[str]:
         assert self._cjk is not None
@@ -724,8 +743,15 @@ _TOKEN = re.compile(r"[a-z]{2,}")
 _ANY_CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
+# Every byte but a-z becomes a space (UTF-8 bytes of other scripts too): translate and split run in C and
+# give exactly ``_TOKEN.findall`` once one-letter words are dropped, about a third faster on long texts.
+_LETTERS_ONLY = bytes(b if 97 <= b <= 122 else 32 for b in range(256))
+
+
 def tokens(lowered_text: str) -> list[str]:
-    return _TOKEN.findall(lowered_text)
+    """Words of two or more letters a-z, as ``_TOKEN.findall(lowered_text)``."""
+    letters = lowered_text.encode("utf-8", "surrogatepass").translate(_LETTERS_ONLY).decode("ascii")
+    return [w for w in letters.split() if len(w) > 1]
 
 
 def _has_cjk(text: str) -> bool:

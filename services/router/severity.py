@@ -81,16 +81,27 @@ class TermPattern:
         self.words = words
         latin = [w for w in words if w.isascii()]
         cjk = [re.escape(w) for w in words if not w.isascii()]
-        self._latin = re.compile(r"[^a-z](" + "|".join(latin) + r")(?![a-z])") if latin else None
-        self._cjk = re.compile("|".join(cjk)) if cjk else None
+        self.latin = re.compile(r"[^a-z](" + _by_first_character(latin) + r")(?![a-z])") if latin else None
+        self.cjk = re.compile(_by_first_character(cjk)) if cjk else None
 
     def search(self, text: str) -> str | None:
         """The leftmost term in an already lower-cased text, or None."""
-        latin = self._latin.search(f" {text}") if self._latin is not None else None
-        cjk = self._cjk.search(text) if self._cjk is not None and _NON_ASCII.search(text) else None
+        latin = self.latin.search(f" {text}") if self.latin is not None else None
+        cjk = self.cjk.search(text) if self.cjk is not None and _NON_ASCII.search(text) else None
         if latin is not None and (cjk is None or latin.start() <= cjk.start()):
             return latin.group(1)
         return cjk.group(0) if cjk is not None else None
+
+
+def _by_first_character(terms: list[str]) -> str:
+    """An alternation of regular-expression terms (each opening with a plain character), grouped by that
+    character: the engine then compares one character per group instead of trying every term at every
+    position. Within a group the terms keep their order, so the same term wins as in the flat alternation.
+    """
+    groups: dict[str, list[str]] = {}
+    for term in terms:
+        groups.setdefault(term[0], []).append(term[1:])
+    return "|".join(f"{re.escape(first)}(?:{'|'.join(rests)})" for first, rests in groups.items())
 
 
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
@@ -235,10 +246,11 @@ SIGNAL_PATTERNS: dict[str, TermPattern] = {
 
 
 class SignalScanner:
-    """Every signal's first term in a text, in one scan for the common case (most texts name none).
+    """Every signal's leftmost term in a text, from one scan with all signals' terms.
 
-    One alternation of all signals' terms tells whether the text names any; only then is each signal
-    searched on its own, so the result is exactly what a separate search per signal gives.
+    A signal's leftmost term starts either where the all-terms scan found a match or inside such a match
+    (hidden by an overlapping term of another signal), so each signal is tried only at those few
+    positions: the result is exactly what a separate search per signal gives, at the cost of one scan.
     """
 
     def __init__(self, patterns: Mapping[str, TermPattern]) -> None:
@@ -246,14 +258,28 @@ class SignalScanner:
         self._any = TermPattern(*(w for p in patterns.values() for w in p.words))
 
     def first_terms(self, text: str) -> dict[str, str]:
-        if self._any.search(text) is None:
+        padded = f" {text}"
+        # (where the term would start in text, string to match in, index to match at, group of the term)
+        candidates: list[tuple[int, str, int, int]] = []
+        if self._any.latin is not None:
+            for match in self._any.latin.finditer(padded):
+                starts = range(match.start(), match.end())
+                candidates += [(p, padded, p, 1) for p in starts if not "a" <= padded[p] <= "z"]
+        if self._any.cjk is not None and _NON_ASCII.search(text):
+            for match in self._any.cjk.finditer(text):
+                candidates += [(p, text, p, 0) for p in range(match.start(), match.end())]
+        if not candidates:
             return {}
-        found = {}
+        candidates.sort(key=lambda c: c[0])
+        found: dict[str, tuple[int, str]] = {}
         for name, pattern in self._patterns.items():
-            term = pattern.search(text)
-            if term is not None:
-                found[name] = term
-        return found
+            for position, haystack, index, group in candidates:
+                regex = pattern.latin if group else pattern.cjk
+                term = regex.match(haystack, index) if regex is not None else None
+                if term is not None:
+                    found[name] = (position, term.group(group))
+                    break
+        return {name: term for name, (_, term) in found.items()}
 
 
 _GRAVE = (
@@ -295,7 +321,11 @@ _CHINESE_AMOUNT = re.compile(r"([一二两三四五六七八九十]+)(万|千)(?
 
 def amounts_in_text(text: str) -> list[Money]:
     """Sums of money named in a complaint: $1,800.00, {$100.00}, £300, ¥500, 5000元, 20万, 两万元."""
-    found: list[Money] = []
+    return [Money(amount=value, currency=currency) for value, currency in _amounts(text)]
+
+
+def _amounts(text: str) -> list[tuple[Decimal, str]]:
+    found: list[tuple[Decimal, str]] = []
     for currency, pattern, marks in _AMOUNT_PATTERNS:
         if not any(mark in text for mark in marks):
             continue  # a cheap substring test spares a regular-expression scan of the whole complaint
@@ -308,23 +338,21 @@ def amounts_in_text(text: str) -> list[Money]:
                 match.group(2) if pattern.groups >= 2 else ("万" if pattern.pattern.endswith("万") else None)
             )
             value *= {"万": 10_000, "千": 1_000}.get(unit or "", 1)
-            found.append(Money(amount=value, currency=currency))
+            found.append((value, currency))
     for match in _CHINESE_AMOUNT.finditer(text) if "万" in text or "千" in text else ():
         digits = match.group(1)
         value = sum(_CHINESE_NUMERALS[ch] for ch in digits) if len(digits) <= 2 else 0
         if value:
-            found.append(
-                Money(amount=Decimal(value * (10_000 if match.group(2) == "万" else 1_000)), currency="CNY")
-            )
+            found.append((Decimal(value * (10_000 if match.group(2) == "万" else 1_000)), "CNY"))
     return found
 
 
 def _amount_signal(amount: Money | None, text: str, thresholds: SeverityThresholds) -> tuple[str | None, str]:
     """The signal for the highest threshold reached, and its level (``critical``/``high``/``medium``/"")."""
-    candidates = [amount] if amount is not None else amounts_in_text(text)
+    candidates = [(amount.amount, amount.currency)] if amount is not None else _amounts(text)
     best: tuple[int, str | None, str] = (0, None, "")
-    for money in candidates:
-        limits = thresholds.amounts.get(money.currency.upper())
+    for value, currency in candidates:
+        limits = thresholds.amounts.get(currency.upper())
         if limits is None:
             continue
         for rank, level, limit in (
@@ -332,9 +360,9 @@ def _amount_signal(amount: Money | None, text: str, thresholds: SeverityThreshol
             (2, "high", limits.high),
             (1, "medium", limits.medium),
         ):
-            if money.amount >= limit:
+            if value >= limit:
                 if rank > best[0]:
-                    best = (rank, f"amount>={limit:f}{money.currency.upper()}", level)
+                    best = (rank, f"amount>={limit:f}{currency.upper()}", level)
                 break
     return best[1], best[2]
 

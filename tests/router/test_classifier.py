@@ -203,3 +203,42 @@ def test_every_training_product_and_issue_is_mapped() -> None:
         "Credit reporting, credit repair services, or other personal consumer reports",
     ):
         assert old_name.lower() in PRODUCT_LINES
+
+
+def test_batch_vectoriser_matches_the_training_analyser(classifier: Classifier) -> None:
+    from itertools import repeat
+
+    import numpy as np
+
+    texts = [
+        "My credit card issuer charged an annual fee; the credit card company ignored me. XXXX XXXX",
+        "信用卡被盗刷了，credit card stolen",
+        "",
+        "the the of",
+    ]
+    matrix = classifier.vectorise(texts).toarray()
+    for row, text in zip(matrix, texts, strict=True):
+        columns = [c for c in map(classifier._vocabulary.get, analyse(text), repeat(None)) if c is not None]
+        assert set(np.flatnonzero(row)) == set(columns)
+
+
+def test_tokens_are_words_of_two_letters_or_more() -> None:
+    import re
+
+    from services.router.lexicon import tokens
+
+    for text in ["émile a-b cd\tef gh's 信用卡ok x", "xxxx/xx/xxxx {$100.00} zelle", ""]:
+        assert tokens(text) == re.findall(r"[a-z]{2,}", text)
+
+
+def test_classify_records_keeps_order_and_errors(classifier: Classifier, table: RoutingTable) -> None:
+    from services.router.decide import classify_records
+
+    records = [{"id": "1", "text": "信用卡被盗刷"}, "not an object", {"id": "3"}, {"id": "4", "text": "ATM吞卡"}]
+    out = classify_records(records, classifier, table)
+    assert [o["id"] for o in out] == ["1", None, "3", "4"]
+    assert "error" in out[1] and "error" in out[2]
+    assert out[0]["department"] == "fraud"
+    without = classifier.classify_many([("信用卡被盗刷", None)], explain=False)[0]
+    assert without.explanations == ()
+    assert without.business_line == classifier.classify("信用卡被盗刷").business_line

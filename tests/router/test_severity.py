@@ -136,3 +136,30 @@ def test_every_signal_is_explained() -> None:
         "amount>=5000CNY",
     }
     assert len(result.explanations) == len(result.signals) + 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the issue went to court and i will sue the lender; my lawyers said so",
+        "tissue paper, pursue, courtesy: none of these are threats",
+        "我要去人民银行和12378投诉，还要找媒体曝光 scam in progress",
+        "a12378 is not the hotline but 12378 is",
+        "my elderly father was scammed; the cfpb and the news know",
+        "",
+    ],
+)
+def test_signal_scan_finds_what_a_word_boundary_search_finds(text: str) -> None:
+    import re
+
+    from services.router.severity import _SIGNAL_SCANNER, SIGNAL_PATTERNS
+
+    expected = {}
+    for name, pattern in SIGNAL_PATTERNS.items():
+        latin = "|".join(w for w in pattern.words if w.isascii())
+        cjk = "|".join(re.escape(w) for w in pattern.words if not w.isascii())
+        reference = re.compile("|".join(p for p in (f"(?<![a-z])(?:{latin})(?![a-z])" if latin else "", cjk) if p))
+        match = reference.search(text)
+        if match:
+            expected[name] = match.group(0)
+    assert _SIGNAL_SCANNER.first_terms(text) == expected
