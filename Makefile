@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test lint schemas model bench clean
+.PHONY: run test soak lint schemas model bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "complaintflow needs Python 3.11, found " + sys.version.split()[0]'
@@ -19,6 +19,14 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The reliability scenarios at soak size: SOAK_COMPLAINTS complaints through the crash scenario, a 60 s SMTP/SMS
+# outage and a 60 s Redis outage (the regular suite uses a few hundred complaints and 20 s outages).
+SOAK_COMPLAINTS ?= 20000
+soak: $(STAMP)
+	COMPLAINTFLOW_SOAK_COMPLAINTS=$(SOAK_COMPLAINTS) COMPLAINTFLOW_SOAK_BETWEEN_KILLS_S=60 \
+	COMPLAINTFLOW_SOAK_OUTAGE_S=60 COMPLAINTFLOW_SOAK_REDIS_OUTAGE_S=60 COMPLAINTFLOW_SOAK_NOTIFY_COMPLAINTS=1000 \
+	$(BIN)/python -m pytest tests/reliability -p no:cacheprovider
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
+import signal
 import sys
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import faust
 import mode
 
+from complaintflow.brokerwatch import EXIT_BROKER_LOST, BrokerWatch
 from complaintflow.embedded import BROKER_WARNING, embedded_services, free_port
 from complaintflow.health import HEALTH, tcp_reachable
 from complaintflow.kafka import create_all_topics
@@ -84,6 +88,8 @@ def serve(roles: Sequence[str], settings: Settings, options: dict[str, object] |
         services.append(
             WebServer(build_web_app(routes, settings.http_max_body_bytes), settings.bind_host, settings.http_port)
         )
+        exit_code: list[int] = []
+        services.append(BrokerWatch(settings, bootstrap, lambda: _exit_for_restart(exit_code)))
         endpoints = {
             "kafka_bootstrap_servers": bootstrap,
             "redis_url": redis_url,
@@ -107,10 +113,20 @@ def serve(roles: Sequence[str], settings: Settings, options: dict[str, object] |
         try:
             worker.execute_from_commandline()
         except SystemExit as exit_:
-            return int(exit_.code or 0)
+            return exit_code[0] if exit_code else int(exit_.code or 0)
         finally:
             remove_stack_file(settings)
     return 0
+
+
+def _exit_for_restart(exit_code: list[int], grace_s: float = 20.0) -> None:
+    """Stop the worker the usual way (SIGTERM), with a non-zero exit code; if the shutdown itself hangs on the
+    broken connections, end the process after ``grace_s``."""
+    exit_code.append(EXIT_BROKER_LOST)
+    timer = threading.Timer(grace_s, os._exit, args=(EXIT_BROKER_LOST,))
+    timer.daemon = True
+    timer.start()
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _assigned(app: faust.App) -> Callable[[], Awaitable[bool]]:

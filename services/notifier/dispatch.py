@@ -4,22 +4,30 @@ A Redis record is claimed before sending (``pending:<owner>`` with a short lease
 (``sent``). A redelivered event whose record says ``sent`` is skipped; a claim left by a worker that died
 before sending expires and the message is sent then. Failures that may pass are retried later from a
 schedule in Redis, so one slow or failing address never blocks the partition.
+
+Order per complaint and channel: while a message of a complaint waits in the schedule (a retry, a quiet-hours
+deferral, a claim held elsewhere), later messages for that complaint and channel queue behind it in event
+order, and the schedule runner sends them once the waiting one is done. Only an urgent message overtakes a
+quiet-hours deferral.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 
+from complaintflow.health import HEALTH
 from complaintflow.metrics import DEAD_LETTERS, NOTIFICATIONS
 from complaintflow.runtime import Runtime
 from complaintflow.state import Keys
-from complaintflow.streams import Outbox
+from complaintflow.streams import Outbox, dependency_errors
 from schemas import ComplaintEvent, DeadLetter, EventKind, event_id_for, stable_id
 from services.notifier.channels import Delivery, is_urgent
 from services.notifier.mailer import Mailer
@@ -45,6 +53,28 @@ if score and tonumber(score) <= tonumber(ARGV[2]) then
 end
 return 0
 """
+
+# Queue behind the complaint's waiting message, if it has one (atomic with the release below).
+_ENQUEUE_IF_WAITING = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('RPUSH', KEYS[2], ARGV[1])
+  redis.call('EXPIRE', KEYS[2], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+# The complaint has nothing waiting any more once its queue is empty.
+_RELEASE_IF_EMPTY = """
+if redis.call('LLEN', KEYS[2]) == 0 then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+"""
+ORDER_TTL_S = 60 * 60 * 24 * 7
+DEFERRED = "deferred"
+WAITING = "waiting"
 
 
 def scheduled_key(topic_prefix: str = "") -> str:
@@ -94,19 +124,32 @@ class Dispatcher:
         self.scheduled = scheduled_key(self.settings.topic_prefix)
         self.message_id_domain = parseaddr(self.settings.mail_from)[1].rpartition("@")[2] or "complaintflow.local"
 
-    async def deliver(self, attempt: Attempt, now: datetime | None = None) -> str:
-        """Send once, or schedule a later attempt. Returns sent, duplicate, deferred, retrying, failed, or
-        ``CLAIM_HELD`` when another worker is sending it (the same attempt is then scheduled after the lease)."""
+    def _order_keys(self, attempt: Attempt) -> tuple[str, str]:
+        """(marker that a message of this complaint and channel waits in the schedule, the queue behind it)"""
+        base = f"{self.scheduled}:order:{attempt.event.complaint_id}:{attempt.delivery.channel}"
+        return base, f"{base}:queue"
+
+    async def deliver(self, attempt: Attempt, now: datetime | None = None, *, in_order: bool = False) -> str:
+        """Send once, or schedule a later attempt. Returns sent, duplicate, deferred, retrying, failed,
+        ``queued`` (behind an earlier message of the complaint that waits in the schedule), or ``CLAIM_HELD``
+        when another worker is sending it (the same attempt is then scheduled after the lease).
+
+        ``in_order`` says the caller is the schedule runner, whose turn it is for this complaint and channel."""
         now = now or datetime.now(UTC)
         event, delivery = attempt.event, attempt.delivery
         redis = self.runtime.redis
         key = Keys.notification(event.event_id, delivery.channel)
+        if not in_order and await self._queued_behind_earlier(attempt):
+            NOTIFICATIONS.labels(delivery.channel, "queued").inc()
+            return "queued"
         if delivery.channel == "sms" and not attempt.past_quiet_hours and not is_urgent(event):
             resume = send_after(
                 now, self.settings.quiet_hours, (event.customer and event.customer.timezone) or self.settings.timezone
             )
             if resume is not None and not await redis.exists(key):
-                await self.schedule(Attempt(event, delivery, attempt.attempt, past_quiet_hours=True), resume)
+                await self.schedule(
+                    Attempt(event, delivery, attempt.attempt, past_quiet_hours=True), resume, reason=DEFERRED
+                )
                 NOTIFICATIONS.labels(delivery.channel, "deferred").inc()
                 return "deferred"
         claimed = await redis.set(key, f"pending:{self.owner}", nx=True, ex=self.settings.notify_claim_lease_s)
@@ -124,10 +167,10 @@ class Dispatcher:
         except Exception as exc:
             await redis.delete(key)
             return await self._failed(attempt, exc, now)
-        await redis.set(key, "sent", ex=SENT_TTL_S)
+        await _through_outage(lambda: redis.set(key, "sent", ex=SENT_TTL_S))
         NOTIFICATIONS.labels(delivery.channel, "sent").inc()
         if message_id:
-            await self.runtime.store.link_message_id(message_id, event.complaint_id)
+            await _through_outage(lambda: self.runtime.store.link_message_id(message_id, event.complaint_id))
         await self._record(event, EventKind.notification_sent, delivery, {"message_id": message_id or ""}, now)
         return "sent"
 
@@ -160,7 +203,9 @@ class Dispatcher:
         kind = classify_failure(exc)
         channel = attempt.delivery.channel
         if kind == "transient" and attempt.attempt < self.settings.notify_max_attempts:
-            delay = backoff_delay(attempt.attempt, base=self.settings.notify_retry_base_s)
+            delay = backoff_delay(
+                attempt.attempt, base=self.settings.notify_retry_base_s, cap=self.settings.notify_retry_cap_s
+            )
             await self.schedule(
                 Attempt(attempt.event, attempt.delivery, attempt.attempt + 1, True), now + timedelta(seconds=delay)
             )
@@ -234,8 +279,42 @@ class Dispatcher:
         )
         await self.outbox.send(self.runtime.topics.events, event.complaint_id, record.model_dump_json().encode())
 
-    async def schedule(self, attempt: Attempt, when: datetime) -> None:
-        await self.runtime.redis.zadd(self.scheduled, {attempt.to_json(): when.timestamp()})
+    async def _queued_behind_earlier(self, attempt: Attempt) -> bool:
+        marker, queue = self._order_keys(attempt)
+        redis = self.runtime.redis
+        if is_urgent(attempt.event) and await redis.get(marker) == DEFERRED:
+            return False  # an urgent message does not wait for the morning with a deferred one
+        return bool(await redis.eval(_ENQUEUE_IF_WAITING, 2, marker, queue, attempt.to_json(), ORDER_TTL_S))
+
+    async def schedule(self, attempt: Attempt, when: datetime, reason: str = WAITING) -> None:
+        """Put an attempt in the schedule; until it is done, later messages of its complaint queue behind it."""
+        marker, _ = self._order_keys(attempt)
+        pipe = self.runtime.redis.pipeline(transaction=True)
+        pipe.set(marker, reason, ex=ORDER_TTL_S)
+        pipe.zadd(self.scheduled, {attempt.to_json(): when.timestamp()})
+        await pipe.execute()
+
+    async def _send_queued(self, done: Attempt, now: datetime) -> None:
+        """The complaint's waiting message is done: send what queued behind it, in event order, until one of
+        them has to wait in the schedule itself (it then holds the queue) or the queue is empty."""
+        marker, queue = self._order_keys(done)
+        redis = self.runtime.redis
+        while True:
+            head = await redis.lindex(queue, 0)
+            if head is None:
+                if await redis.eval(_RELEASE_IF_EMPTY, 2, marker, queue):
+                    return
+                continue  # something queued in the meantime
+            try:
+                outcome = await self.deliver(Attempt.from_json(head), now, in_order=True)
+            except (ValueError, KeyError) as exc:
+                log.error("unreadable queued notification dropped", extra={"error_type": type(exc).__name__})
+                outcome = "dropped"
+            # Removed only after its attempt: a worker dying here leaves it at the head, where the next
+            # runner finds it already sent.
+            await redis.lrem(queue, 1, head)
+            if outcome in ("retrying", "deferred", CLAIM_HELD):
+                return
 
     async def run_due(self, now: datetime | None = None, limit: int = 200) -> int:
         """Send what the schedule says is due. Each entry is leased (atomically, so one worker runs it) and
@@ -254,10 +333,33 @@ class Dispatcher:
                 await redis.zrem(self.scheduled, entry)
                 log.error("unreadable scheduled notification dropped", extra={"error_type": type(exc).__name__})
                 continue
-            if await self.deliver(attempt, now) != CLAIM_HELD:  # CLAIM_HELD re-added this very entry
-                await redis.zrem(self.scheduled, entry)
+            outcome = await self.deliver(attempt, now, in_order=True)
+            if outcome == CLAIM_HELD:  # re-added this very entry
+                continue
+            if outcome not in ("retrying", "deferred"):
+                await self._send_queued(attempt, now)
+            # Removed last: a worker dying before this leaves the entry to come due again after its lease.
+            await redis.zrem(self.scheduled, entry)
             done += 1
         return done
+
+
+async def _through_outage(step: Callable[[], Awaitable[object]]) -> None:
+    """A Redis write after the message went out. A Redis outage here must not fail the handler: its retry
+    would find the claim still pending and send the message a second time once the lease ran out."""
+    errors = dependency_errors()
+    delay = 0.2
+    while True:
+        try:
+            await step()
+        except errors as exc:
+            HEALTH.report("notifier.confirm", ok=False, detail=f"dependency unavailable: {type(exc).__name__}")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+            continue
+        if delay > 0.2:
+            HEALTH.report("notifier.confirm", ok=True)
+        return
 
 
 def _b64(text: str) -> str:

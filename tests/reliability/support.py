@@ -49,6 +49,16 @@ def wait_until(condition: Callable[[], T], timeout: float, what: str, stack: Run
         time.sleep(0.2)
 
 
+def settle(condition: Callable[[], object], timeout: float) -> bool:
+    """True once ``condition`` holds, False at the timeout (the caller's tally then says what is missing)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
 def http_status(stack: RunningStack, path: str, timeout: float = 5.0) -> int | None:
     """The status a GET answers, or None when nothing answers at all."""
     try:
@@ -271,9 +281,7 @@ class DepartmentView:
 
     def poll(self) -> None:
         for record in self.reader.poll(500):
-            routed = RoutedComplaint.model_validate(
-                {k: v for k, v in record.items() if not k.startswith("_")}
-            )
+            routed = RoutedComplaint.model_validate({k: v for k, v in record.items() if not k.startswith("_")})
             if self.topic_of[record["_topic"]] != routed.department:
                 continue  # the escalation copy on a second department's topic
             if routed.routing_id in self.seen_routings:
