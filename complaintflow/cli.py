@@ -58,9 +58,7 @@ def run() -> None:
 
 
 @main.command()
-@click.option(
-    "--channel", "channels", multiple=True, type=click.Choice(CHANNELS), help="Only these channels."
-)
+@click.option("--channel", "channels", multiple=True, type=click.Choice(CHANNELS), help="Only these channels.")
 @click.option("--no-http", is_flag=True, help="Do not serve the HTTP entry points.")
 @click.option("--no-smtp", is_flag=True, help="Do not serve the SMTP entry point.")
 def intake(channels: tuple[str, ...], no_http: bool, no_smtp: bool) -> None:
@@ -114,9 +112,7 @@ def schemas() -> None:
 
 
 @schemas.command("export")
-@click.option(
-    "--check", is_flag=True, help="Fail if the files in schemas/ are stale instead of writing them."
-)
+@click.option("--check", is_flag=True, help="Fail if the files in schemas/ are stale instead of writing them.")
 def schemas_export(check: bool) -> None:
     """Write schemas/*.schema.json from the pydantic models."""
     from schemas.export import SCHEMA_DIR, export_json_schemas, json_schema_files
@@ -185,9 +181,7 @@ def dept() -> None:
 @dept.command("tail")
 @click.argument("department")
 @click.option("--group", default=None, help="Consumer group (default: complaintflow-dept-<DEPT>).")
-@click.option(
-    "--idle-timeout", type=float, default=None, help="Stop after this many seconds without a message."
-)
+@click.option("--idle-timeout", type=float, default=None, help="Stop after this many seconds without a message.")
 def dept_tail(department: str, group: str | None, idle_timeout: float | None) -> None:
     """Print complaints routed to DEPARTMENT as they arrive (and commit them as handled)."""
     from services.router.department_client import DepartmentClient
@@ -285,9 +279,7 @@ def import_mail(path: Path) -> None:
 
 
 @main.command()
-@click.option(
-    "--timeout", type=float, default=90.0, show_default=True, help="Seconds to wait for every sample."
-)
+@click.option("--timeout", type=float, default=90.0, show_default=True, help="Seconds to wait for every sample.")
 def demo(timeout: float) -> None:
     """Send built-in sample complaints (every channel, Chinese and English) and show where each went."""
     from complaintflow.demo import run_demo
@@ -341,16 +333,10 @@ def sla_sweep(at: str | None) -> None:
 
 # --- operations -------------------------------------------------------------------------------------
 @main.command()
-@click.option(
-    "--since", default="30d", show_default=True, help="Start: a duration back from now (30d, 12h) or a date."
-)
+@click.option("--since", default="30d", show_default=True, help="Start: a duration back from now (30d, 12h) or a date.")
 @click.option("--until", "until", default=None, help="End date (YYYY-MM-DD, inclusive); default now.")
-@click.option(
-    "--out", "out_dir", type=click.Path(path_type=Path), default=Path("var/report"), show_default=True
-)
-@click.option(
-    "--format", "fmt", type=click.Choice(["html", "csv", "json"]), default="html", show_default=True
-)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("var/report"), show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["html", "csv", "json"]), default="html", show_default=True)
 def report(since: str, until: str | None, out_dir: Path, fmt: str) -> None:
     """The complaint ledger: counts, trends, recurring problems, SLA and satisfaction, from the event log."""
     from complaintflow.report.command import run_report
@@ -398,21 +384,15 @@ def deadletter_replay(dead_letter_ids: tuple[str, ...], replay_all: bool, stage:
     settings = _settings()
     if not dead_letter_ids and not replay_all:
         raise click.UsageError("name dead letter ids or use --all")
-    replayed, skipped = replay_dead_letters(
-        settings, _bootstrap(settings), list(dead_letter_ids), replay_all, stage
-    )
+    replayed, skipped = replay_dead_letters(settings, _bootstrap(settings), list(dead_letter_ids), replay_all, stage)
     click.echo(f"replayed {replayed}, skipped {skipped} already replayed or unknown")
 
 
 @main.command()
-@click.option(
-    "--complaints", "count", type=int, default=10_000, show_default=True, help="Complaints per run (N)."
-)
+@click.option("--complaints", "count", type=int, default=10_000, show_default=True, help="Complaints per run (N).")
 @click.option("--workers", type=int, default=1, show_default=True, help="Worker processes per role (W).")
 @click.option("--rate", type=float, default=None, help="Offer a steady R complaints/s instead of a burst.")
-@click.option(
-    "--json", "json_path", type=click.Path(path_type=Path), default=None, help="Write all figures here."
-)
+@click.option("--json", "json_path", type=click.Path(path_type=Path), default=None, help="Write all figures here.")
 def bench(count: int, workers: int, rate: float | None, json_path: Path | None) -> None:
     """Throughput, latency and memory of the pipeline against the broker's and framework's ceilings."""
     from complaintflow.bench.command import run_bench

@@ -329,11 +329,7 @@ class _DepartmentHead:
         relative = np.log(np.maximum(probs / probs.max(axis=1, keepdims=True), 1e-12))
         department_log = self.weight * np.concatenate([relative, np.zeros((len(probs), extra))], axis=1)
         department_log[~np.isin(line_probs.argmax(axis=1), self.gate_rows) | silent] = 0.0
-        joint = (
-            np.log(line_probs)[:, :, None]
-            + np.log(reason_probs)[:, None, :]
-            + department_log[:, self.pair_columns]
-        )
+        joint = np.log(line_probs)[:, :, None] + np.log(reason_probs)[:, None, :] + department_log[:, self.pair_columns]
         best = joint.reshape(len(joint), -1).argmax(axis=1)
         return np.divmod(best, joint.shape[2])
 
@@ -399,12 +395,8 @@ class Classifier:
         keys = (flat[:-1] * len(word_ids) + flat[1:])[adjacent]
         found = np.minimum(np.searchsorted(pair_keys, keys), len(pair_keys) - 1)
         is_pair = pair_keys[found] == keys
-        all_rows = np.concatenate(
-            [rows, rows[:-1][adjacent][is_pair], np.repeat(text_numbers, cjk_lengths)]
-        )
-        all_columns = np.concatenate(
-            [unigrams, pair_columns[found[is_pair]], np.array(cjk_columns, dtype=np.int64)]
-        )
+        all_rows = np.concatenate([rows, rows[:-1][adjacent][is_pair], np.repeat(text_numbers, cjk_lengths)])
+        all_columns = np.concatenate([unigrams, pair_columns[found[is_pair]], np.array(cjk_columns, dtype=np.int64)])
         size = len(self._vocabulary)
         known = all_columns >= 0
         feature_keys, counts = np.unique(all_rows[known] * size + all_columns[known], return_counts=True)
@@ -440,9 +432,7 @@ class Classifier:
     def classify(self, text: str, subject: str | None = None) -> Classification:
         return self.classify_many([(text, subject)])[0]
 
-    def classify_many(
-        self, items: Sequence[tuple[str, str | None]], *, explain: bool = True
-    ) -> list[Classification]:
+    def classify_many(self, items: Sequence[tuple[str, str | None]], *, explain: bool = True) -> list[Classification]:
         """Classify a batch: features, both heads, lexicon scores and the strongest features are computed
         as whole-batch array operations; only the final labels and explanation strings are per text.
         ``explain=False`` leaves ``explanations`` empty, for callers that do not show them."""

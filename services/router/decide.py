@@ -96,7 +96,11 @@ def classify_records(objs: Sequence[Any], classifier: Classifier, table: Routing
     for (index, text, subject, channel), classification in zip(pending, classifications, strict=True):
         assessment = assess_text(f"{subject}\n{text}" if subject else text, classification)
         question = (
-            classification.business_line, classification.reason, assessment.severity, channel, assessment.signals
+            classification.business_line,
+            classification.reason,
+            assessment.severity,
+            channel,
+            assessment.signals,
         )
         route = routes.get(question)
         if route is None:

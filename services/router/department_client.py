@@ -105,9 +105,7 @@ class DepartmentClient:
         )
         if self._producer is None:
             self._producer = producer(self.bootstrap)
-        self._producer.send(
-            self.topics.status, key=complaint_number.encode(), value=update.model_dump_json().encode()
-        )
+        self._producer.send(self.topics.status, key=complaint_number.encode(), value=update.model_dump_json().encode())
         self._producer.flush(30)
         return update
 

@@ -718,10 +718,7 @@ class LexiconMatcher:
         found.update(self._single_words & present)
         first_words = present.intersection(self._phrases_by_first)
         candidates = [
-            padded
-            for w in first_words
-            for padded, rest in self._phrases_by_first[w]
-            if rest.issubset(present)
+            padded for w in first_words for padded, rest in self._phrases_by_first[w] if rest.issubset(present)
         ]
         if candidates:
             joined = f" {' '.join(tokens)} "

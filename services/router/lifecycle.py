@@ -63,9 +63,7 @@ class Lifecycle:
         self.outbox = outbox
         self.classifier = classifier
         self.table = table
-        self.holidays = (
-            load_holidays(self.settings.holidays_file) if self.settings.holidays_file else frozenset()
-        )
+        self.holidays = load_holidays(self.settings.holidays_file) if self.settings.holidays_file else frozenset()
         from services.router.sla_clock import SlaSchedule  # local: the schedule needs only Redis
 
         self.schedule = SlaSchedule(runtime.redis)
@@ -94,9 +92,7 @@ class Lifecycle:
             holidays=self.holidays,
             tz=self.settings.timezone,
         )
-        won = await self.runtime.redis.set(
-            routed_key(complaint.complaint_id), routed.model_dump_json(), nx=True
-        )
+        won = await self.runtime.redis.set(routed_key(complaint.complaint_id), routed.model_dump_json(), nx=True)
         if not won:  # another worker decided first during a rebalance: theirs stands
             return await self.current(complaint.complaint_id) or routed, False
         await self._record(routed, ComplaintStatus.routed, now)
@@ -149,9 +145,7 @@ class Lifecycle:
                     "window_s": str(window),
                 },
             )
-            await self.outbox.send(
-                self.runtime.topics.events, complaint.complaint_id, event.model_dump_json().encode()
-            )
+            await self.outbox.send(self.runtime.topics.events, complaint.complaint_id, event.model_dump_json().encode())
             await record_incident(self.runtime.redis, {**event.details, "at": now.isoformat(timespec="seconds")})
             log.warning(
                 "complaint storm",
@@ -224,9 +218,7 @@ class Lifecycle:
             deadline=deadline,
             details=details or {},
         )
-        await self.outbox.send(
-            self.runtime.topics.events, complaint.complaint_id, event.model_dump_json().encode()
-        )
+        await self.outbox.send(self.runtime.topics.events, complaint.complaint_id, event.model_dump_json().encode())
 
     # --- status updates -----------------------------------------------------------------------------
     async def apply_status(self, update: StatusUpdate, now: datetime) -> str:
@@ -236,9 +228,7 @@ class Lifecycle:
         )
         routed = await self.current(complaint_id) if complaint_id else None
         if routed is None:
-            raise PermanentError(
-                f"status update for unknown complaint number {update.complaint_number}", "unknown"
-            )
+            raise PermanentError(f"status update for unknown complaint number {update.complaint_number}", "unknown")
         if await self.runtime.redis.exists(f"cf:done:status:{update.update_id}"):
             return "duplicate"
         status = update.status
@@ -273,9 +263,7 @@ class Lifecycle:
         await store.mark_once("status", update.update_id)
         return status.value
 
-    async def _transfer(
-        self, routed: RoutedComplaint, update: StatusUpdate, now: datetime
-    ) -> RoutedComplaint:
+    async def _transfer(self, routed: RoutedComplaint, update: StatusUpdate, now: datetime) -> RoutedComplaint:
         if update.to_department is None:
             raise PermanentError("a transfer needs to_department", "invalid")
         target = Department(update.to_department)

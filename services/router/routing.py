@@ -126,12 +126,9 @@ class RoutingTable:
         default = _department(data.get("default_department"), "default_department")
         if default is None:
             raise RoutingTableError("default_department is required")
-        rules = tuple(
-            _parse_rule(i, raw, "rules", "department") for i, raw in enumerate(_list(data, "rules"))
-        )
+        rules = tuple(_parse_rule(i, raw, "rules", "department") for i, raw in enumerate(_list(data, "rules")))
         escalations = tuple(
-            _parse_rule(i, raw, "escalations", "escalate_to")
-            for i, raw in enumerate(_list(data, "escalations"))
+            _parse_rule(i, raw, "escalations", "escalate_to") for i, raw in enumerate(_list(data, "escalations"))
         )
         return cls(default_department=default, rules=rules, escalations=escalations)
 
@@ -163,14 +160,10 @@ class RoutingTable:
             escalation = next((e for e in self.escalations if e.when.matches(facts, names)), None)
             if escalation is not None:
                 escalate_to = escalation.escalate_to
-                explanation += (
-                    f"; escalation {escalation.name!r} ({escalation.when.describe()}) → {escalate_to}"
-                )
+                explanation += f"; escalation {escalation.name!r} ({escalation.when.describe()}) → {escalate_to}"
         if escalate_to == department:
             escalate_to = None
-        return RouteDecision(
-            department=department, escalate_to=escalate_to, rule=rule_name, explanation=explanation
-        )
+        return RouteDecision(department=department, escalate_to=escalate_to, rule=rule_name, explanation=explanation)
 
 
 def _list(data: Mapping[str, Any], key: str) -> list[Any]:
@@ -197,15 +190,11 @@ def _parse_rule(index: int, raw: Any, section: str, target: str) -> Rule:
     name = str(raw.get("name") or f"{section}[{index}]")
     where = f"{section}[{index}] {name!r}"
     allowed_keys = (
-        {"name", "when", "department", "escalate_to"}
-        if target == "department"
-        else {"name", "when", "escalate_to"}
+        {"name", "when", "department", "escalate_to"} if target == "department" else {"name", "when", "escalate_to"}
     )
     unknown = set(raw) - allowed_keys
     if unknown:
-        raise RoutingTableError(
-            f"{where}: unknown key(s) {sorted(unknown)} (allowed: {sorted(allowed_keys)})"
-        )
+        raise RoutingTableError(f"{where}: unknown key(s) {sorted(unknown)} (allowed: {sorted(allowed_keys)})")
     department = _department(raw.get("department"), f"{where} department")
     escalate_to = _department(raw.get("escalate_to"), f"{where} escalate_to")
     if target == "department" and department is None:
@@ -243,14 +232,12 @@ def _parse_condition(raw: Any, where: str) -> Condition:
             for item in items:
                 if signal_name(str(item)) != item or item not in KNOWN_SIGNALS:
                     raise RoutingTableError(
-                        f"{where}: unknown signal {item!r} in {field} "
-                        f"(known: {', '.join(sorted(KNOWN_SIGNALS))})"
+                        f"{where}: unknown signal {item!r} in {field} (known: {', '.join(sorted(KNOWN_SIGNALS))})"
                     )
             signals[field] = frozenset(items)
         else:
             raise RoutingTableError(
-                f"{where}: unknown field {field!r} in when "
-                f"(known: {', '.join([*_ENUM_FIELDS, *_SIGNAL_FIELDS])})"
+                f"{where}: unknown field {field!r} in when (known: {', '.join([*_ENUM_FIELDS, *_SIGNAL_FIELDS])})"
             )
     return Condition(
         values=values,

@@ -244,7 +244,6 @@ SIGNAL_PATTERNS: dict[str, TermPattern] = {
 }
 
 
-
 class SignalScanner:
     """Every signal's leftmost term in a text, from one scan with all signals' terms.
 
@@ -334,9 +333,7 @@ def _amounts(text: str) -> list[tuple[Decimal, str]]:
                 value = Decimal(match.group(1).replace(",", ""))
             except InvalidOperation:
                 continue
-            unit = (
-                match.group(2) if pattern.groups >= 2 else ("万" if pattern.pattern.endswith("万") else None)
-            )
+            unit = match.group(2) if pattern.groups >= 2 else ("万" if pattern.pattern.endswith("万") else None)
             value *= {"万": 10_000, "千": 1_000}.get(unit or "", 1)
             found.append((value, currency))
     for match in _CHINESE_AMOUNT.finditer(text) if "万" in text or "千" in text else ():

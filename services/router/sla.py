@@ -52,9 +52,7 @@ _CN_FIRST_CONTACT_DAYS = {Severity.high: 1, Severity.medium: 2, Severity.low: 3}
 
 PROFILES: dict[str, SlaProfile] = {
     "cn": SlaProfile("cn", {Severity.critical: 2}, _CN_FIRST_CONTACT_DAYS, 15, (30, 60), 2),
-    "uk": SlaProfile(
-        "uk", {Severity.critical: 2}, {Severity.high: 3, Severity.medium: 3, Severity.low: 3}, 56, (), 1
-    ),
+    "uk": SlaProfile("uk", {Severity.critical: 2}, {Severity.high: 3, Severity.medium: 3, Severity.low: 3}, 56, (), 1),
     "us": SlaProfile("us", {Severity.critical: 2}, _CN_FIRST_CONTACT_DAYS, 15, (60,), 2),
 }
 
@@ -71,9 +69,7 @@ def load_holidays(path: Path | None = None) -> frozenset[date]:
 
     ``#`` starts a comment."""
     holidays = set()
-    for number, raw in enumerate(
-        Path(path or DEFAULT_HOLIDAYS_PATH).read_text(encoding="utf-8").splitlines(), 1
-    ):
+    for number, raw in enumerate(Path(path or DEFAULT_HOLIDAYS_PATH).read_text(encoding="utf-8").splitlines(), 1):
         line = raw.split("#", 1)[0].strip().removeprefix("-").strip().strip("'\"")
         if not line:
             continue
@@ -147,9 +143,7 @@ def extend_deadlines(
             f"extension {number} (to {rules.extension_days[number - 1]} days) needs a named approver"
         )
     new_decision = (received_at + timedelta(days=rules.extension_days[number - 1])).astimezone(UTC)
-    return deadlines.model_copy(
-        update={"decision_by": max(new_decision, deadlines.decision_by), "extensions": number}
-    )
+    return deadlines.model_copy(update={"decision_by": max(new_decision, deadlines.decision_by), "extensions": number})
 
 
 DEFAULT_WARN_BEFORE: dict[str, timedelta] = {

@@ -54,11 +54,7 @@ class SlaSchedule:
 
     async def cancel(self, routed: RoutedComplaint, which: str | None) -> None:
         cid = routed.complaint.complaint_id
-        members = [
-            m
-            for m in await self.redis.smembers(_members_key(cid))
-            if which is None or m.split("|")[1] == which
-        ]
+        members = [m for m in await self.redis.smembers(_members_key(cid)) if which is None or m.split("|")[1] == which]
         if members:
             pipe = self.redis.pipeline(transaction=False)
             pipe.zrem(DUE, *members)
@@ -102,12 +98,8 @@ class SlaClock:
             emitted += 1
         return emitted
 
-    async def _alert(
-        self, routed: RoutedComplaint, which: str, kind: EventKind, member: str, now: datetime
-    ) -> None:
-        deadline = (
-            routed.deadlines.first_contact_by if which == "first_contact" else routed.deadlines.decision_by
-        )
+    async def _alert(self, routed: RoutedComplaint, which: str, kind: EventKind, member: str, now: datetime) -> None:
+        deadline = routed.deadlines.first_contact_by if which == "first_contact" else routed.deadlines.decision_by
         details = {"deadline_kind": which}
         await self.lifecycle.emit(routed, kind, member, at=now, deadline=deadline, details=details)
         if kind == EventKind.sla_breached:  # open and warning are set from the schedule (complaintflow.operations)

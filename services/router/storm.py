@@ -61,9 +61,7 @@ class StormDetector:
         """``count`` is the number of complaints in this window including the current one."""
         limit = self.threshold(reason)
         if count < limit:
-            return StormVerdict(
-                False, False, None, f"{count} of {limit} {line}/{reason} complaints in window"
-            )
+            return StormVerdict(False, False, None, f"{count} of {limit} {line}/{reason} complaints in window")
         return StormVerdict(
             storm=True,
             first=count == limit,

@@ -284,9 +284,7 @@ def _split_and_score(
 
 
 def evaluation_splits(examples: list[Example], seed: int) -> list[tuple[str, list[Example], list[Example]]]:
-    train, test = train_test_split(
-        examples, test_size=0.2, random_state=seed, stratify=[str(e.line) for e in examples]
-    )
+    train, test = train_test_split(examples, test_size=0.2, random_state=seed, stratify=[str(e.line) for e in examples])
     splits = [("random 80/20 (stratified by line)", train, test)]
     for source in sorted({e.source for e in examples}):
         splits.append(
@@ -373,9 +371,7 @@ def evaluate(
     """Accuracy and macro-F1 on held-out splits (random, by source, era, sub-product) and the hand set."""
     table = table or RoutingTable.load()
     examples = load_examples(csv_path)
-    results = [
-        _split_and_score(name, tr, te, seed, table) for name, tr, te in evaluation_splits(examples, seed)
-    ]
+    results = [_split_and_score(name, tr, te, seed, table) for name, tr, te in evaluation_splits(examples, seed)]
     shipped = Classifier.load()
     speed = measure_speed(shipped, table, [e.text for e in examples])
     hand = evaluate_handset(shipped, table, handset) if handset and handset.exists() else None
@@ -431,9 +427,7 @@ def render_report(
             "|---|---|---|---|---|",
         ]
         for group, m in sorted(hand["summary"].items()):
-            out.append(
-                f"| {group} | {m['n']} | {m['line']:.3f} | {m['reason']:.3f} | {m['department']:.3f} |"
-            )
+            out.append(f"| {group} | {m['n']} | {m['line']:.3f} | {m['reason']:.3f} | {m['department']:.3f} |")
     out += [
         "",
         f"Classification speed (shipped model, `classify_records` in batches of 512 as `complaintflow classify` "

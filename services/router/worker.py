@@ -34,9 +34,7 @@ class ComplaintRouter:
         try:
             complaint = Complaint.model_validate_json(message.value)
         except ValidationError as exc:
-            raise PermanentError(
-                f"not a valid Complaint: {exc.error_count()} field error(s)", "schema"
-            ) from None
+            raise PermanentError(f"not a valid Complaint: {exc.error_count()} field error(s)", "schema") from None
         routed, is_new = await self.lifecycle.route(complaint, datetime.now(UTC))
         await self.lifecycle.publish_routing(routed, first_time=is_new)
         return "routed" if is_new else "duplicate"
@@ -50,9 +48,7 @@ class StatusApplier:
         try:
             update = StatusUpdate.model_validate_json(message.value)
         except ValidationError as exc:
-            raise PermanentError(
-                f"not a valid StatusUpdate: {exc.error_count()} field error(s)", "schema"
-            ) from None
+            raise PermanentError(f"not a valid StatusUpdate: {exc.error_count()} field error(s)", "schema") from None
         return await self.lifecycle.apply_status(update, datetime.now(UTC))
 
 
