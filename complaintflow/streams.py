@@ -12,6 +12,7 @@ import base64
 import logging
 import random
 import time
+from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -68,10 +69,36 @@ class InboundMessage:
 Handler = Callable[[InboundMessage], Awaitable[str]]
 
 
+# App id → the fetch wait its consumer asks the broker for (faust has no setting for it; see _patch_fetch_wait).
+_FETCH_MAX_WAIT_MS: dict[str, int] = {}
+
+
+def _patch_fetch_wait() -> None:
+    """Let an app's aiokafka consumer use ``_FETCH_MAX_WAIT_MS`` instead of the 1500 ms faust hard-codes."""
+    from faust.transport.drivers import aiokafka as driver
+
+    create = driver.AIOKafkaConsumerThread._create_worker_consumer
+    if getattr(create, "fetch_wait_patched", False):
+        return
+
+    def create_worker_consumer(self: driver.AIOKafkaConsumerThread, transport: object) -> object:
+        consumer = create(self, transport)
+        wait_ms = _FETCH_MAX_WAIT_MS.get(self.consumer.app.conf.id)
+        if wait_ms is not None:
+            consumer._fetch_max_wait_ms = wait_ms  # read by AIOKafkaConsumer.start(), which comes later
+        return consumer
+
+    create_worker_consumer.fetch_wait_patched = True  # type: ignore[attr-defined]
+    driver.AIOKafkaConsumerThread._create_worker_consumer = create_worker_consumer  # type: ignore[method-assign]
+
+
 def make_app(role: str, settings: Settings, bootstrap: str) -> faust.App:
     """One faust app per service role; its id is the consumer group, so a role scales by adding workers."""
     datadir = settings.var_dir / "faust" / role
     datadir.mkdir(parents=True, exist_ok=True)
+    if settings.fetch_max_wait_ms is not None:
+        _FETCH_MAX_WAIT_MS[f"{settings.group_prefix}-{role}"] = settings.fetch_max_wait_ms
+        _patch_fetch_wait()
     return faust.App(
         f"{settings.group_prefix}-{role}",
         broker=[f"kafka://{server.strip()}" for server in bootstrap.split(",")],
@@ -260,13 +287,105 @@ def inbound(event: EventT) -> InboundMessage:
     return InboundMessage(message.topic, message.partition, message.offset, key, bytes(value), message.timestamp)
 
 
-def add_stage(app: faust.App, topic_name: str, runner: StageRunner, concurrency: int = 1) -> None:
-    """Subscribe ``runner`` to ``topic_name`` as a faust agent named after its stage."""
+class KeyedWindow:
+    """Runs up to ``size`` handlers at once; handlers of the same key run one after another, in arrival order.
+
+    Most of a handler's time is spent waiting on Redis, SMTP or the producer, so overlapping the messages of
+    different complaints keeps the process busy, while two messages of one complaint never overtake each other.
+    A handler that fails (which ``StageRunner`` never lets happen except on cancellation) crashes the agent on
+    the next submission, as it would without the window.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._slots = asyncio.Semaphore(size)
+        self._tails: dict[bytes | None, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._failure: BaseException | None = None
+
+    async def submit(self, key: bytes | None, job: Callable[[], Awaitable[None]]) -> None:
+        if self._failure is not None:
+            raise self._failure
+        await self._slots.acquire()
+        task = asyncio.ensure_future(self._after(self._tails.get(key), job))
+        self._tails[key] = task
+        self._tasks.add(task)
+        task.add_done_callback(lambda done: self._done(key, done))
+
+    @staticmethod
+    async def _after(previous: asyncio.Task[None] | None, job: Callable[[], Awaitable[None]]) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])
+        await job()
+
+    def _done(self, key: bytes | None, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._slots.release()
+        if self._tails.get(key) is task:
+            del self._tails[key]
+        if not task.cancelled() and task.exception() is not None and self._failure is None:
+            self._failure = task.exception()
+
+    async def cancel(self) -> None:
+        """Stop what is still running: its messages are not acknowledged, so they are read again."""
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks))
+
+
+class PartitionAcks:
+    """Acknowledges events strictly in offset order per partition, however the handlers finish.
+
+    faust commits the first run of consecutive acknowledged offsets, but before a partition's first commit it
+    does not check that the run starts where the partition does; acknowledging in order closes that gap, so an
+    offset is committed only when it and every earlier one of its partition have been handled.
+    """
+
+    def __init__(self, ack: Callable[[EventT], Awaitable[object]]) -> None:
+        self._ack = ack
+        self._pending: dict[tuple[str, int], deque[list[object]]] = defaultdict(deque)
+
+    def track(self, event: EventT) -> list[object]:
+        """Register an event as read; returns the slot to pass to ``done``."""
+        message = event.message
+        slot: list[object] = [event, False]
+        self._pending[(message.topic, message.partition)].append(slot)
+        return slot
+
+    async def done(self, slot: list[object]) -> None:
+        slot[1] = True
+        event = slot[0]
+        message = event.message  # type: ignore[attr-defined]
+        queue = self._pending[(message.topic, message.partition)]
+        while queue and queue[0][1]:
+            await self._ack(queue.popleft()[0])  # type: ignore[arg-type]
+
+
+def add_stage(app: faust.App, topic_name: str, runner: StageRunner, concurrency: int = 1, in_flight: int = 32) -> None:
+    """Subscribe ``runner`` to ``topic_name`` as a faust agent named after its stage.
+
+    Up to ``in_flight`` messages are handled at once (one at a time per key). Each message is acknowledged
+    only after its handler returned, so its offset is committed only once it and every earlier message of
+    its partition are done: a crash or a stop means those messages are read again, never skipped.
+    """
     source = app.topic(topic_name, key_serializer="raw", value_serializer="raw")
 
     async def agent(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            await runner.run(inbound(event))
+        manual = stream.noack()
+        window = KeyedWindow(in_flight)
+        acks = PartitionAcks(manual.ack)
+
+        async def handle(message: InboundMessage, slot: list[object]) -> None:
+            await runner.run(message)
+            await acks.done(slot)
+
+        try:
+            async for event in manual.events():
+                message = inbound(event)
+                slot = acks.track(event)
+                await window.submit(message.key, lambda m=message, s=slot: handle(m, s))
+        finally:
+            await window.cancel()
 
     agent.__name__ = agent.__qualname__ = runner.stage.replace(".", "_")
     app.agent(source, name=runner.stage, concurrency=concurrency)(agent)

@@ -1,0 +1,1 @@
+"""``complaintflow bench``: throughput, latency and memory of the pipeline against the broker's own limit."""
