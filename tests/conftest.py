@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from complaintflow.embedded import EmbeddedStack, embedded_services, free_port
-from tests.smtp_support import SmtpServer
+from tests.delivery_servers import SmtpServer
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -9,7 +9,6 @@ import json
 import re
 import signal
 import socket
-import threading
 import time
 import urllib.request
 import uuid
@@ -17,7 +16,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -45,7 +43,7 @@ from schemas import (
 )
 from services.notifier.dispatch import scheduled_key
 from tests.conftest import RunningStack, stack_env, start_stack, stop_stack
-from tests.smtp_support import RecordingSmtp, SmtpServer
+from tests.delivery_servers import RecordingSmtp, SmsGateway, SmtpServer, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -76,50 +74,6 @@ DETAILS: dict[Language, dict[EventKind, dict[str, str]]] = {
 
 
 # --- real servers ------------------------------------------------------------------------------------------
-class SmsGateway:
-    """A JSON SMS gateway on a real socket. ``script[number]`` lists statuses to answer before a 200."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[int, dict[str, Any]]] = []
-        self.script: dict[str, list[int]] = {}
-        self.lock = threading.Lock()
-        gateway = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with gateway.lock:
-                    queued = gateway.script.get(body["to"], [])
-                    status = queued.pop(0) if queued else 200
-                    gateway.requests.append((status, body))
-                reply = {"id": body.get("message_id")} if status == 200 else {"error": status}
-                answer = json.dumps(reply).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1/sms"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def delivered(self, to: str | None = None) -> list[dict[str, Any]]:
-        with self.lock:
-            return [body for status, body in self.requests if status == 200 and to in (None, body["to"])]
-
-    def attempts(self, to: str) -> list[int]:
-        with self.lock:
-            return [status for status, body in self.requests if body["to"] == to]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def gateway() -> Iterator[SmsGateway]:
     running = SmsGateway()
@@ -200,18 +154,6 @@ def metric(stack: RunningStack, channel: str, result: str) -> float:
 
 
 # --- helpers ----------------------------------------------------------------------------------------------
-def wait_until(condition: Callable[[], T], timeout: float, what: str, stack: RunningStack | None = None) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            log = stack.log_text()[-3000:] if stack else ""
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{log}")
-        time.sleep(0.1)
-
-
 def hold(condition: Callable[[], bool], seconds: float) -> bool:
     """True when ``condition`` stays true for the whole period (used to prove something does NOT happen)."""
     deadline = time.monotonic() + seconds

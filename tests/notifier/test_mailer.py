@@ -20,7 +20,7 @@ from schemas import Language
 from services.notifier.mailer import Mailer
 from services.notifier.render import render_email
 from services.notifier.retry import classify_failure
-from tests.smtp_support import RecordingSmtp, SmtpServer
+from tests.delivery_servers import RecordingSmtp, SmtpServer
 
 from .conftest import COMPLAINT_NUMBER, EventFactory
 

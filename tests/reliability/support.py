@@ -6,7 +6,6 @@ kafka-python reader of the department topics (applying ``DepartmentClient``'s de
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -14,21 +13,16 @@ import urllib.request
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from email import message_from_bytes, policy
-from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from aiosmtpd.controller import Controller
-
-from complaintflow.embedded import free_port
 from complaintflow.kafka import ensure_topics
 from complaintflow.topics import Topics
 from schemas import Channel, Department, RoutedComplaint, complaint_id_for, event_id_for, stable_id
 from services.intake.publisher import ComplaintPublisher
 from services.notifier.render import message_id_for
 from tests.conftest import RunningStack
+from tests.delivery_servers import RecordingSmtp, SmsGateway
 from tests.kafka_support import TopicReader
 
 T = TypeVar("T")
@@ -37,18 +31,6 @@ MESSAGE_ID_DOMAIN = "bank.example"  # the domain of the default COMPLAINTFLOW_MA
 
 
 # --- waiting -----------------------------------------------------------------------------------------------
-def wait_until(condition: Callable[[], T], timeout: float, what: str, stack: RunningStack | None = None) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            tail = stack.log_text()[-3000:] if stack else ""
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{tail}")
-        time.sleep(0.2)
-
-
 def settle(condition: Callable[[], object], timeout: float) -> bool:
     """True once ``condition`` holds, False at the timeout (the caller's tally then says what is missing)."""
     deadline = time.monotonic() + timeout
@@ -78,88 +60,6 @@ def rss_kib(pid: int) -> int:
 
 
 # --- real servers ------------------------------------------------------------------------------------------
-class CountingSmtp:
-    """aiosmtpd handler keeping every accepted message; ``down`` answers 421 to every command that matters."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
-        message = message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
-        with self.lock:
-            self.messages.append(message)  # type: ignore[arg-type]
-        return "250 OK"
-
-    def received(self) -> list[EmailMessage]:
-        with self.lock:
-            return list(self.messages)
-
-    def by_message_id(self) -> Counter[str]:
-        return Counter(str(m["Message-ID"]) for m in self.received())
-
-
-class SmtpServer:
-    """A real SMTP server on a fixed port that can be stopped and started again (an outage)."""
-
-    def __init__(self, handler: CountingSmtp, port: int | None = None) -> None:
-        self.handler = handler
-        self.port = port or free_port()
-        self.controller: Controller | None = None
-
-    def start(self) -> SmtpServer:
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
-        self.controller.start()
-        return self
-
-    def stop(self) -> None:
-        if self.controller is not None:
-            self.controller.stop()
-            self.controller = None
-
-
-class SmsGateway:
-    """A JSON SMS gateway on a real socket; while ``down`` it answers 503 and delivers nothing."""
-
-    def __init__(self) -> None:
-        self.delivered: list[dict[str, Any]] = []
-        self.refused = 0
-        self.down = False
-        self.lock = threading.Lock()
-        gateway = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with gateway.lock:
-                    status = 503 if gateway.down else 200
-                    if status == 200:
-                        gateway.delivered.append(body)
-                    else:
-                        gateway.refused += 1
-                answer = json.dumps({"id": body.get("message_id")} if status == 200 else {"error": status}).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1/sms"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def received(self) -> list[dict[str, Any]]:
-        with self.lock:
-            return list(self.delivered)
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 # --- load ------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Offered:
@@ -304,7 +204,7 @@ class Tally:
 
 
 def tally(
-    offered: list[Offered], view: DepartmentView, smtp: CountingSmtp | None, sms: SmsGateway | None
+    offered: list[Offered], view: DepartmentView, smtp: RecordingSmtp | None, sms: SmsGateway | None
 ) -> tuple[Tally, list[str]]:
     """Departments: each offered complaint delivered once. Customers: each acknowledgement sent once."""
     problems: list[str] = []

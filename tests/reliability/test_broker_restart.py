@@ -20,17 +20,8 @@ from complaintflow.kafka import admin_client
 from complaintflow.topics import Topics
 from schemas import Channel, complaint_id_for
 from tests.conftest import stack_env, start_stack, stop_stack
-from tests.reliability.support import (
-    CountingSmtp,
-    DepartmentView,
-    Offered,
-    SmtpServer,
-    Tally,
-    http_status,
-    settle,
-    tally,
-    wait_until,
-)
+from tests.delivery_servers import RecordingSmtp, SmtpServer, wait_until
+from tests.reliability.support import DepartmentView, Offered, Tally, http_status, settle, tally
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
@@ -62,7 +53,7 @@ def test_workers_recreate_topics_and_carry_on_after_a_broker_restart(embedded, s
     first = embedded_broker(scenario_dir)
     first.start()
     bootstrap = f"{first.host}:{first.port}"
-    handler = CountingSmtp()
+    handler = RecordingSmtp()
     smtp = SmtpServer(handler).start()
     env = stack_env(
         embedded,

@@ -32,16 +32,8 @@ from schemas import (
 )
 from services.notifier.render import message_id_for
 from tests.conftest import stack_env, start_stack, stop_stack
-from tests.reliability.support import (
-    MESSAGE_ID_DOMAIN,
-    NO_QUIET_HOURS,
-    CountingSmtp,
-    SmsGateway,
-    SmtpServer,
-    Tally,
-    http_status,
-    settle,
-)
+from tests.delivery_servers import RecordingSmtp, SmsGateway, SmtpServer
+from tests.reliability.support import MESSAGE_ID_DOMAIN, NO_QUIET_HOURS, Tally, http_status, settle
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
@@ -76,7 +68,7 @@ def customer(serial: int) -> Customer:
 
 def test_mail_and_sms_held_back_by_outages_arrive_once_in_order(embedded, summary, scenario_dir):
     prefix = "rl3."
-    handler, gateway = CountingSmtp(), SmsGateway()
+    handler, gateway = RecordingSmtp(), SmsGateway()
     smtp = SmtpServer(handler).start()
     env = stack_env(
         embedded,

@@ -25,8 +25,9 @@ from complaintflow.topics import Topics
 from schemas import Channel, complaint_id_for
 from services.intake.envelopes import email_envelope, encode, json_envelope
 from tests.conftest import RunningStack, stack_env, start_stack, stop_stack
+from tests.delivery_servers import RecordingSmtp, SmtpServer
 from tests.kafka_support import records_now
-from tests.reliability.support import CountingSmtp, SmtpServer, Tally, http_status, rss_kib, settle
+from tests.reliability.support import Tally, http_status, rss_kib, settle
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
@@ -196,7 +197,7 @@ def post_raw(stack: RunningStack, path: str, data: bytes, headers: dict[str, str
 def test_hostile_input_gets_clear_answers_and_kills_nothing(embedded, summary, scenario_dir):
     prefix = "rl5."
     topics = Topics(prefix)
-    handler = CountingSmtp()
+    handler = RecordingSmtp()
     smtp = SmtpServer(handler).start()
     env = stack_env(
         embedded,

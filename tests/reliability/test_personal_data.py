@@ -23,9 +23,10 @@ from kafka import KafkaConsumer
 from complaintflow.topics import Topics
 from services.intake.samples import VALID_CARD, VALID_RESIDENT_ID, VALID_VISA, gbk_email
 from tests.conftest import stack_env, start_stack, stop_stack
+from tests.delivery_servers import RecordingSmtp, SmtpServer
 from tests.kafka_support import records_now
 from tests.reliability.conftest import WRITTEN_DIRS
-from tests.reliability.support import NO_QUIET_HOURS, CountingSmtp, SmtpServer, Tally, settle
+from tests.reliability.support import NO_QUIET_HOURS, Tally, settle
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability, pytest.mark.runs_last]
 
@@ -61,7 +62,7 @@ def leaks(text: str, exact: set[str]) -> list[str]:
 def test_no_personal_data_in_logs_metrics_reasons_or_social_replies(embedded, summary, scenario_dir):
     prefix = "rl6."
     topics = Topics(prefix)
-    handler = CountingSmtp()
+    handler = RecordingSmtp()
     smtp = SmtpServer(handler).start()
     env = stack_env(
         embedded,

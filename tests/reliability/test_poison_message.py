@@ -19,8 +19,9 @@ from kafka import KafkaProducer
 from complaintflow.topics import Topics
 from schemas import ComplaintStatus, DeadLetter, Department, StatusUpdate, event_id_for
 from tests.conftest import stack_env, start_stack, stop_stack
+from tests.delivery_servers import wait_until
 from tests.kafka_support import wait_for_records
-from tests.reliability.support import Tally, http_status, wait_until
+from tests.reliability.support import Tally, http_status
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 

@@ -24,19 +24,16 @@ import pytest
 from complaintflow.embedded import ChildService, free_port, redis_binary
 from complaintflow.topics import Topics
 from tests.conftest import stack_env, start_stack, stop_stack
+from tests.delivery_servers import RecordingSmtp, SmsGateway, SmtpServer, wait_until
 from tests.kafka_support import records_now
 from tests.reliability.support import (
     NO_QUIET_HOURS,
-    CountingSmtp,
     DepartmentView,
     LoadGenerator,
-    SmsGateway,
-    SmtpServer,
     expected_acks,
     http_status,
     settle,
     tally,
-    wait_until,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
@@ -61,7 +58,7 @@ def test_a_redis_outage_pauses_the_workers_and_loses_nothing(embedded, summary, 
     port = free_port()
     redis_server = persistent_redis(port, data_dir)
     redis_server.start()
-    handler, gateway = CountingSmtp(), SmsGateway()
+    handler, gateway = RecordingSmtp(), SmsGateway()
     smtp = SmtpServer(handler).start()
     env = stack_env(
         embedded,

@@ -19,18 +19,9 @@ import pytest
 from complaintflow.embedded import EmbeddedStack, free_port
 from complaintflow.topics import Topics
 from tests.conftest import RunningStack, stack_env, start_stack, stop_stack, wait_until_ready
+from tests.delivery_servers import RecordingSmtp, SmsGateway, SmtpServer
 from tests.kafka_support import records_now
-from tests.reliability.support import (
-    NO_QUIET_HOURS,
-    CountingSmtp,
-    DepartmentView,
-    LoadGenerator,
-    SmsGateway,
-    SmtpServer,
-    expected_acks,
-    settle,
-    tally,
-)
+from tests.reliability.support import NO_QUIET_HOURS, DepartmentView, LoadGenerator, expected_acks, settle, tally
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
@@ -77,7 +68,7 @@ ROLES = {
 
 def test_killing_each_worker_mid_stream_loses_and_doubles_nothing(embedded, summary, scenario_dir):
     prefix = "rl1."
-    handler, gateway = CountingSmtp(), SmsGateway()
+    handler, gateway = RecordingSmtp(), SmsGateway()
     smtp = SmtpServer(handler).start()
     workers = Workers(
         embedded,

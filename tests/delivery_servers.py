@@ -1,19 +1,37 @@
-"""Real SMTP servers for tests: an aiosmtpd handler that records what arrives, and a start/stop wrapper."""
+"""Real delivery servers for tests: an SMTP server (aiosmtpd) and a JSON SMS gateway, both recording what arrives,
+and a polling helper."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, TypeVar
 
 from aiosmtpd.controller import Controller
 
 from complaintflow.embedded import free_port
 
 MessageTest = Callable[[EmailMessage], bool]
+T = TypeVar("T")
+
+
+def wait_until(condition: Callable[[], T], timeout: float, what: str, stack: Any = None) -> T:
+    """The first truthy value of ``condition``; at the timeout, fails naming ``what`` with the stack's log tail."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            tail = stack.log_text()[-3000:] if stack is not None else ""
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{tail}")
+        time.sleep(0.1)
 
 
 class RecordingSmtp:
@@ -66,6 +84,9 @@ class RecordingSmtp:
     def to(self, address: str) -> list[EmailMessage]:
         return self.find(lambda m: address.lower() in str(m["To"]).lower())
 
+    def by_message_id(self) -> Counter[str]:
+        return Counter(str(m["Message-ID"]) for m in self.received())
+
 
 class SmtpServer:
     def __init__(self, handler: RecordingSmtp | None = None, port: int | None = None, host: str = "127.0.0.1") -> None:
@@ -93,3 +114,56 @@ class SmtpServer:
                 return found
             time.sleep(0.1)
         return []
+
+
+class SmsGateway:
+    """A JSON SMS gateway on a real socket. ``script[number]`` lists statuses to answer before a 200; while
+    ``down`` it answers 503 to everyone."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[int, dict[str, Any]]] = []
+        self.script: dict[str, list[int]] = {}
+        self.down = False
+        self.lock = threading.Lock()
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with gateway.lock:
+                    queued = gateway.script.get(body.get("to"), [])
+                    status = 503 if gateway.down else queued.pop(0) if queued else 200
+                    gateway.requests.append((status, body))
+                answer = json.dumps({"id": body.get("message_id")} if status == 200 else {"error": status}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1/sms"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def delivered(self, to: str | None = None) -> list[dict[str, Any]]:
+        with self.lock:
+            return [body for status, body in self.requests if status == 200 and to in (None, body.get("to"))]
+
+    def received(self) -> list[dict[str, Any]]:
+        return self.delivered()
+
+    def attempts(self, to: str) -> list[int]:
+        with self.lock:
+            return [status for status, body in self.requests if body.get("to") == to]
+
+    @property
+    def refused(self) -> int:
+        with self.lock:
+            return sum(1 for status, _ in self.requests if status != 200)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
