@@ -16,9 +16,11 @@ from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import faust
 from faust.types import EventT, TopicT
+from pydantic import BaseModel, ValidationError
 
 from complaintflow.health import HEALTH
 from complaintflow.metrics import DEAD_LETTERS, MESSAGES, PROCESSING_SECONDS
@@ -36,6 +38,17 @@ class PermanentError(Exception):
         super().__init__(reason)
         self.reason = reason
         self.error_type = error_type
+
+
+_Record = TypeVar("_Record", bound=BaseModel)
+
+
+def parse_record(model: type[_Record], message: InboundMessage) -> _Record:
+    """The message's value as ``model``; a value that does not fit is permanent (straight to the dead letters)."""
+    try:
+        return model.model_validate_json(message.value)
+    except ValidationError as exc:
+        raise PermanentError(f"not a valid {model.__name__}: {exc.error_count()} field error(s)", "schema") from None
 
 
 def dependency_errors() -> tuple[type[BaseException], ...]:

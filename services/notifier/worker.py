@@ -6,12 +6,11 @@ import logging
 
 import faust
 import mode
-from pydantic import ValidationError
 
 from complaintflow.runner import RoleParts
 from complaintflow.runtime import Runtime
 from complaintflow.settings import Settings
-from complaintflow.streams import InboundMessage, Outbox, PermanentError, StageRunner, add_stage, guarded
+from complaintflow.streams import InboundMessage, Outbox, StageRunner, add_stage, guarded, parse_record
 from schemas import CUSTOMER_FACING_EVENTS, ComplaintEvent
 from services.notifier.channels import choose_channels
 from services.notifier.dispatch import Attempt, Dispatcher
@@ -52,10 +51,7 @@ class EventNotifier:
         self.dispatcher = dispatcher
 
     async def __call__(self, message: InboundMessage) -> str:
-        try:
-            event = ComplaintEvent.model_validate_json(message.value)
-        except ValidationError as exc:
-            raise PermanentError(f"not a valid ComplaintEvent: {exc.error_count()} field error(s)", "schema") from None
+        event = parse_record(ComplaintEvent, message)
         if event.kind not in CUSTOMER_FACING_EVENTS:
             return "ignored"
         deliveries = choose_channels(event)

@@ -10,11 +10,10 @@ import logging
 from datetime import UTC, datetime
 
 import faust
-from pydantic import ValidationError
 
 from complaintflow.runner import RoleParts
 from complaintflow.runtime import Runtime
-from complaintflow.streams import InboundMessage, Outbox, PermanentError, StageRunner, add_stage, guarded
+from complaintflow.streams import InboundMessage, Outbox, StageRunner, add_stage, guarded, parse_record
 from schemas import Complaint, RoutedComplaint, StatusUpdate
 from services.router.classifier import Classifier
 from services.router.lifecycle import Lifecycle
@@ -31,10 +30,7 @@ class ComplaintRouter:
         self.lifecycle = lifecycle
 
     async def __call__(self, message: InboundMessage) -> str:
-        try:
-            complaint = Complaint.model_validate_json(message.value)
-        except ValidationError as exc:
-            raise PermanentError(f"not a valid Complaint: {exc.error_count()} field error(s)", "schema") from None
+        complaint = parse_record(Complaint, message)
         routed, is_new = await self.lifecycle.route(complaint, datetime.now(UTC))
         await self.lifecycle.publish_routing(routed, first_time=is_new)
         return "routed" if is_new else "duplicate"
@@ -45,10 +41,7 @@ class StatusApplier:
         self.lifecycle = lifecycle
 
     async def __call__(self, message: InboundMessage) -> str:
-        try:
-            update = StatusUpdate.model_validate_json(message.value)
-        except ValidationError as exc:
-            raise PermanentError(f"not a valid StatusUpdate: {exc.error_count()} field error(s)", "schema") from None
+        update = parse_record(StatusUpdate, message)
         return await self.lifecycle.apply_status(update, datetime.now(UTC))
 
 
