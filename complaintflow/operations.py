@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 SLA_DUE = "cf:sla:due"  # the router's schedule (services/router/sla_clock.py)
 REFRESH_S = 5.0
+# The SLA gauges count clocks that move on the scale of hours, and counting them reads the whole schedule.
+SLA_REFRESH_EVERY = 12  # lag refreshes, i.e. once a minute
 
 
 async def consumer_lag(app: faust.App) -> dict[tuple[str, int], int]:
@@ -68,6 +70,7 @@ class GaugeUpdater(mode.Service):
         self.apps = list(apps)
         self.runtime = runtime
         self.with_sla = with_sla
+        self._refreshes = 0
 
     @mode.Service.timer(REFRESH_S)
     async def _refresh(self) -> None:
@@ -77,7 +80,8 @@ class GaugeUpdater(mode.Service):
                     CONSUMER_LAG.labels(app.conf.id, topic, str(partition)).set(lag)
             except Exception as exc:  # a gauge must never take a worker down
                 log.debug("lag refresh failed", extra={"app": app.conf.id, "error_type": type(exc).__name__})
-        if self.with_sla:
+        self._refreshes += 1
+        if self.with_sla and self._refreshes % SLA_REFRESH_EVERY == 1:
             try:
                 for state, count in (await sla_clock_states(self.runtime.redis)).items():
                     SLA_CLOCKS.labels(state).set(count)

@@ -14,6 +14,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from complaintflow.batching import AutoPipelineRedis
 from schemas import Complaint, Customer, complaint_number_for
 
 PREFIX = "cf"
@@ -54,7 +55,8 @@ class Keys:
 
 
 def redis_client(url: str) -> aioredis.Redis:
-    return aioredis.Redis.from_url(
+    """The process's Redis client: commands issued together by concurrent handlers share a round trip."""
+    return AutoPipelineRedis.from_url(
         url, decode_responses=True, socket_timeout=5, socket_connect_timeout=3, health_check_interval=15
     )
 
@@ -86,24 +88,25 @@ class ComplaintStore:
     async def record_new(self, complaint: Complaint) -> bool:
         """Store the complaint's summary; False when it was already recorded (a redelivery)."""
         key = Keys.complaint(complaint.complaint_id)
-        created = await self.redis.hsetnx(key, "number", complaint.complaint_number)
         customer = complaint.customer
-        fields = {
-            "complaint_id": complaint.complaint_id,
-            "channel": complaint.channel.value,
-            "language": complaint.language.value,
-            "received_at": complaint.received_at.isoformat(),
-            "phone_last4": (customer.phone or "")[-4:],
-            "email": (customer.email or "").lower(),
-        }
-        if created:
-            fields["status"] = "received"
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hset(key, mapping=fields)
+        pipe.hsetnx(key, "number", complaint.complaint_number)
+        pipe.hsetnx(key, "status", "received")  # a redelivery must not reset a status moved on since
+        pipe.hset(
+            key,
+            mapping={
+                "complaint_id": complaint.complaint_id,
+                "channel": complaint.channel.value,
+                "language": complaint.language.value,
+                "received_at": complaint.received_at.isoformat(),
+                "phone_last4": (customer.phone or "")[-4:],
+                "email": (customer.email or "").lower(),
+            },
+        )
         pipe.set(Keys.number(complaint.complaint_number), complaint.complaint_id)
         if complaint.email and complaint.email.message_id:
             pipe.set(Keys.message_id(complaint.email.message_id), complaint.complaint_id)
-        await pipe.execute()
+        created, *_ = await pipe.execute()
         return bool(created)
 
     async def update(self, complaint_id: str, **fields: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -56,7 +57,20 @@ class ChannelIntake:
             return "feedback" if result.satisfaction_score is not None else "follow_up"
 
         raw_ref = f"{pointer.topic}:{pointer.partition}:{pointer.offset}"
-        known = await store.get(complaint.complaint_id)
+        local_day = complaint.received_at.astimezone(self.runtime.settings.tz).date()
+        # Independent and idempotent, so they share one Redis round trip: claiming the number again for the
+        # same id gives the same number, and recording a complaint in the history twice changes nothing.
+        known, claimed, history = await asyncio.gather(
+            store.get(complaint.complaint_id),
+            store.claim_number(complaint.complaint_id, local_day),
+            record_customer_complaint(
+                self.runtime.redis,
+                complaint.customer,
+                complaint.complaint_id,
+                complaint.channel.value,
+                complaint.received_at.timestamp(),
+            ),
+        )
         if known.get("raw_ref") and known["raw_ref"] != raw_ref:
             # A second copy of a message already handled from another offset (an adapter sending twice, an
             # HTTP resubmission): that first copy was published, so this one is only counted.
@@ -65,15 +79,7 @@ class ChannelIntake:
                 extra={"complaint_id": complaint.complaint_id, "channel": complaint.channel.value},
             )
             return "duplicate"
-        local_day = complaint.received_at.astimezone(self.runtime.settings.tz).date()
-        number = known.get("number") or await store.claim_number(complaint.complaint_id, local_day)
-        history = await record_customer_complaint(
-            self.runtime.redis,
-            complaint.customer,
-            complaint.complaint_id,
-            complaint.channel.value,
-            complaint.received_at.timestamp(),
-        )
+        number = known.get("number") or claimed
         related = sorted(
             other
             for other, (channel, at) in history.items()
@@ -94,8 +100,10 @@ class ChannelIntake:
             self.runtime.topics.normalized, complaint.complaint_id, complaint.model_dump_json().encode()
         )
         if is_new:
-            await store.update(complaint.complaint_id, raw_ref=raw_ref)
-            await record_intake(self.runtime.redis, complaint.channel.value)  # the live dashboard's rate
+            await asyncio.gather(
+                store.update(complaint.complaint_id, raw_ref=raw_ref),
+                record_intake(self.runtime.redis, complaint.channel.value),  # the live dashboard's rate
+            )
         log.info(
             "complaint normalised",
             extra={

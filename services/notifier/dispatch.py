@@ -167,10 +167,12 @@ class Dispatcher:
         except Exception as exc:
             await redis.delete(key)
             return await self._failed(attempt, exc, now)
-        await _through_outage(lambda: redis.set(key, "sent", ex=SENT_TTL_S))
+        confirmations = [_through_outage(lambda: redis.set(key, "sent", ex=SENT_TTL_S))]
+        if message_id:  # lets replies thread; no order to keep with the mark, so both share one round trip
+            link = self.runtime.store.link_message_id
+            confirmations.append(_through_outage(lambda: link(message_id, event.complaint_id)))
+        await asyncio.gather(*confirmations)
         NOTIFICATIONS.labels(delivery.channel, "sent").inc()
-        if message_id:
-            await _through_outage(lambda: self.runtime.store.link_message_id(message_id, event.complaint_id))
         await self._record(event, EventKind.notification_sent, delivery, {"message_id": message_id or ""}, now)
         return "sent"
 

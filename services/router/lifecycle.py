@@ -6,10 +6,12 @@ the same decision and status updates apply to the latest revision.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime
 from typing import Protocol
 
+from complaintflow.batching import TurnBatcher
 from complaintflow.dashboard.counters import record_incident
 from complaintflow.runtime import Runtime
 from complaintflow.state import record_customer_complaint
@@ -67,6 +69,11 @@ class Lifecycle:
         from services.router.sla_clock import SlaSchedule  # local: the schedule needs only Redis
 
         self.schedule = SlaSchedule(runtime.redis)
+        # The complaints routed together in one loop turn are classified in one batch (one matrix product).
+        self.classify: TurnBatcher[tuple[str, str | None], Classification] = TurnBatcher(self._classify_batch)
+
+    async def _classify_batch(self, items: list[tuple[str, str | None]]) -> list[Classification]:
+        return self.classifier.classify_many(items)
 
     # --- routing ------------------------------------------------------------------------------------
     async def current(self, complaint_id: str) -> RoutedComplaint | None:
@@ -74,11 +81,13 @@ class Lifecycle:
         return RoutedComplaint.model_validate_json(stored) if stored else None
 
     async def route(self, complaint: Complaint, now: datetime) -> tuple[RoutedComplaint, bool]:
-        existing = await self.current(complaint.complaint_id)
+        # Recording the complaint in its customer's history is idempotent, so it shares the lookup's round trip.
+        existing, repeat_count = await asyncio.gather(
+            self.current(complaint.complaint_id), self._repeat_count(complaint)
+        )
         if existing is not None:
             return existing, False
-        repeat_count = await self._repeat_count(complaint)
-        classification = self.classifier.classify(complaint.text, complaint.subject)
+        classification = await self.classify((complaint.text, complaint.subject))
         storm, incident_id = await self._storm(complaint, classification, now)
         routed = decide(
             complaint,
@@ -95,8 +104,7 @@ class Lifecycle:
         won = await self.runtime.redis.set(routed_key(complaint.complaint_id), routed.model_dump_json(), nx=True)
         if not won:  # another worker decided first during a rebalance: theirs stands
             return await self.current(complaint.complaint_id) or routed, False
-        await self._record(routed, ComplaintStatus.routed, now)
-        await self.schedule.plan(routed)
+        await asyncio.gather(self._record(routed, ComplaintStatus.routed, now), self.schedule.plan(routed))
         return routed, True
 
     async def _repeat_count(self, complaint: Complaint) -> int:
