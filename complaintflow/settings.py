@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     smtp_username: str | None = Field(default=None, validation_alias=_env("SMTP_USERNAME"))
     smtp_password: str | None = Field(default=None, validation_alias=_env("SMTP_PASSWORD"))
     smtp_tls: Literal["none", "starttls", "tls"] = Field(default="none", validation_alias=_env("SMTP_TLS"))
+    smtp_connections: int = Field(default=4, ge=1, le=64, validation_alias=_env("COMPLAINTFLOW_SMTP_CONNECTIONS"))
     sms_gateway_url: str | None = Field(default=None, validation_alias=_env("SMS_GATEWAY_URL"))
     http_port: int = Field(default=8080, validation_alias=_env("HTTP_PORT"))
     smtp_intake_port: int = Field(default=2525, validation_alias=_env("SMTP_INTAKE_PORT"))
@@ -55,6 +56,9 @@ class Settings(BaseSettings):
         default=None, ge=1, validation_alias=_env("COMPLAINTFLOW_KAFKA_FETCH_MAX_WAIT_MS")
     )
     commit_interval_s: float = Field(default=1.0, gt=0, validation_alias=_env("COMPLAINTFLOW_COMMIT_INTERVAL_S"))
+    # Records an agent reads ahead of its handlers. faust's 4,096 lets a backlog fill memory (a worker's RSS
+    # grew with the backlog); a few times the handler window keeps every handler busy.
+    stream_buffer: int = Field(default=256, ge=1, validation_alias=_env("COMPLAINTFLOW_STREAM_BUFFER"))
     log_format: Literal["auto", "json", "console"] = Field(
         default="auto", validation_alias=_env("COMPLAINTFLOW_LOG_FORMAT")
     )

@@ -127,6 +127,7 @@ def make_app(role: str, settings: Settings, bootstrap: str) -> faust.App:
         producer_acks=-1,
         producer_linger=0.002,
         stream_wait_empty=False,
+        stream_buffer_maxsize=settings.stream_buffer,
         key_serializer="raw",
         value_serializer="raw",
     )

@@ -1,4 +1,4 @@
-"""Outgoing e-mail over one reused SMTP connection (edge).
+"""Outgoing e-mail over a small pool of reused SMTP connections (edge).
 
 Errors are aiosmtplib's own exceptions, unchanged, so the caller can classify them with
 ``retry.classify_failure``. Nothing is resent here: whether a failed message may be sent again is
@@ -15,7 +15,32 @@ from typing import Literal
 
 import aiosmtplib
 
+from services.notifier.wire import WireMessage
+
 TlsMode = Literal["none", "starttls", "tls"]
+
+
+class _Session:
+    """One pooled connection slot; the client is opened on first use and replaced when it goes bad."""
+
+    def __init__(self) -> None:
+        self.client: aiosmtplib.SMTP | None = None
+        self.last_used = 0.0
+
+    async def discard(self) -> None:
+        client, self.client = self.client, None
+        if client is None:
+            return
+        try:
+            if client.is_connected:
+                await client.quit()
+        except (aiosmtplib.SMTPException, OSError):
+            client.close()
+
+    def drop(self) -> None:
+        client, self.client = self.client, None
+        if client is not None:
+            client.close()
 
 
 class Mailer:
@@ -30,16 +55,22 @@ class Mailer:
         *,
         tls_context: ssl.SSLContext | None = None,
         probe_after_idle_s: float = 5.0,
+        connections: int = 4,
     ) -> None:
         if tls not in ("none", "starttls", "tls"):
             raise ValueError(f"tls must be none, starttls or tls, not {tls!r}")
+        if connections < 1:
+            raise ValueError(f"connections must be at least 1, not {connections}")
         self.host, self.port, self.tls, self.timeout = host, port, tls, timeout
         self._username, self._password = username, password
         self._tls_context = tls_context
         self._probe_after_idle_s = probe_after_idle_s
-        self._client: aiosmtplib.SMTP | None = None
-        self._last_used = 0.0
-        self._lock = asyncio.Lock()
+        self.connections = connections
+        # Last in, first out: a trickle of mail keeps using the one warm connection instead of waking idle
+        # ones that would each need a NOOP probe or a reconnect.
+        self._idle: asyncio.LifoQueue[_Session] = asyncio.LifoQueue()
+        for _ in range(connections):
+            self._idle.put_nowait(_Session())
         self.connections_opened = 0
 
     def _new_client(self) -> aiosmtplib.SMTP:
@@ -54,25 +85,10 @@ class Mailer:
             timeout=self.timeout,
         )
 
-    async def _discard(self) -> None:
-        client, self._client = self._client, None
-        if client is None:
-            return
-        try:
-            if client.is_connected:
-                await client.quit()
-        except (aiosmtplib.SMTPException, OSError):
-            client.close()
-
-    def _drop(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            client.close()
-
-    async def _alive(self, client: aiosmtplib.SMTP) -> bool:
+    async def _alive(self, session: _Session, client: aiosmtplib.SMTP) -> bool:
         if not client.is_connected:
             return False
-        if time.monotonic() - self._last_used < self._probe_after_idle_s:
+        if time.monotonic() - session.last_used < self._probe_after_idle_s:
             return True
         # Servers drop idle sessions; finding out with NOOP costs one round trip, finding out in the
         # middle of a transaction costs a failed delivery.
@@ -82,38 +98,55 @@ class Mailer:
             return False
         return True
 
-    async def _connected_client(self) -> aiosmtplib.SMTP:
-        if self._client is not None and await self._alive(self._client):
-            return self._client
-        await self._discard()
+    async def _connected_client(self, session: _Session) -> aiosmtplib.SMTP:
+        if session.client is not None and await self._alive(session, session.client):
+            return session.client
+        await session.discard()
         client = self._new_client()
-        await client.connect()
-        self._client = client
+        try:
+            await client.connect()
+        except BaseException:
+            client.close()
+            raise
+        session.client = client
         self.connections_opened += 1
         return client
 
     async def send(self, message: EmailMessage) -> None:
-        """Send one message; concurrent callers queue on the shared connection."""
-        async with self._lock:
-            client = await self._connected_client()
+        """Send one message; up to ``connections`` messages are in their SMTP dialogue at once."""
+        # Serialised before a connection is taken, so no connection waits on this CPU work.
+        wire = WireMessage(message)
+        session = await self._idle.get()
+        try:
+            client = await self._connected_client(session)
             try:
-                await client.send_message(message)
+                await wire.send(client)
             except aiosmtplib.SMTPResponseException as exc:
                 # A refusal leaves the session usable, except 421 ("closing channel").
                 if exc.code == 421:
-                    await self._discard()
+                    await session.discard()
                 raise
             except aiosmtplib.SMTPRecipientsRefused:
                 raise
             except BaseException:
-                self._drop()  # unknown session state (timeout, disconnect, cancel): start clean next time
+                session.drop()  # unknown session state (timeout, disconnect, cancel): start clean next time
                 raise
             finally:
-                self._last_used = time.monotonic()
+                session.last_used = time.monotonic()
+        finally:
+            self._idle.put_nowait(session)
 
     async def close(self) -> None:
-        async with self._lock:
-            await self._discard()
+        """Quit every connection, after the messages in flight on them are done."""
+        sessions: list[_Session] = []
+        try:
+            while len(sessions) < self.connections:
+                sessions.append(await self._idle.get())
+            for session in sessions:
+                await session.discard()
+        finally:
+            for session in sessions:
+                self._idle.put_nowait(session)
 
     async def __aenter__(self) -> Mailer:
         return self

@@ -7,12 +7,15 @@ can ever reach a message.
 
 from __future__ import annotations
 
+import email.policy
 import email.utils
+import random
 import re
+import sys
 from dataclasses import dataclass
 from datetime import datetime
 from email.errors import HeaderDefect
-from email.headerregistry import Address
+from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from functools import lru_cache
 from pathlib import Path
@@ -46,6 +49,49 @@ _ID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 _DOMAIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
 _MSG_ID = re.compile(r"^<[^<>\s@]+@[^<>\s@]+>$")
 _TRAILING_PUNCTUATION = "。.！!；;，,：: "
+
+
+class _HeaderClasses(HeaderRegistry):
+    """The stdlib registry builds a new header class on every lookup, several times per header set; the classes
+    never change, so each is built once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._classes: dict[str, type[BaseHeader]] = {}
+
+    def map_to_type(self, name: str, cls: type[BaseHeader]) -> None:
+        super().map_to_type(name, cls)
+        self._classes.clear()
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        key = name.lower()
+        cls = self._classes.get(key)
+        if cls is None:
+            cls = self._classes[key] = super().__getitem__(name)
+        return cls
+
+
+# email.policy.default, with header classes built once.
+EMAIL_POLICY = email.policy.default.clone(header_factory=_HeaderClasses())
+_BOUNDARY_DIGITS = len(repr(sys.maxsize - 1))
+
+
+@lru_cache(maxsize=256)
+def _fixed_header(name: str, value: str) -> BaseHeader:
+    """Headers whose value is the same in many messages (sender, reply address, flags) are parsed once.
+    Header objects are immutable, so messages can share them."""
+    return EMAIL_POLICY.header_factory(name, value)  # type: ignore[no-any-return]
+
+
+def _boundary(*parts: str) -> str:
+    """A MIME boundary in the stdlib's form, chosen here rather than by the serialiser, which would otherwise
+    compile a regular expression for each new boundary and re-parse the Content-Type to set it."""
+    while True:
+        boundary = f"{'=' * 15}{random.randrange(sys.maxsize):0{_BOUNDARY_DIGITS}d}=="
+        # Parts go out as text, base64 or quoted-printable; only text can hold the boundary (base64 has no
+        # "-", quoted-printable encodes "="), and then only if the raw text already does.
+        if not any(boundary in part for part in parts):
+            return boundary
 
 
 class InvalidRecipient(ValueError):
@@ -179,11 +225,11 @@ def render_email(
     html = env.get_template(f"{locale}/{event.kind.value}.html.j2").render(context, subject=subject)
     message_id = message_id_for(event.event_id, "email", message_id_domain)
 
-    message = EmailMessage()
-    message["From"] = mail_from
+    message = EmailMessage(policy=EMAIL_POLICY)
+    message["From"] = _fixed_header("From", mail_from)
     message["To"] = recipient
     if reply_to:
-        message["Reply-To"] = reply_to
+        message["Reply-To"] = _fixed_header("Reply-To", reply_to)
     message["Subject"] = subject
     message["Date"] = email.utils.format_datetime(sent_at or event.occurred_at)
     message["Message-ID"] = message_id
@@ -191,13 +237,15 @@ def render_email(
     if _MSG_ID.match(in_reply_to):
         message["In-Reply-To"] = in_reply_to
         message["References"] = in_reply_to
-    message["Auto-Submitted"] = "auto-generated"
+    message["Auto-Submitted"] = _fixed_header("Auto-Submitted", "auto-generated")
     # Asks Exchange/Outlook not to answer with out-of-office notices that intake would have to discard.
-    message["X-Auto-Response-Suppress"] = "All"
+    message["X-Auto-Response-Suppress"] = _fixed_header("X-Auto-Response-Suppress", "All")
     message["X-Complaint-Number"] = context["number"]
     message.set_content(text)
+    message.make_alternative(boundary=_boundary(text, html))
     message.add_alternative(html, subtype="html")
-    message["Content-Language"] = locale  # after set_content, which drops Content-* headers
+    # After set_content, which drops Content-* headers.
+    message["Content-Language"] = _fixed_header("Content-Language", locale)
     return RenderedEmail(message=message, message_id=message_id, subject=subject, locale=locale)
 
 

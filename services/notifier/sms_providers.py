@@ -38,24 +38,64 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+_WaitingLine = tuple[bytes, "asyncio.Future[None]"]
+
+
+def _settle(group: list[_WaitingLine], failure: Exception | None) -> None:
+    """Fails each waiting caller with ``failure``, or cancels it when there is none."""
+    for _, done in group:
+        if done.done():
+            continue
+        if failure is None:
+            done.cancel()
+        else:
+            done.set_exception(failure)
+
+
 class OutboxSmsProvider:
-    """Appends one JSON line per SMS. Each line is a single ``write`` under an exclusive ``flock``, so
-    concurrent tasks and several worker processes sharing the file never interleave lines."""
+    """Appends one JSON line per SMS. Lines are written under an exclusive ``flock``, each group in a single
+    ``write``, so concurrent tasks and several worker processes sharing the file never interleave lines.
+
+    Sends made while a write is in progress are written together by the next one (one open, lock, write and
+    fsync for the group); ``send`` returns only once its own line is on disk."""
 
     def __init__(self, path: str | os.PathLike[str] = DEFAULT_OUTBOX, clock: Callable[[], datetime] = _utc_now):
         self.path = Path(path)
         self._clock = clock
-        self._lock = asyncio.Lock()
+        self._waiting: list[_WaitingLine] = []
+        self._writer: asyncio.Task[None] | None = None
 
-    def _append(self, line: bytes) -> None:
+    def _append(self, data: bytes) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            os.write(fd, line)
+            written = os.write(fd, data)
+            while written < len(data):  # a short write (a signal, a nearly full disk): the rest, still locked
+                written += os.write(fd, data[written:])
             os.fsync(fd)
         finally:
             os.close(fd)  # closing releases the lock
+
+    async def _write_waiting(self) -> None:
+        while self._waiting:
+            group, self._waiting = self._waiting, []
+            # A caller that gave up before its group was taken is not written: it was never told "sent".
+            group = [(line, done) for line, done in group if not done.cancelled()]
+            if not group:
+                continue
+            try:
+                await asyncio.to_thread(self._append, b"".join(line for line, _ in group))
+            except Exception as exc:
+                _settle(group, exc)
+            except BaseException:
+                _settle(group + self._waiting, None)  # the loop is shutting down: nobody is left to write
+                self._waiting = []
+                raise
+            else:
+                for _, done in group:
+                    if not done.done():
+                        done.set_result(None)
 
     async def send(self, to: str, text: str, message_id: str) -> None:
         info = sms_info(text)
@@ -68,8 +108,14 @@ class OutboxSmsProvider:
             "at": self._clock().isoformat(),
         }
         line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
-        async with self._lock:
-            await asyncio.to_thread(self._append, line)
+        loop = asyncio.get_running_loop()
+        written: asyncio.Future[None] = loop.create_future()
+        self._waiting.append((line, written))
+        writer = self._writer
+        if writer is None or writer.done() or writer.get_loop() is not loop:
+            # A task, not this caller: a caller cancelled mid-write must not stop the others' writes.
+            self._writer = asyncio.create_task(self._write_waiting())
+        await written
 
     def read(self) -> list[dict[str, Any]]:
         if not self.path.exists():

@@ -73,6 +73,7 @@ def install(app: faust.App, runtime: Runtime, options: dict[str, object]) -> Rol
         username=settings.smtp_username,
         password=settings.smtp_password,
         tls=settings.smtp_tls,
+        connections=settings.smtp_connections,
     )
     sms = sms_provider(settings)
     dispatcher = Dispatcher(runtime, outbox, mailer, sms)

@@ -14,12 +14,14 @@ import aiosmtplib
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
+from aiosmtplib.email import flatten_message
 
 from complaintflow.embedded import free_port
 from schemas import Language
 from services.notifier.mailer import Mailer
 from services.notifier.render import render_email
 from services.notifier.retry import classify_failure
+from services.notifier.wire import WireMessage
 from tests.delivery_servers import RecordingSmtp, SmtpServer
 
 from .conftest import COMPLAINT_NUMBER, EventFactory
@@ -43,17 +45,78 @@ def message(subject: str, to: str = "zhang.wei@example.cn") -> EmailMessage:
     return msg
 
 
-async def test_burst_reuses_one_connection(smtp_server: SmtpServer) -> None:
+async def test_sequential_sends_reuse_one_connection(smtp_server: SmtpServer) -> None:
     async with Mailer("127.0.0.1", smtp_server.port) as mailer:
         for n in range(5):
             await mailer.send(message(f"sequential {n}"))
+        assert mailer.connections_opened == 1
+    assert smtp_server.handler.subjects == [f"sequential {n}" for n in range(5)]
+    assert len(smtp_server.handler.connections) == 1
+
+
+async def test_burst_opens_at_most_the_pool_size(smtp_server: SmtpServer) -> None:
+    async with Mailer("127.0.0.1", smtp_server.port, connections=3) as mailer:
+        await asyncio.gather(*(mailer.send(message(f"concurrent {n}")) for n in range(12)))
+        assert 1 <= mailer.connections_opened <= 3
+    assert sorted(smtp_server.handler.subjects) == sorted(f"concurrent {n}" for n in range(12))
+    assert len(smtp_server.handler.connections) == mailer.connections_opened
+    assert smtp_server.handler.goodbyes == mailer.connections_opened  # close() quits every connection
+
+
+async def test_a_pool_of_one_queues_callers_on_one_connection(smtp_server: SmtpServer) -> None:
+    async with Mailer("127.0.0.1", smtp_server.port, connections=1) as mailer:
         await asyncio.gather(*(mailer.send(message(f"concurrent {n}")) for n in range(10)))
         assert mailer.connections_opened == 1
-    assert len(smtp_server.handler.received()) == 15
-    assert len(smtp_server.handler.connections) == 1
-    assert sorted(smtp_server.handler.subjects) == sorted(
-        [f"sequential {n}" for n in range(5)] + [f"concurrent {n}" for n in range(10)]
-    )
+    assert len(smtp_server.handler.received()) == 10
+
+
+class SlowSmtp(RecordingSmtp):
+    """Takes a while over DATA and records how many sessions were in DATA at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_data = 0
+        self.most_in_data = 0
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        self.in_data += 1
+        self.most_in_data = max(self.most_in_data, self.in_data)
+        await asyncio.sleep(0.1)
+        self.in_data -= 1
+        return await super().handle_DATA(server, session, envelope)
+
+
+async def test_pooled_connections_are_in_their_dialogues_at_once() -> None:
+    server = SmtpServer(SlowSmtp()).start()
+    try:
+        async with Mailer("127.0.0.1", server.port, connections=4) as mailer:
+            await asyncio.gather(*(mailer.send(message(f"投诉回执 {n}")) for n in range(8)))
+    finally:
+        server.stop()
+    handler = server.handler
+    assert isinstance(handler, SlowSmtp)
+    assert handler.most_in_data == 4
+    assert sorted(handler.subjects) == sorted(f"投诉回执 {n}" for n in range(8))
+
+
+async def test_no_connection_before_the_first_send(smtp_server: SmtpServer) -> None:
+    mailer = Mailer("127.0.0.1", smtp_server.port)
+    await mailer.close()
+    assert mailer.connections_opened == 0
+    await mailer.send(message("first after close"))  # still usable: connects on demand
+    await mailer.close()
+    assert mailer.connections_opened == 1
+    assert smtp_server.handler.subjects == ["first after close"]
+
+
+async def test_bcc_is_a_recipient_but_not_a_header(smtp_server: SmtpServer) -> None:
+    msg = message("with a copy")
+    msg["Bcc"] = "audit@bank.example"
+    async with Mailer("127.0.0.1", smtp_server.port) as mailer:
+        await mailer.send(msg)
+    (received,) = smtp_server.handler.received()
+    assert received["Bcc"] is None
+    assert set(smtp_server.handler.rcpt_attempts) == {"zhang.wei@example.cn", "audit@bank.example"}
 
 
 async def test_rendered_email_arrives_intact(smtp_server: SmtpServer, make_event: EventFactory) -> None:
@@ -171,3 +234,69 @@ async def test_tls_and_login(certificate: tuple[Path, Path], mode: str) -> None:
     finally:
         controller.stop()
     assert handler.subjects == [f"over {mode}"]
+
+
+class RawSmtp(RecordingSmtp):
+    """Also keeps the bytes of each message as they came over the wire."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.raw: list[bytes] = []
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        self.raw.append(envelope.original_content)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def chinese_acknowledgement(make_event: EventFactory) -> EmailMessage:
+    return render_email(
+        make_event(language=Language.zh),
+        mail_from="投诉服务中心 <complaints@bank.example>",
+        reply_to="help@bank.example",
+        bank_timezone="Asia/Shanghai",
+        message_id_domain="bank.example",
+    ).message
+
+
+def test_wire_bytes_are_what_send_message_would_send(make_event: EventFactory) -> None:
+    rendered = chinese_acknowledgement(make_event)
+    wire = WireMessage(rendered)
+    assert (wire.sender, wire.recipients, wire.needs_smtputf8) == (
+        "complaints@bank.example",
+        ["zhang.wei@example.cn"],
+        False,
+    )
+    assert wire.data("8bit") == flatten_message(rendered)
+    assert wire.data("7bit") == flatten_message(rendered, cte_type="7bit")
+
+
+async def test_a_server_without_8bitmime_gets_7bit_that_still_decodes(make_event: EventFactory) -> None:
+    handler, port = RawSmtp(), free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, decode_data=True)  # no 8BITMIME then
+    controller.start()
+    try:
+        async with Mailer("127.0.0.1", port) as mailer:
+            await mailer.send(chinese_acknowledgement(make_event))
+    finally:
+        controller.stop()
+    (raw,) = handler.raw
+    assert raw.isascii()
+    (received,) = handler.received()
+    assert received["Subject"] == f"[{COMPLAINT_NUMBER}] 我们已受理您的投诉"
+    assert str(received["From"]) == "投诉服务中心 <complaints@bank.example>"
+    assert "信用卡中心" in received.get_body(("plain",)).get_content()
+
+
+async def test_a_non_ascii_address_goes_with_smtputf8() -> None:
+    handler, port = RawSmtp(), free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, enable_SMTPUTF8=True)
+    controller.start()
+    try:
+        async with Mailer("127.0.0.1", port) as mailer:
+            await mailer.send(message("国际化地址", to="张伟@例子.中国"))
+    finally:
+        controller.stop()
+    assert set(handler.rcpt_attempts) == {"张伟@例子.中国"}
+    (raw,) = handler.raw
+    assert "To: 张伟@例子.中国".encode() in raw  # SMTPUTF8: headers go as UTF-8, not encoded words
+    assert handler.subjects == ["国际化地址"]

@@ -255,3 +255,20 @@ def test_local_mask_keeps_dates_hotlines_and_complaint_numbers() -> None:
     assert mask_numbers(keep) == keep
     assert mask_free_text("  \r\n ") is None and mask_free_text(None) is None
     assert mask_free_text("请补充\u202e材料\x00") == "请补充材料"
+
+
+def test_multipart_boundary_is_chosen_and_never_in_the_parts(make_event: EventFactory) -> None:
+    lookalike = "客户写道：--===============1234567890123456789== 请核实"
+    rendered = render_email(
+        make_event(EventKind.resolved, details={"outcome": lookalike}),
+        mail_from="Complaints Service <complaints@bank.example>",
+        reply_to=None,
+        bank_timezone="Asia/Shanghai",
+        message_id_domain="bank.example",
+    )
+    boundary = rendered.message.get_boundary()
+    assert boundary is not None and boundary.startswith("=" * 15)
+    again = _wire(rendered)
+    assert again.get_boundary() == boundary
+    assert [part.get_content_type() for part in again.iter_parts()] == ["text/plain", "text/html"]
+    assert "客户写道" in again.get_body(("plain",)).get_content()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -154,3 +155,80 @@ async def test_outbox_appends_one_line_per_sms_under_concurrency(tmp_path: Path)
     english = next(r for r in records if r["message_id"] == "evt_0.sms")
     assert english["encoding"] == "GSM-7" and english["segments"] == 2
     assert outbox.read() == records
+
+
+class CountingOutbox(OutboxSmsProvider):
+    """The real outbox, noting how many lines each file write carried."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.group_sizes: list[int] = []
+
+    def _append(self, data: bytes) -> None:
+        self.group_sizes.append(data.count(b"\n"))
+        super()._append(data)
+
+
+async def test_concurrent_sends_share_one_write_and_return_once_written(tmp_path: Path) -> None:
+    outbox = CountingOutbox(tmp_path / "sms.jsonl")
+    on_disk_at_return: list[bool] = []
+
+    async def send(n: int) -> None:
+        await outbox.send(f"+86138123456{n:02d}", CHINESE_SMS, f"evt_{n}.sms")
+        on_disk_at_return.append(f'"evt_{n}.sms"' in outbox.path.read_text("utf-8"))
+
+    await asyncio.gather(*(send(n) for n in range(40)))
+    await send(40)  # a lone send afterwards is written on its own
+    assert on_disk_at_return == [True] * 41
+    assert sum(outbox.group_sizes) == 41
+    assert outbox.group_sizes[0] > 1 and outbox.group_sizes[-1] == 1
+    assert [r["message_id"] for r in outbox.read()][-1] == "evt_40.sms"
+
+
+async def test_a_send_cancelled_before_its_write_is_not_written(tmp_path: Path) -> None:
+    outbox = OutboxSmsProvider(tmp_path / "sms.jsonl")
+    given_up = asyncio.create_task(outbox.send("+8613812345678", CHINESE_SMS, "evt_gone.sms"))
+    await asyncio.sleep(0)  # it is waiting for the write, which has not started
+    given_up.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await given_up
+    await outbox.send("+447700900123", "Customer Care: your complaint is closed.", "evt_kept.sms")
+    assert [r["message_id"] for r in outbox.read()] == ["evt_kept.sms"]
+
+
+async def test_a_failed_write_fails_every_caller_of_the_group(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the outbox folder should be")
+    outbox = OutboxSmsProvider(blocker / "sms.jsonl")
+    results = await asyncio.gather(
+        *(outbox.send("+8613812345678", CHINESE_SMS, f"evt_{n}.sms") for n in range(5)), return_exceptions=True
+    )
+    assert all(isinstance(result, OSError) for result in results)
+
+
+_WRITER_PROCESS = """
+import asyncio, sys
+from services.notifier.sms_providers import OutboxSmsProvider
+outbox = OutboxSmsProvider(sys.argv[1])
+text = sys.argv[3] * 8
+async def main():
+    for batch in range(10):
+        await asyncio.gather(*(outbox.send("+8613812345678", text, f"{sys.argv[2]}-{batch}-{n}") for n in range(20)))
+asyncio.run(main())
+"""
+
+
+async def test_processes_sharing_the_outbox_never_interleave_lines(tmp_path: Path) -> None:
+    path = tmp_path / "sms.jsonl"
+    writers = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", _WRITER_PROCESS, str(path), name, text, cwd=Path(__file__).parents[2]
+        )
+        for name, text in (("zh", CHINESE_SMS), ("en", "Customer Care: your complaint is being handled. "))
+    ]
+    assert [await writer.wait() for writer in writers] == [0, 0]
+    records = OutboxSmsProvider(path).read()  # every line parses: none was torn
+    assert len(records) == 400
+    assert {r["message_id"] for r in records} == {
+        f"{w}-{b}-{n}" for w in ("zh", "en") for b in range(10) for n in range(20)
+    }
