@@ -20,6 +20,7 @@ from schemas import Complaint, Customer, complaint_number_for
 PREFIX = "cf"
 IDEMPOTENCY_TTL_S = 60 * 60 * 24 * 90  # markers outlive any plausible redelivery
 NUMBER_SALT_LIMIT = 50
+HISTORY_READ_LIMIT = 50  # per identity: enough to see a repeat complainant, bounded for a shared number
 
 
 class Keys:
@@ -156,21 +157,35 @@ async def record_customer_complaint(
     complaint_id: str,
     channel: str,
     at_epoch: float,
+    *,
+    look_back_s: float,
+    look_ahead_s: float = 0.0,
+    limit: int = HISTORY_READ_LIMIT,
     keep_days: int = 400,
 ) -> dict[str, tuple[str, float]]:
-    """Add the complaint to the customer's history and return every earlier complaint id → (channel, epoch)."""
+    """Add the complaint to the customer's history; return the other complaints received from ``look_back_s``
+    before it to ``look_ahead_s`` after it (complaint id → (channel, epoch)), the nearest ``limit`` per identity.
+
+    The read is bounded by the caller's window and by ``limit`` because one identity can collect thousands of
+    complaints (a shared family phone, a number many customers quote): a whole-history read per message would
+    make every message of theirs cost more than the last. Entries older than ``keep_days`` are dropped.
+    """
     keys = customer_keys(customer)
     if not keys:
         return {}
     member = f"{complaint_id}|{channel}"
     pipe = client.pipeline(transaction=False)
     for key in keys:
-        pipe.zadd(Keys.customer_history(key), {member: at_epoch})
-        pipe.zrangebyscore(Keys.customer_history(key), at_epoch - keep_days * 86400, "+inf", withscores=True)
-        pipe.expire(Keys.customer_history(key), keep_days * 86400)
+        history_key = Keys.customer_history(key)
+        pipe.zadd(history_key, {member: at_epoch})
+        pipe.zremrangebyscore(history_key, "-inf", at_epoch - keep_days * 86400)
+        pipe.zrevrangebyscore(
+            history_key, at_epoch + look_ahead_s, at_epoch - look_back_s, start=0, num=limit + 1, withscores=True
+        )
+        pipe.expire(history_key, keep_days * 86400)
     results = await pipe.execute()
     history: dict[str, tuple[str, float]] = {}
-    for entries in results[1::3]:
+    for entries in results[2::4]:
         for entry, score in entries:
             other_id, _, other_channel = entry.partition("|")
             if other_id != complaint_id:

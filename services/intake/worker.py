@@ -69,6 +69,8 @@ class ChannelIntake:
                 complaint.complaint_id,
                 complaint.channel.value,
                 complaint.received_at.timestamp(),
+                look_back_s=RELATED_WINDOW.total_seconds(),
+                look_ahead_s=RELATED_WINDOW.total_seconds(),
             ),
         )
         if known.get("raw_ref") and known["raw_ref"] != raw_ref:

@@ -114,6 +114,7 @@ class Lifecycle:
             complaint.complaint_id,
             complaint.channel.value,
             complaint.received_at.timestamp(),
+            look_back_s=self.settings.repeat_window_days * 86400,
         )
         start = complaint.received_at.timestamp() - self.settings.repeat_window_days * 86400
         related = set(complaint.related_to)
