@@ -232,6 +232,8 @@ class SplitResult:
     reason_macro_f1: float
     department_accuracy: float
     department_macro_f1: float
+    # Against the department that owns the product alone (the issue's reason ignored): informative only.
+    product_department_accuracy: float
     issue_reason_accuracy: float | None  # reason accuracy on rows whose reason comes from a CFPB issue
     per_line_f1: dict[str, float]
     per_reason_f1: dict[str, float]
@@ -251,6 +253,7 @@ def _score(
     gold_departments = [e.department(table) for e in test]
     pred_departments = [str(table.route(p.business_line, p.reason, Severity.low).department) for p in predictions]
     department_labels = sorted(set(gold_departments))
+    product_departments = [str(table.route(e.line, owning_reason(e.line, ""), Severity.low).department) for e in test]
     per_line = f1_score(gold_lines, pred_lines, labels=line_labels, average=None, zero_division=0)
     per_reason = f1_score(gold_reasons, pred_reasons, labels=reason_labels, average=None, zero_division=0)
     per_department = f1_score(
@@ -269,6 +272,9 @@ def _score(
         reason_macro_f1=float(np.mean(per_reason)),
         department_accuracy=float(np.mean([g == p for g, p in zip(gold_departments, pred_departments, strict=True)])),
         department_macro_f1=float(np.mean(per_department)),
+        product_department_accuracy=float(
+            np.mean([g == p for g, p in zip(product_departments, pred_departments, strict=True)])
+        ),
         issue_reason_accuracy=float(np.mean(issue_hits)) if issue_hits else None,
         per_line_f1=dict(zip(line_labels, map(float, per_line), strict=True)),
         per_reason_f1=dict(zip(reason_labels, map(float, per_reason), strict=True)),
@@ -348,16 +354,23 @@ def evaluate_handset(classifier: Classifier, table: RoutingTable, handset: Path)
     return {"summary": summary, "misses": misses}
 
 
-def measure_speed(classifier: Classifier, table: RoutingTable, texts: Sequence[str], batch: int = 512) -> float:
+def measure_speed(
+    classifier: Classifier, table: RoutingTable, texts: Sequence[str], batch: int = 512, repeats: int = 3
+) -> float:
     """Records per CPU-second of this process (single-threaded) through the ``complaintflow classify`` batch
-    path (classification, severity, routing), so other load on the machine does not skew it."""
+    path (classification, severity, routing): the best of ``repeats`` passes after one warm-up batch (lazy
+    tables), since CPU time per record still rises when another process shares the core."""
     from services.router.decide import classify_records
 
     records = [{"id": str(i), "text": t} for i, t in enumerate(texts)]
-    started = time.process_time()
-    for i in range(0, len(records), batch):
-        classify_records(records[i : i + batch], classifier, table)
-    return len(records) / (time.process_time() - started)
+    classify_records(records[:batch], classifier, table)
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.process_time()
+        for i in range(0, len(records), batch):
+            classify_records(records[i : i + batch], classifier, table)
+        best = min(best, time.process_time() - started)
+    return len(records) / best
 
 
 def evaluate(
@@ -400,16 +413,19 @@ def render_report(
         "classifier. Predicted department = the same table on the predicted line and reason. *Issue reason acc*",
         "scores the reason only on rows whose reason comes from a CFPB issue (the other rows' reasons are",
         "weak labels). Every split trains its own model on its train part; nothing is tuned on a test part.",
+        "*Product-only dept acc* (for information, not the measure) scores the same predictions against the",
+        "department owning the product alone, ignoring the issue.",
         "",
         "| split | train | test | line acc | line macro-F1 | reason acc | issue reason acc | department acc "
-        "| department macro-F1 |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| department macro-F1 | product-only dept acc |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         issue = f"{r.issue_reason_accuracy:.3f}" if r.issue_reason_accuracy is not None else "–"
         out.append(
             f"| {r.name} | {r.train_size} | {r.test_size} | {r.line_accuracy:.3f} | {r.line_macro_f1:.3f} "
-            f"| {r.reason_accuracy:.3f} | {issue} | {r.department_accuracy:.3f} | {r.department_macro_f1:.3f} |"
+            f"| {r.reason_accuracy:.3f} | {issue} | {r.department_accuracy:.3f} | {r.department_macro_f1:.3f} "
+            f"| {r.product_department_accuracy:.3f} |"
         )
     first = results[0]
     out += ["", f"## Per-class F1, {first.name}", "", "| business line | F1 |", "|---|---|"]
@@ -431,7 +447,7 @@ def render_report(
     out += [
         "",
         f"Classification speed (shipped model, `classify_records` in batches of 512 as `complaintflow classify` "
-        f"runs it, per CPU-second of one core): {speed:,.0f} complaints/s.",
+        f"runs it, per CPU-second of one core, best of three passes after a warm-up batch): {speed:,.0f} complaints/s.",
         "",
     ]
     return "\n".join(out)
