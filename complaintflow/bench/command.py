@@ -154,6 +154,13 @@ def _figures(
         "lost": lost,
         "duplicated": counts["duplicated_department"] + counts["duplicated_ack"],
         "counts": counts,
+        # What to look for when something is missing: the complaint, its channel and what did not arrive.
+        "missing_examples": [
+            {"complaint_id": c.complaint_id, "channel": c.channel.value, "ack_event_id": c.ack_event_id, "missing": m}
+            for c in workload
+            for m in ("department", "ack")
+            if c.index not in (tally.department_at if m == "department" else tally.ack_at)
+        ][:20],
     }
 
 
