@@ -22,11 +22,21 @@ from schemas import Channel, Department, RoutedComplaint, complaint_id_for, even
 from services.intake.publisher import ComplaintPublisher
 from services.notifier.render import message_id_for
 from tests.conftest import RunningStack
-from tests.delivery_servers import RecordingSmtp, SmsGateway
+from tests.delivery_servers import RecordingSmtp, SmsGateway, SmtpServer
 from tests.kafka_support import TopicReader
 
 T = TypeVar("T")
 NO_QUIET_HOURS = "00:00-00:00"
+
+
+def delivery_env(smtp: SmtpServer, gateway: SmsGateway | None = None) -> dict[str, str]:
+    """Settings that send a scenario's notifications to its own SMTP server (and SMS gateway), quiet hours off."""
+    env = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp.port), "COMPLAINTFLOW_QUIET_HOURS": NO_QUIET_HOURS}
+    if gateway is not None:
+        env["SMS_GATEWAY_URL"] = gateway.url
+    return env
+
+
 MESSAGE_ID_DOMAIN = "bank.example"  # the domain of the default COMPLAINTFLOW_MAIL_FROM
 
 

@@ -33,7 +33,7 @@ from schemas import (
 from services.notifier.render import message_id_for
 from tests.conftest import stack_env, start_stack, stop_stack
 from tests.delivery_servers import RecordingSmtp, SmsGateway, SmtpServer
-from tests.reliability.support import MESSAGE_ID_DOMAIN, NO_QUIET_HOURS, Tally, http_status, settle
+from tests.reliability.support import MESSAGE_ID_DOMAIN, Tally, delivery_env, http_status, settle
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
@@ -74,10 +74,7 @@ def test_mail_and_sms_held_back_by_outages_arrive_once_in_order(embedded, summar
         embedded,
         scenario_dir,
         prefix,
-        SMTP_HOST="127.0.0.1",
-        SMTP_PORT=str(smtp.port),
-        SMS_GATEWAY_URL=gateway.url,
-        COMPLAINTFLOW_QUIET_HOURS=NO_QUIET_HOURS,
+        **delivery_env(smtp, gateway),
         COMPLAINTFLOW_NOTIFY_RETRY_BASE_S="0.2",
         COMPLAINTFLOW_NOTIFY_RETRY_CAP_S="3",
         COMPLAINTFLOW_NOTIFY_MAX_ATTEMPTS="1000",

@@ -26,7 +26,7 @@ from tests.conftest import stack_env, start_stack, stop_stack
 from tests.delivery_servers import RecordingSmtp, SmtpServer
 from tests.kafka_support import records_now
 from tests.reliability.conftest import WRITTEN_DIRS
-from tests.reliability.support import NO_QUIET_HOURS, Tally, settle
+from tests.reliability.support import Tally, delivery_env, settle
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability, pytest.mark.runs_last]
 
@@ -68,9 +68,7 @@ def test_no_personal_data_in_logs_metrics_reasons_or_social_replies(embedded, su
         embedded,
         scenario_dir,
         prefix,
-        SMTP_HOST="127.0.0.1",
-        SMTP_PORT=str(smtp.port),
-        COMPLAINTFLOW_QUIET_HOURS=NO_QUIET_HOURS,
+        **delivery_env(smtp),
         COMPLAINTFLOW_LOG_LEVEL="DEBUG",  # the most a log can say
     )
     stack = start_stack(["run"], env, scenario_dir)

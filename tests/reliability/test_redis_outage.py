@@ -27,9 +27,9 @@ from tests.conftest import stack_env, start_stack, stop_stack
 from tests.delivery_servers import RecordingSmtp, SmsGateway, SmtpServer, wait_until
 from tests.kafka_support import records_now
 from tests.reliability.support import (
-    NO_QUIET_HOURS,
     DepartmentView,
     LoadGenerator,
+    delivery_env,
     expected_acks,
     http_status,
     settle,
@@ -65,10 +65,7 @@ def test_a_redis_outage_pauses_the_workers_and_loses_nothing(embedded, summary, 
         scenario_dir / "var",
         prefix,
         REDIS_URL=f"redis://127.0.0.1:{port}/0",
-        SMTP_HOST="127.0.0.1",
-        SMTP_PORT=str(smtp.port),
-        SMS_GATEWAY_URL=gateway.url,
-        COMPLAINTFLOW_QUIET_HOURS=NO_QUIET_HOURS,
+        **delivery_env(smtp, gateway),
     )
     stack = start_stack(["run"], env, scenario_dir / "var")
     bootstrap = embedded.kafka_bootstrap_servers or ""

@@ -21,7 +21,14 @@ from complaintflow.topics import Topics
 from tests.conftest import RunningStack, stack_env, start_stack, stop_stack, wait_until_ready
 from tests.delivery_servers import RecordingSmtp, SmsGateway, SmtpServer
 from tests.kafka_support import records_now
-from tests.reliability.support import NO_QUIET_HOURS, DepartmentView, LoadGenerator, expected_acks, settle, tally
+from tests.reliability.support import (
+    DepartmentView,
+    LoadGenerator,
+    delivery_env,
+    expected_acks,
+    settle,
+    tally,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
@@ -74,10 +81,7 @@ def test_killing_each_worker_mid_stream_loses_and_doubles_nothing(embedded, summ
         embedded,
         scenario_dir,
         prefix,
-        SMTP_HOST="127.0.0.1",
-        SMTP_PORT=str(smtp.port),
-        SMS_GATEWAY_URL=gateway.url,
-        COMPLAINTFLOW_QUIET_HOURS=NO_QUIET_HOURS,
+        **delivery_env(smtp, gateway),
         # A killed worker leaves its group sooner, and a claim it held expires sooner, so the test is short.
         COMPLAINTFLOW_KAFKA_SESSION_TIMEOUT_S="3",
         COMPLAINTFLOW_NOTIFY_CLAIM_LEASE_S="3",
