@@ -78,8 +78,8 @@ class TurnBatcher(Generic[Item, Result]):
 _Command = tuple[tuple[Any, ...], dict[str, Any]]
 
 
-class _CommandGroup(list[_Command]):
-    """The commands of one caller, in order: a single command or the stack of one non-transactional pipeline."""
+# The commands of one caller, in order: a single command or the stack of one non-transactional pipeline.
+_CommandGroup = list[_Command]
 
 
 class AutoPipelineRedis(aioredis.Redis):
@@ -96,7 +96,7 @@ class AutoPipelineRedis(aioredis.Redis):
         self._batcher: TurnBatcher[_CommandGroup, list[Any]] = TurnBatcher(self._send_groups)
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
-        (reply,) = await self._batcher(_CommandGroup([(args, options)]))
+        (reply,) = await self._batcher([(args, options)])
         if isinstance(reply, ResponseError):
             raise reply
         return reply
@@ -107,7 +107,7 @@ class AutoPipelineRedis(aioredis.Redis):
         return _SharedPipeline(self, self.connection_pool, self.response_callbacks, False, shard_hint)
 
     async def submit(self, commands: list[_Command]) -> list[Any]:
-        return await self._batcher(_CommandGroup(commands))
+        return await self._batcher(commands)
 
     async def _send_groups(self, groups: list[_CommandGroup]) -> list[list[Any]]:
         pipe = super().pipeline(transaction=False)

@@ -156,10 +156,10 @@ def _figures(
         "counts": counts,
         # What to look for when something is missing: the complaint, its channel and what did not arrive.
         "missing_examples": [
-            {"complaint_id": c.complaint_id, "channel": c.channel.value, "ack_event_id": c.ack_event_id, "missing": m}
+            {"complaint_id": c.complaint_id, "channel": c.channel.value, "ack_event_id": c.ack_event_id, "missing": gap}
+            for gap, arrived in (("department", tally.department_at), ("ack", tally.ack_at))
             for c in workload
-            for m in ("department", "ack")
-            if c.index not in (tally.department_at if m == "department" else tally.ack_at)
+            if c.index not in arrived
         ][:20],
     }
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import platform
 from typing import Any
@@ -10,14 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-
-def percentile(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile (``q`` in 0–100) of ``values``; None when there are none."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return ordered[rank - 1]
+from complaintflow.report.ledger import percentile  # the one nearest-rank percentile
 
 
 def latency_summary(seconds: list[float]) -> dict[str, float | None]:

@@ -27,7 +27,7 @@ from services.intake.envelopes import email_envelope, encode, json_envelope
 from tests.conftest import RunningStack, stack_env, start_stack, stop_stack
 from tests.delivery_servers import RecordingSmtp, SmtpServer
 from tests.kafka_support import records_now
-from tests.reliability.support import Tally, http_status, rss_kib, settle
+from tests.reliability.support import Tally, delivery_env, http_status, rss_kib, settle
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
@@ -203,12 +203,10 @@ def test_hostile_input_gets_clear_answers_and_kills_nothing(embedded, summary, s
         embedded,
         scenario_dir,
         prefix,
-        SMTP_HOST="127.0.0.1",
-        SMTP_PORT=str(smtp.port),
+        **delivery_env(smtp),
         COMPLAINTFLOW_HTTP_RATE_LIMIT_PER_MIN=str(HTTP_LIMIT),
         COMPLAINTFLOW_SMTP_RATE_LIMIT_PER_MIN=str(SMTP_LIMIT),
         COMPLAINTFLOW_SMTP_MAX_MESSAGE_BYTES=str(MAX_MAIL),
-        COMPLAINTFLOW_QUIET_HOURS="00:00-00:00",
     )
     stack = start_stack(["run"], env, scenario_dir)
     bootstrap = embedded.kafka_bootstrap_servers or ""
