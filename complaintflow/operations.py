@@ -12,18 +12,15 @@ from dataclasses import dataclass, field
 
 import faust
 import mode
-import redis.asyncio as aioredis
 
 from complaintflow.metrics import CONSUMER_LAG, SLA_CLOCKS
 from complaintflow.runtime import Runtime
 from complaintflow.web import RouteInstaller
+from services.router.sla_clock import clock_states
 
 log = logging.getLogger(__name__)
 
-SLA_DUE = "cf:sla:due"  # the router's schedule (services/router/sla_clock.py)
 REFRESH_S = 5.0
-# The SLA gauges count clocks that move on the scale of hours, and counting them reads the whole schedule.
-SLA_REFRESH_EVERY = 12  # lag refreshes, i.e. once a minute
 
 
 async def consumer_lag(app: faust.App) -> dict[tuple[str, int], int]:
@@ -46,22 +43,6 @@ async def consumer_lag(app: faust.App) -> dict[tuple[str, int], int]:
     return lag
 
 
-async def sla_clock_states(client: aioredis.Redis, batch: int = 2000) -> dict[str, int]:
-    """Open clocks (a breach alert still ahead) and, of those, the ones already past their warning.
-
-    Schedule members read ``complaint|deadline kind|alert kind|deadline``; a claimed alert leaves the set.
-    """
-    pending_breach: set[tuple[str, str, str]] = set()
-    pending_warning: set[tuple[str, str, str]] = set()
-    async for member, _ in client.zscan_iter(SLA_DUE, count=batch):
-        parts = (member.decode() if isinstance(member, bytes) else member).split("|")
-        if len(parts) != 4:
-            continue
-        clock = (parts[0], parts[1], parts[3])
-        (pending_breach if parts[2] == "sla_breached" else pending_warning).add(clock)
-    return {"open": len(pending_breach), "warning": len(pending_breach - pending_warning)}
-
-
 class GaugeUpdater(mode.Service):
     """Refreshes the lag and SLA gauges on a timer."""
 
@@ -70,7 +51,6 @@ class GaugeUpdater(mode.Service):
         self.apps = list(apps)
         self.runtime = runtime
         self.with_sla = with_sla
-        self._refreshes = 0
 
     @mode.Service.timer(REFRESH_S)
     async def _refresh(self) -> None:
@@ -80,10 +60,9 @@ class GaugeUpdater(mode.Service):
                     CONSUMER_LAG.labels(app.conf.id, topic, str(partition)).set(lag)
             except Exception as exc:  # a gauge must never take a worker down
                 log.debug("lag refresh failed", extra={"app": app.conf.id, "error_type": type(exc).__name__})
-        self._refreshes += 1
-        if self.with_sla and self._refreshes % SLA_REFRESH_EVERY == 1:
+        if self.with_sla:
             try:
-                for state, count in (await sla_clock_states(self.runtime.redis)).items():
+                for state, count in (await clock_states(self.runtime.redis)).items():
                     SLA_CLOCKS.labels(state).set(count)
             except Exception as exc:
                 log.debug("sla gauge refresh failed", extra={"error_type": type(exc).__name__})

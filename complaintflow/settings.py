@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     # Records an agent reads ahead of its handlers. faust's 4,096 lets a backlog fill memory (a worker's RSS
     # grew with the backlog); a few times the handler window keeps every handler busy.
     stream_buffer: int = Field(default=256, ge=1, validation_alias=_env("COMPLAINTFLOW_STREAM_BUFFER"))
+    # Bytes a worker fetches ahead per partition (the client default is 1 MiB). A worker holds up to this much
+    # for every partition it reads (24 for an intake), so under a backlog its memory grows to that sum. A
+    # record larger than this still comes in one fetch (the broker hands over a first batch whatever its size).
+    fetch_partition_bytes: int = Field(
+        default=128 * 1024, ge=1024, validation_alias=_env("COMPLAINTFLOW_FETCH_PARTITION_BYTES")
+    )
     log_format: Literal["auto", "json", "console"] = Field(
         default="auto", validation_alias=_env("COMPLAINTFLOW_LOG_FORMAT")
     )

@@ -53,6 +53,7 @@ class Keys:
         return f"{PREFIX}:storm:{bucket}"
 
     SLA_DUE = f"{PREFIX}:sla:due"
+    SLA_COUNTS = f"{PREFIX}:sla:counts"  # members of SLA_DUE per alert kind (services/router/sla_clock.py)
 
 
 def redis_client(url: str) -> aioredis.Redis:

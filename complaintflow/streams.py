@@ -128,6 +128,7 @@ def make_app(role: str, settings: Settings, bootstrap: str) -> faust.App:
         producer_linger=0.002,
         stream_wait_empty=False,
         stream_buffer_maxsize=settings.stream_buffer,
+        consumer_max_fetch_size=settings.fetch_partition_bytes,
         key_serializer="raw",
         value_serializer="raw",
     )

@@ -10,10 +10,10 @@ from prometheus_client import REGISTRY
 
 from complaintflow.dashboard.counters import intake_per_minute, latest_incidents
 from complaintflow.dashboard.depth import DepartmentDepth
-from complaintflow.operations import sla_clock_states
 from complaintflow.runtime import Runtime
 from schemas import Channel, Department
 from schemas.labels import DEPARTMENT_NAMES
+from services.router.sla_clock import clock_states
 
 MINUTES = 30
 
@@ -49,7 +49,7 @@ class Dashboard:
         redis = self.runtime.redis
         channels = [c.value for c in Channel]
         starts, per_minute = await intake_per_minute(redis, channels, MINUTES)
-        sla = await sla_clock_states(redis)
+        sla = await clock_states(redis)
         return {
             "generated_at": time.time(),
             "departments": [

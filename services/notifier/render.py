@@ -121,6 +121,7 @@ def _nl2br(value: object) -> Markup:
 def template_environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATE_DIR),
+        auto_reload=False,  # the templates ship with the code; no stat() of each file per message
         autoescape=select_autoescape(enabled_extensions=("html.j2", "html"), default_for_string=False),
         undefined=StrictUndefined,
         trim_blocks=True,
