@@ -18,7 +18,7 @@ from typing import Any
 from rich.console import Console
 
 from complaintflow.bench.ceilings import broker_ceiling, framework_ceiling, passthrough_process
-from complaintflow.bench.observe import CountingSink, Observer, Tally, start_sink
+from complaintflow.bench.observe import CountingSink, Observer, Tally, events_of, start_sink
 from complaintflow.bench.processes import Sampler, Worker, load_average, start_workers, stop_workers, wait_ready
 from complaintflow.bench.report import latency_summary, machine, print_table
 from complaintflow.bench.workload import BenchComplaint, build_workload, mean_size
@@ -263,6 +263,11 @@ def _run(
         stop_workers(running)
         controller.stop()
     figures = _figures(count, workers_per_role, rate, workload, published, tally, ceilings, running, sampler)
+    if figures["missing_examples"]:  # while the broker still holds the run's records
+        missing = {m["complaint_id"] for m in figures["missing_examples"]}
+        kinds = events_of(bootstrap, topics.events, missing)
+        for example in figures["missing_examples"]:
+            example["events_on_topic"] = kinds.get(example["complaint_id"], {})
     figures["run"] = run
     figures["email_accepted_by_sink"] = sink.accepted
     return figures
