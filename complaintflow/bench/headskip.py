@@ -3,8 +3,9 @@
 ``python -m complaintflow.bench.headskip [--producers P] [--records N]`` starts the embedded broker (or uses
 ``KAFKA_BOOTSTRAP_SERVERS``), lets P producer processes (aiokafka, like the workers) write N records each, one
 every 2 ms, across six partitions while a kafka-python reader follows the head, then reads everything again from
-the beginning. It prints what the head reader missed and whether the second read found it. Apache Kafka misses
-nothing; the embedded broker has been seen to skip a record now and then (see the README's benchmark section).
+the beginning. It prints what the head reader missed and whether the second read found it. By Kafka's contract
+the head reader misses nothing; the embedded broker has been seen to skip a record now and then (see the
+README's benchmark section).
 """
 
 from __future__ import annotations
