@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
@@ -40,8 +41,9 @@ def _partitions(consumer: KafkaConsumer, topic: str, timeout_s: float = 15.0) ->
         time.sleep(0.1)
 
 
-def reader(bootstrap: str, topics: list[str]) -> KafkaConsumer:
-    """A group-less consumer assigned to every partition of ``topics`` from the beginning."""
+def reader(bootstrap: str, topics: list[str], **options: Any) -> KafkaConsumer:
+    """A group-less consumer assigned to every partition of ``topics`` from the beginning (``options`` go to
+    ``KafkaConsumer``: ``consumer_timeout_ms`` makes iterating it end once nothing came for that long)."""
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap,
         group_id=None,
@@ -49,6 +51,7 @@ def reader(bootstrap: str, topics: list[str]) -> KafkaConsumer:
         auto_offset_reset="earliest",
         max_poll_records=2000,
         fetch_max_bytes=16 * 1024 * 1024,
+        **options,
     )
     assigned = [tp for topic in topics for tp in _partitions(consumer, topic)]
     consumer.assign(assigned)

@@ -15,8 +15,7 @@ import asyncio
 import multiprocessing
 import uuid
 
-from kafka import KafkaConsumer, TopicPartition
-
+from complaintflow.bench.ceilings import reader
 from complaintflow.embedded import embedded_services
 from complaintflow.kafka import ensure_topics
 from complaintflow.settings import Settings
@@ -42,14 +41,8 @@ def _produce(bootstrap: str, topic: str, producer: int, records: int) -> None:
 
 
 def _read(bootstrap: str, topic: str, until_idle_ms: int) -> set[bytes]:
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        fetch_max_wait_ms=50,
-        consumer_timeout_ms=until_idle_ms,
-    )
-    consumer.assign([TopicPartition(topic, p) for p in range(PARTITIONS)])
+    # A short fetch wait keeps the reader at the head, as the workers are.
+    consumer = reader(bootstrap, [topic], fetch_max_wait_ms=50, consumer_timeout_ms=until_idle_ms)
     try:
         return {record.value for record in consumer}
     finally:

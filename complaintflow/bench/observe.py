@@ -181,29 +181,22 @@ def _epoch(text: str | None) -> float | None:
         return None
 
 
-def events_of(
-    bootstrap: str, events_topic: str, complaint_ids: set[str], idle_polls: int = 3
-) -> dict[str, dict[str, int]]:
+def events_of(bootstrap: str, events_topic: str, complaint_ids: set[str]) -> dict[str, dict[str, int]]:
     """For each of ``complaint_ids``, how many records of each kind its complaint has on the events topic.
 
     Says where a missing acknowledgement was lost: never published (no ``acknowledged``), or published and not
     delivered (``acknowledged`` but no ``notification_sent``)."""
     wanted = {c.encode() for c in complaint_ids}
     found: dict[str, dict[str, int]] = {c: defaultdict(int) for c in complaint_ids}
-    consumer = reader(bootstrap, [events_topic])
+    consumer = reader(bootstrap, [events_topic], consumer_timeout_ms=1500)
     try:
-        idle = 0
-        while idle < idle_polls:
-            batches = consumer.poll(timeout_ms=500)
-            idle = 0 if batches else idle + 1
-            for records in batches.values():
-                for record in records:
-                    value: bytes = record.value or b""
-                    complaint = _COMPLAINT_ID.search(value)
-                    if complaint is None or complaint.group(1) not in wanted:
-                        continue
-                    kind = _KIND.search(value)
-                    found[complaint.group(1).decode()][kind.group(1).decode() if kind else "?"] += 1
+        for record in consumer:
+            value: bytes = record.value or b""
+            complaint = _COMPLAINT_ID.search(value)
+            if complaint is None or complaint.group(1) not in wanted:
+                continue
+            kind = _KIND.search(value)
+            found[complaint.group(1).decode()][kind.group(1).decode() if kind else "?"] += 1
     finally:
         consumer.close()
     return {c: dict(kinds) for c, kinds in found.items()}

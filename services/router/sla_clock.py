@@ -127,9 +127,6 @@ class SlaSchedule:
         claimed = await self._release(due)
         return [member for member, won in zip(due, claimed, strict=True) if won]
 
-    async def open_clocks(self) -> int:
-        return int(await self.redis.zcard(DUE))
-
 
 class SlaClock:
     def __init__(self, runtime: Runtime, lifecycle: object) -> None:
