@@ -6,7 +6,10 @@ those calls and making them together turns 32 round trips into one (``AutoPipeli
 evaluations into one matrix product (``TurnBatcher`` around ``Classifier.classify_many``), while every
 handler keeps reading as plain sequential code.
 
-A call waits at most until the end of the loop turn it was made in; nothing is delayed by a timer.
+A call waits at most until the end of the loop turn it was made in, or, where the batcher allows only so many
+batches in flight (the Redis client: one), until a batch in flight completes; nothing is delayed by a timer.
+Waiting for the round trip in flight costs a caller at most that round trip, and makes the batches grow with
+the load: the commands that arrive while one pipeline is on the wire all leave in the next.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import ResponseError
 
+from complaintflow.metrics import BATCH_SIZE
+
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
@@ -27,36 +32,60 @@ class TurnBatcher(Generic[Item, Result]):
     """``await batcher(item)`` → the item's result from one ``run(items)`` over everything asked in this turn.
 
     ``run`` returns one result per item, in order; a result that is an exception is raised in its own caller
-    only. If ``run`` itself raises, every caller of that batch gets the exception.
+    only. If ``run`` itself raises, every caller of that batch gets the exception. With ``max_in_flight`` set,
+    a new batch starts only while fewer than that many are running; calls made meanwhile join the next one.
     """
 
-    def __init__(self, run: Callable[[list[Item]], Awaitable[Sequence[Result | BaseException]]]) -> None:
+    def __init__(
+        self,
+        run: Callable[[list[Item]], Awaitable[Sequence[Result | BaseException]]],
+        max_in_flight: int | None = None,
+        name: str | None = None,
+    ) -> None:
+        if max_in_flight is not None and max_in_flight < 1:
+            raise ValueError("max_in_flight must be at least 1")
         self._run = run
+        self._max_in_flight = max_in_flight
         self._waiting: list[tuple[Item, asyncio.Future[Result]]] = []
         self._running: set[asyncio.Task[None]] = set()
+        self._flush_scheduled = False
+        self._sizes = BATCH_SIZE.labels(name) if name else None
         self.batches = 0
         self.items = 0
 
     async def __call__(self, item: Item) -> Result:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Result] = loop.create_future()
-        if not self._waiting:
-            # call_soon runs after every callback already ready in this turn: the handlers woken together
-            # have all asked by then.
-            loop.call_soon(self._flush)
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, future))
+        self._schedule_flush()
         return await future
 
+    def _schedule_flush(self) -> None:
+        if self._flush_scheduled or not self._waiting:
+            return
+        if self._max_in_flight is not None and len(self._running) >= self._max_in_flight:
+            return  # the batch that completes next schedules it
+        self._flush_scheduled = True
+        # call_soon runs after every callback already ready in this turn: the handlers woken together have all
+        # asked by then.
+        asyncio.get_running_loop().call_soon(self._flush)
+
     def _flush(self) -> None:
+        self._flush_scheduled = False
         batch, self._waiting = self._waiting, []
         if batch:
             task = asyncio.ensure_future(self._complete(batch))
             self._running.add(task)
-            task.add_done_callback(self._running.discard)
+            task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._schedule_flush()
 
     async def _complete(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
         self.batches += 1
         self.items += len(batch)
+        if self._sizes is not None:
+            self._sizes.observe(len(batch))
         try:
             results = await self._run([item for item, _ in batch])
         except BaseException as exc:  # handed to every caller of the batch, who decides what it means
@@ -93,7 +122,10 @@ class AutoPipelineRedis(aioredis.Redis):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._batcher: TurnBatcher[_CommandGroup, list[Any]] = TurnBatcher(self._send_groups)
+        # One round trip on the wire at a time: commands issued meanwhile leave together in the next one.
+        self._batcher: TurnBatcher[_CommandGroup, list[Any]] = TurnBatcher(
+            self._send_groups, max_in_flight=1, name="redis"
+        )
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         (reply,) = await self._batcher([(args, options)])

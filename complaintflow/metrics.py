@@ -18,6 +18,12 @@ PROCESSING_SECONDS = Histogram(
     ["stage"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+BATCH_SIZE = Histogram(
+    "complaintflow_batch_size",
+    "Calls carried out together in one batch (a Redis round trip, a classification)",
+    ["batch"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+)
 NOTIFICATIONS = Counter(
     "complaintflow_notifications_total", "Notifications by channel and result", ["channel", "result"]
 )

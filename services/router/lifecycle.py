@@ -70,7 +70,9 @@ class Lifecycle:
 
         self.schedule = SlaSchedule(runtime.redis)
         # The complaints routed together in one loop turn are classified in one batch (one matrix product).
-        self.classify: TurnBatcher[tuple[str, str | None], Classification] = TurnBatcher(self._classify_batch)
+        self.classify: TurnBatcher[tuple[str, str | None], Classification] = TurnBatcher(
+            self._classify_batch, name="classification"
+        )
 
     async def _classify_batch(self, items: list[tuple[str, str | None]]) -> list[Classification]:
         return self.classifier.classify_many(items)

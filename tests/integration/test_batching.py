@@ -121,3 +121,35 @@ def test_turn_batcher_runs_once_per_turn_and_keeps_failures_apart() -> None:
             await batcher(7)
 
     asyncio.run(scenario())
+
+
+def test_calls_made_while_a_batch_is_in_flight_leave_together_in_the_next() -> None:
+    calls: list[list[int]] = []
+    running = 0
+    most_running = 0
+
+    async def slow_echo(items: list[int]) -> list[int]:
+        nonlocal running, most_running
+        calls.append(items)
+        running += 1
+        most_running = max(most_running, running)
+        await asyncio.sleep(0.01)
+        running -= 1
+        return items
+
+    async def scenario() -> None:
+        batcher: TurnBatcher[int, int] = TurnBatcher(slow_echo, max_in_flight=1)
+
+        async def late(item: int, delay: float) -> int:
+            await asyncio.sleep(delay)
+            return await batcher(item)
+
+        # 0 leaves alone; 1-3 arrive while it is on the wire and wait for it; 4 comes after both are done.
+        assert await asyncio.gather(late(0, 0), late(1, 0.002), late(2, 0.004), late(3, 0.006)) == [0, 1, 2, 3]
+        assert await batcher(4) == 4
+        assert calls == [[0], [1, 2, 3], [4]]
+        assert most_running == 1
+
+    asyncio.run(scenario())
+    with pytest.raises(ValueError):
+        TurnBatcher(slow_echo, max_in_flight=0)
