@@ -82,13 +82,14 @@ class Lifecycle:
         stored = await self.runtime.redis.get(routed_key(complaint_id))
         return RoutedComplaint.model_validate_json(stored) if stored else None
 
-    async def route(self, complaint: Complaint, now: datetime) -> tuple[RoutedComplaint, bool]:
+    async def route(self, complaint: Complaint, now: datetime) -> tuple[RoutedComplaint, str, bool]:
+        """The complaint's routing, its JSON (stored and published as it is) and whether it was decided now."""
         # Recording the complaint in its customer's history is idempotent, so it shares the lookup's round trip.
-        existing, repeat_count = await asyncio.gather(
-            self.current(complaint.complaint_id), self._repeat_count(complaint)
+        stored, repeat_count = await asyncio.gather(
+            self.runtime.redis.get(routed_key(complaint.complaint_id)), self._repeat_count(complaint)
         )
-        if existing is not None:
-            return existing, False
+        if stored:
+            return RoutedComplaint.model_validate_json(stored), stored, False
         classification = await self.classify((complaint.text, complaint.subject))
         storm, incident_id = await self._storm(complaint, classification, now)
         routed = decide(
@@ -103,11 +104,15 @@ class Lifecycle:
             holidays=self.holidays,
             tz=self.settings.timezone,
         )
-        won = await self.runtime.redis.set(routed_key(complaint.complaint_id), routed.model_dump_json(), nx=True)
+        body = routed.model_dump_json()
+        won = await self.runtime.redis.set(routed_key(complaint.complaint_id), body, nx=True)
         if not won:  # another worker decided first during a rebalance: theirs stands
-            return await self.current(complaint.complaint_id) or routed, False
+            theirs = await self.runtime.redis.get(routed_key(complaint.complaint_id))
+            if theirs:
+                return RoutedComplaint.model_validate_json(theirs), theirs, False
+            return routed, body, False
         await asyncio.gather(self._record(routed, ComplaintStatus.routed, now), self.schedule.plan(routed))
-        return routed, True
+        return routed, body, True
 
     async def _repeat_count(self, complaint: Complaint) -> int:
         history = await record_customer_complaint(
@@ -175,14 +180,15 @@ class Lifecycle:
             updated_at=now.isoformat(),
         )
 
-    async def publish_routing(self, routed: RoutedComplaint, first_time: bool) -> None:
+    async def publish_routing(self, routed: RoutedComplaint, first_time: bool, body: str | None = None) -> None:
+        """Publishes the routing; ``body`` is its JSON when the caller already has it (it is not made twice)."""
         topics = self.runtime.topics
         cid = routed.complaint.complaint_id
-        body = routed.model_dump_json().encode()
-        await self.outbox.send(topics.routed, cid, body)
-        await self.outbox.send(topics.department(routed.department), cid, body)
+        value = (body or routed.model_dump_json()).encode()
+        await self.outbox.send(topics.routed, cid, value)
+        await self.outbox.send(topics.department(routed.department), cid, value)
         if routed.escalate_to and routed.escalate_to != routed.department:
-            await self.outbox.send(topics.department(routed.escalate_to), cid, body)
+            await self.outbox.send(topics.department(routed.escalate_to), cid, value)
         if routed.revision == 1:
             await self.emit(routed, EventKind.acknowledged, "1", deadline=routed.deadlines.decision_by)
         if routed.escalate_to:
@@ -294,9 +300,10 @@ class Lifecycle:
                 ],
             }
         )
-        await self.runtime.redis.set(routed_key(cid), moved.model_dump_json())
+        body = moved.model_dump_json()
+        await self.runtime.redis.set(routed_key(cid), body)
         await self._record(moved, ComplaintStatus.transferred, now)
-        await self.publish_routing(moved, first_time=True)
+        await self.publish_routing(moved, first_time=True, body=body)
         await self.emit(
             moved,
             EventKind.transferred,
@@ -328,11 +335,12 @@ class Lifecycle:
             }
         )
         cid = routed.complaint.complaint_id
-        await self.runtime.redis.set(routed_key(cid), extended.model_dump_json())
+        body = extended.model_dump_json()
+        await self.runtime.redis.set(routed_key(cid), body)
         await self._record(extended, ComplaintStatus.extended, now)
         await self.schedule.cancel(routed, "decision")
         await self.schedule.plan(extended, only="decision")
-        await self.outbox.send(self.runtime.topics.routed, cid, extended.model_dump_json().encode())
+        await self.outbox.send(self.runtime.topics.routed, cid, body.encode())
         await self.emit(
             extended,
             EventKind.extended,

@@ -31,8 +31,8 @@ class ComplaintRouter:
 
     async def __call__(self, message: InboundMessage) -> str:
         complaint = parse_record(Complaint, message)
-        routed, is_new = await self.lifecycle.route(complaint, datetime.now(UTC))
-        await self.lifecycle.publish_routing(routed, first_time=is_new)
+        routed, body, is_new = await self.lifecycle.route(complaint, datetime.now(UTC))
+        await self.lifecycle.publish_routing(routed, first_time=is_new, body=body)
         return "routed" if is_new else "duplicate"
 
 
