@@ -79,17 +79,20 @@ class Lifecycle:
 
     # --- routing ------------------------------------------------------------------------------------
     async def current(self, complaint_id: str) -> RoutedComplaint | None:
-        stored = await self.runtime.redis.get(routed_key(complaint_id))
-        return RoutedComplaint.model_validate_json(stored) if stored else None
+        stored = await self._stored(complaint_id)
+        return stored[0] if stored else None
+
+    async def _stored(self, complaint_id: str) -> tuple[RoutedComplaint, str] | None:
+        """The stored routing and the JSON it is stored as."""
+        body = await self.runtime.redis.get(routed_key(complaint_id))
+        return (RoutedComplaint.model_validate_json(body), body) if body else None
 
     async def route(self, complaint: Complaint, now: datetime) -> tuple[RoutedComplaint, str, bool]:
         """The complaint's routing, its JSON (stored and published as it is) and whether it was decided now."""
         # Recording the complaint in its customer's history is idempotent, so it shares the lookup's round trip.
-        stored, repeat_count = await asyncio.gather(
-            self.runtime.redis.get(routed_key(complaint.complaint_id)), self._repeat_count(complaint)
-        )
+        stored, repeat_count = await asyncio.gather(self._stored(complaint.complaint_id), self._repeat_count(complaint))
         if stored:
-            return RoutedComplaint.model_validate_json(stored), stored, False
+            return (*stored, False)
         classification = await self.classify((complaint.text, complaint.subject))
         storm, incident_id = await self._storm(complaint, classification, now)
         routed = decide(
@@ -107,10 +110,8 @@ class Lifecycle:
         body = routed.model_dump_json()
         won = await self.runtime.redis.set(routed_key(complaint.complaint_id), body, nx=True)
         if not won:  # another worker decided first during a rebalance: theirs stands
-            theirs = await self.runtime.redis.get(routed_key(complaint.complaint_id))
-            if theirs:
-                return RoutedComplaint.model_validate_json(theirs), theirs, False
-            return routed, body, False
+            theirs = await self._stored(complaint.complaint_id)
+            return (*theirs, False) if theirs else (routed, body, False)
         await asyncio.gather(self._record(routed, ComplaintStatus.routed, now), self.schedule.plan(routed))
         return routed, body, True
 
