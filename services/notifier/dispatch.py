@@ -185,7 +185,7 @@ class Dispatcher:
                 bank_timezone=self.settings.timezone,
                 message_id_domain=self.message_id_domain,
             )
-            await self.mailer.send(rendered.message)
+            await self.mailer.send(rendered.wire)
             return rendered.message_id
         if delivery.channel == "sms":
             sms = render_sms(event, bank_timezone=self.settings.timezone)

@@ -49,9 +49,10 @@ def render_examples() -> str:
             bank_timezone="Asia/Shanghai",
             message_id_domain="bank.example",
         )
-        body = email.message.get_body(("plain",)).get_content().rstrip()
+        message = email.message  # parsed from the wire bytes on each access
+        body = message.get_body(("plain",)).get_content().rstrip()
         headers = "\n".join(
-            f"{name}: {email.message[name]}"
+            f"{name}: {message[name]}"
             for name in (
                 "From",
                 "To",

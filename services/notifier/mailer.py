@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from email.message import EmailMessage
 from typing import Literal
 
 import aiosmtplib
@@ -112,10 +111,11 @@ class Mailer:
         self.connections_opened += 1
         return client
 
-    async def send(self, message: EmailMessage) -> None:
-        """Send one message; up to ``connections`` messages are in their SMTP dialogue at once."""
-        # Serialised before a connection is taken, so no connection waits on this CPU work.
-        wire = WireMessage(message)
+    async def send(self, wire: WireMessage) -> None:
+        """Send one message; up to ``connections`` messages are in their SMTP dialogue at once.
+
+        The message comes as bytes, made before a connection is taken, so no connection waits on that work.
+        """
         session = await self._idle.get()
         try:
             client = await self._connected_client(session)

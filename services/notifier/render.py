@@ -2,34 +2,34 @@
 
 Pure: no I/O besides reading the bundled templates. Templates see an explicit context built here,
 never the customer record itself, so only last-4 fields, the complaint number and masked free text
-can ever reach a message.
+can ever reach a message. The e-mail comes out as what goes over SMTP (envelope and bytes, see ``mime``),
+made once here and sent as it is.
 """
 
 from __future__ import annotations
 
 import email.policy
 import email.utils
-import random
 import re
-import sys
 from dataclasses import dataclass
 from datetime import datetime
-from email.errors import HeaderDefect
-from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage
+from email.parser import Parser
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
 from markupsafe import Markup, escape
 
 from schemas import CUSTOMER_FACING_EVENTS, ComplaintEvent, Customer, EventKind, Severity
+from services.notifier import mime
 from services.notifier.channels import usable_email
 from services.notifier.masking import mask_free_text, strip_controls
 from services.notifier.quiet_hours import zone_or_default
 from services.notifier.sms import Encoding, fit_sms, fits, is_gsm7, sms_info
+from services.notifier.wire import WireMessage
 from services.notifier.wording import (
     DEFAULT_BANK,
     BankProfile,
@@ -47,51 +47,15 @@ DEFAULT_SMS_SEGMENTS = 3
 _FREE_TEXT_KEYS = ("note", "reason", "outcome")
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 _DOMAIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
-_MSG_ID = re.compile(r"^<[^<>\s@]+@[^<>\s@]+>$")
+# A msg-id as RFC 5322 has it (no spaces, comments or non-ASCII), short enough for one header line.
+_MSG_ID = re.compile(r"<[!-;=?A-~]{1,450}@[!-;=?A-~]{1,450}>")
 _TRAILING_PUNCTUATION = "。.！!；;，,：: "
-
-
-class _HeaderClasses(HeaderRegistry):
-    """The stdlib registry builds a new header class on every lookup, several times per header set; the classes
-    never change, so each is built once."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._classes: dict[str, type[BaseHeader]] = {}
-
-    def map_to_type(self, name: str, cls: type[BaseHeader]) -> None:
-        super().map_to_type(name, cls)
-        self._classes.clear()
-
-    def __getitem__(self, name: str) -> type[BaseHeader]:
-        key = name.lower()
-        cls = self._classes.get(key)
-        if cls is None:
-            cls = self._classes[key] = super().__getitem__(name)
-        return cls
-
-
-# email.policy.default, with header classes built once.
-EMAIL_POLICY = email.policy.default.clone(header_factory=_HeaderClasses())
-_BOUNDARY_DIGITS = len(repr(sys.maxsize - 1))
-
-
-@lru_cache(maxsize=256)
-def _fixed_header(name: str, value: str) -> BaseHeader:
-    """Headers whose value is the same in many messages (sender, reply address, flags) are parsed once.
-    Header objects are immutable, so messages can share them."""
-    return EMAIL_POLICY.header_factory(name, value)  # type: ignore[no-any-return]
-
-
-def _boundary(*parts: str) -> str:
-    """A MIME boundary in the stdlib's form, chosen here rather than by the serialiser, which would otherwise
-    compile a regular expression for each new boundary and re-parse the Content-Type to set it."""
-    while True:
-        boundary = f"{'=' * 15}{random.randrange(sys.maxsize):0{_BOUNDARY_DIGITS}d}=="
-        # Parts go out as text, base64 or quoted-printable; only text can hold the boundary (base64 has no
-        # "-", quoted-printable encodes "="), and then only if the raw text already does.
-        if not any(boundary in part for part in parts):
-            return boundary
+# The same in every message.
+_FLAGS = mime.field("Auto-Submitted", "auto-generated") + (
+    # Asks Exchange/Outlook not to answer with out-of-office notices that intake would have to discard.
+    mime.field("X-Auto-Response-Suppress", "All")
+)
+_PARSER = Parser(policy=email.policy.default)
 
 
 class InvalidRecipient(ValueError):
@@ -100,10 +64,16 @@ class InvalidRecipient(ValueError):
 
 @dataclass(frozen=True)
 class RenderedEmail:
-    message: EmailMessage
+    wire: WireMessage
     message_id: str
     subject: str
     locale: Locale
+
+    @property
+    def message(self) -> EmailMessage:
+        """The wire bytes parsed back by the stdlib, with the line ends it uses in memory and UTF-8 addresses
+        as text; for tests and tools, a new object on each access. Sending uses ``wire``."""
+        return cast(EmailMessage, _PARSER.parsestr(self.wire.data.decode().replace("\r\n", "\n")))
 
 
 @dataclass(frozen=True)
@@ -187,19 +157,29 @@ def sms_message_id(event: ComplaintEvent) -> str:
     return f"{_ID_UNSAFE.sub('-', event.event_id)}.sms"
 
 
-def _recipient(customer: Customer | None) -> Address:
+def _recipient(customer: Customer | None) -> str:
+    """The customer's addr-spec, for the To field and the envelope alike."""
     address = usable_email(customer.email if customer else None)
     if address is None:
         raise InvalidRecipient("the customer has no usable e-mail address")
-    username, _, domain = address.rpartition("@")
+    local_part, _, domain = address.rpartition("@")
     try:
-        return Address(
-            display_name=safe_display_name(customer.name if customer else None) or "",
-            username=username,
-            domain=domain,
-        )
-    except (ValueError, HeaderDefect) as exc:
+        return mime.addr_spec(local_part, domain)
+    except ValueError as exc:
         raise InvalidRecipient(f"unusable e-mail address: {exc}") from exc
+
+
+@lru_cache(maxsize=32)
+def _configured_address(name: str, value: str) -> tuple[str, str]:
+    """The folded field for an address from the settings (From, Reply-To), and the addr-spec of its first
+    mailbox. Parsed with the stdlib, once per value: settings do not change between messages."""
+    mailboxes = [
+        (address.display_name, mime.addr_spec(address.username, address.domain))
+        for address in email.policy.default.header_factory(name, value).addresses
+    ]
+    if not mailboxes:
+        raise ValueError(f"no address in the {name} setting: {value!r}")
+    return mime.address_list(name, mailboxes), mailboxes[0][1]
 
 
 def render_email(
@@ -215,6 +195,7 @@ def render_email(
     """The e-mail for one customer-facing event. Raises ``InvalidRecipient`` without a usable address."""
     _require_customer_facing(event)
     recipient = _recipient(event.customer)
+    from_field, sender = _configured_address("From", mail_from)
     locale = locale_for(event.language)
     zone = zone_or_default(event.customer.timezone if event.customer else None, bank_timezone)
     context = message_context(event, locale, zone, bank)
@@ -226,28 +207,26 @@ def render_email(
     html = env.get_template(f"{locale}/{event.kind.value}.html.j2").render(context, subject=subject)
     message_id = message_id_for(event.event_id, "email", message_id_domain)
 
-    message = EmailMessage(policy=EMAIL_POLICY)
-    message["From"] = _fixed_header("From", mail_from)
-    message["To"] = recipient
+    headers = [from_field, mime.address_list("To", [(context["name"] or "", recipient)])]
     if reply_to:
-        message["Reply-To"] = _fixed_header("Reply-To", reply_to)
-    message["Subject"] = subject
-    message["Date"] = email.utils.format_datetime(sent_at or event.occurred_at)
-    message["Message-ID"] = message_id
+        headers.append(_configured_address("Reply-To", reply_to)[0])
+    headers += (
+        mime.unstructured("Subject", subject),
+        mime.field("Date", email.utils.format_datetime(sent_at or event.occurred_at)),
+        mime.field("Message-ID", message_id),
+    )
     in_reply_to = event.details.get("in_reply_to", "").strip()
-    if _MSG_ID.match(in_reply_to):
-        message["In-Reply-To"] = in_reply_to
-        message["References"] = in_reply_to
-    message["Auto-Submitted"] = _fixed_header("Auto-Submitted", "auto-generated")
-    # Asks Exchange/Outlook not to answer with out-of-office notices that intake would have to discard.
-    message["X-Auto-Response-Suppress"] = _fixed_header("X-Auto-Response-Suppress", "All")
-    message["X-Complaint-Number"] = context["number"]
-    message.set_content(text)
-    message.make_alternative(boundary=_boundary(text, html))
-    message.add_alternative(html, subtype="html")
-    # After set_content, which drops Content-* headers.
-    message["Content-Language"] = _fixed_header("Content-Language", locale)
-    return RenderedEmail(message=message, message_id=message_id, subject=subject, locale=locale)
+    if _MSG_ID.fullmatch(in_reply_to):
+        headers += (mime.field("In-Reply-To", in_reply_to), mime.field("References", in_reply_to))
+    headers += (
+        _FLAGS,
+        mime.unstructured("X-Complaint-Number", context["number"]),
+        mime.field("Content-Language", locale),
+    )
+    data = mime.multipart_alternative(headers, text, html)
+    return RenderedEmail(
+        wire=WireMessage(sender, (recipient,), data), message_id=message_id, subject=subject, locale=locale
+    )
 
 
 def _shorten(value: str, limit: int) -> str | None:

@@ -1,37 +1,46 @@
-"""An e-mail serialised for SMTP once, with the envelope and bytes aiosmtplib's ``send_message`` would use.
+"""An e-mail as it goes over SMTP: the envelope and the bytes of DATA, made before a connection is taken.
 
-``send_message`` decides per call, from the server's EHLO answer, whether the message goes as 8-bit
-(``BODY=8BITMIME``) and whether non-ASCII addresses need ``SMTPUTF8``; this does the same, but serialises
-before a connection is taken and at most once per kind of server.
+The bytes are 7-bit clean except for non-ASCII addresses, so one form suits servers with and without
+8BITMIME; a non-ASCII address needs a server with SMTPUTF8, as with aiosmtplib's ``send_message``. Rendered
+customer e-mails arrive here already as bytes (``render.render_email``); ``from_message`` adapts any other
+``EmailMessage``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from email.message import EmailMessage
 
 import aiosmtplib
 from aiosmtplib.email import extract_recipients, extract_sender, flatten_message
 
 
+@dataclass(frozen=True, slots=True)
 class WireMessage:
-    def __init__(self, message: EmailMessage) -> None:
+    sender: str
+    recipients: tuple[str, ...]
+    data: bytes  # CRLF line ends, Bcc already left out
+
+    def __post_init__(self) -> None:
+        if not self.recipients:
+            raise ValueError("a message needs at least one recipient")
+
+    @property
+    def needs_smtputf8(self) -> bool:
+        return not (self.sender + "".join(self.recipients)).isascii()
+
+    @classmethod
+    def from_message(cls, message: EmailMessage) -> WireMessage:
+        """The envelope ``send_message`` would use (Sender or From; To, Cc and Bcc), and the message flattened
+        with Bcc removed and 8-bit bodies re-encoded."""
         sender = extract_sender(message)
         if sender is None:
             raise ValueError("No From header provided in message")
         recipients = extract_recipients(message)
         if not recipients:
             raise ValueError("No recipient headers provided in message")
-        self.sender, self.recipients = sender, recipients
-        self.needs_smtputf8 = not (sender + "".join(recipients)).isascii()
-        self._message = message
-        self._flattened: dict[str, bytes] = {}
-        self.data("8bit")  # what practically every server accepts
-
-    def data(self, cte_type: str) -> bytes:
-        """The message bytes, Bcc removed; ``cte_type`` is 8bit, or 7bit for a server without 8BITMIME."""
-        if cte_type not in self._flattened:
-            self._flattened[cte_type] = flatten_message(self._message, utf8=self.needs_smtputf8, cte_type=cte_type)
-        return self._flattened[cte_type]
+        utf8 = not (sender + "".join(recipients)).isascii()
+        return cls(sender, tuple(recipients), flatten_message(message, utf8=utf8, cte_type="7bit"))
 
     async def send(self, client: aiosmtplib.SMTP) -> None:
         if client.is_ehlo_or_helo_needed:
@@ -49,8 +58,7 @@ class WireMessage:
                     "SMTPUTF8 is not supported by this server"
                 )
             options.append("SMTPUTF8")
-        cte_type = "7bit"
+        # Declared as send_message does; the body needs no 8-bit path, but UTF-8 headers (SMTPUTF8) are 8-bit.
         if client.supports_extension("8BITMIME"):
             options.append("BODY=8BITMIME")
-            cte_type = "8bit"
-        await client.sendmail(self.sender, self.recipients, self.data(cte_type), mail_options=options)
+        await client.sendmail(self.sender, self.recipients, self.data, mail_options=options)

@@ -17,9 +17,9 @@ from aiosmtpd.smtp import AuthResult
 from aiosmtplib.email import flatten_message
 
 from complaintflow.embedded import free_port
-from schemas import Language
+from schemas import Customer, Language
 from services.notifier.mailer import Mailer
-from services.notifier.render import render_email
+from services.notifier.render import RenderedEmail, render_email
 from services.notifier.retry import classify_failure
 from services.notifier.wire import WireMessage
 from tests.delivery_servers import RecordingSmtp, SmtpServer
@@ -36,13 +36,17 @@ def smtp_server() -> Iterator[SmtpServer]:
     server.stop()
 
 
-def message(subject: str, to: str = "zhang.wei@example.cn") -> EmailMessage:
+def email_message(subject: str, to: str = "zhang.wei@example.cn") -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = "Complaints Service <complaints@bank.example>"
     msg["To"] = to
     msg["Subject"] = subject
     msg.set_content("test body\n")
     return msg
+
+
+def message(subject: str, to: str = "zhang.wei@example.cn") -> WireMessage:
+    return WireMessage.from_message(email_message(subject, to))
 
 
 async def test_sequential_sends_reuse_one_connection(smtp_server: SmtpServer) -> None:
@@ -110,10 +114,10 @@ async def test_no_connection_before_the_first_send(smtp_server: SmtpServer) -> N
 
 
 async def test_bcc_is_a_recipient_but_not_a_header(smtp_server: SmtpServer) -> None:
-    msg = message("with a copy")
+    msg = email_message("with a copy")
     msg["Bcc"] = "audit@bank.example"
     async with Mailer("127.0.0.1", smtp_server.port) as mailer:
-        await mailer.send(msg)
+        await mailer.send(WireMessage.from_message(msg))
     (received,) = smtp_server.handler.received()
     assert received["Bcc"] is None
     assert set(smtp_server.handler.rcpt_attempts) == {"zhang.wei@example.cn", "audit@bank.example"}
@@ -128,7 +132,7 @@ async def test_rendered_email_arrives_intact(smtp_server: SmtpServer, make_event
         message_id_domain="bank.example",
     )
     async with Mailer("127.0.0.1", smtp_server.port) as mailer:
-        await mailer.send(rendered.message)
+        await mailer.send(rendered.wire)
     (received,) = smtp_server.handler.received()
     assert received["Subject"] == f"[{COMPLAINT_NUMBER}] 我们已受理您的投诉"
     assert received["Message-ID"] == rendered.message_id
@@ -248,26 +252,62 @@ class RawSmtp(RecordingSmtp):
         return await super().handle_DATA(server, session, envelope)
 
 
-def chinese_acknowledgement(make_event: EventFactory) -> EmailMessage:
+def chinese_acknowledgement(make_event: EventFactory, **changes: object) -> RenderedEmail:
     return render_email(
-        make_event(language=Language.zh),
+        make_event(language=Language.zh, **changes),
         mail_from="投诉服务中心 <complaints@bank.example>",
         reply_to="help@bank.example",
         bank_timezone="Asia/Shanghai",
         message_id_domain="bank.example",
-    ).message
+    )
 
 
-def test_wire_bytes_are_what_send_message_would_send(make_event: EventFactory) -> None:
-    rendered = chinese_acknowledgement(make_event)
-    wire = WireMessage(rendered)
+def test_wire_bytes_of_other_messages_are_what_send_message_would_send_to_a_7bit_server() -> None:
+    msg = email_message("投诉回执", to="Zhang Wei <zhang.wei@example.cn>")
+    msg.set_content("您好，这是一封测试邮件。\n")  # 8bit in memory
+    msg["Cc"] = "copy@bank.example"
+    msg["Bcc"] = "audit@bank.example"
+    wire = WireMessage.from_message(msg)
     assert (wire.sender, wire.recipients, wire.needs_smtputf8) == (
         "complaints@bank.example",
-        ["zhang.wei@example.cn"],
+        ("zhang.wei@example.cn", "copy@bank.example", "audit@bank.example"),
         False,
     )
-    assert wire.data("8bit") == flatten_message(rendered)
-    assert wire.data("7bit") == flatten_message(rendered, cte_type="7bit")
+    assert wire.data == flatten_message(msg, cte_type="7bit")
+    assert wire.data.isascii() and b"audit@" not in wire.data
+
+
+def test_rendered_wire_form_has_the_envelope_and_7bit_bytes(make_event: EventFactory) -> None:
+    rendered = chinese_acknowledgement(make_event)
+    wire = rendered.wire
+    assert (wire.sender, wire.recipients, wire.needs_smtputf8) == (
+        "complaints@bank.example",
+        ("zhang.wei@example.cn",),
+        False,
+    )
+    assert wire.data.isascii()  # one form for servers with and without 8BITMIME
+    assert wire.data.endswith(b"\r\n") and b"\n" not in wire.data.replace(b"\r\n", b"")
+
+
+@pytest.mark.parametrize("eight_bit", [True, False], ids=["8bitmime", "7bit-only"])
+async def test_rendered_bytes_arrive_unchanged_on_servers_with_and_without_8bitmime(
+    make_event: EventFactory, eight_bit: bool
+) -> None:
+    handler, port = RawSmtp(), free_port()
+    # aiosmtpd offers 8BITMIME unless it is asked to decode the data.
+    controller = Controller(handler, hostname="127.0.0.1", port=port, decode_data=not eight_bit)
+    controller.start()
+    try:
+        rendered = chinese_acknowledgement(make_event)
+        async with Mailer("127.0.0.1", port) as mailer:
+            await mailer.send(rendered.wire)
+    finally:
+        controller.stop()
+    (raw,) = handler.raw
+    assert raw == rendered.wire.data
+    (received,) = handler.received()
+    assert received["Subject"] == f"[{COMPLAINT_NUMBER}] 我们已受理您的投诉"
+    assert received.get_body(("plain",)).get_content() == rendered.message.get_body(("plain",)).get_content()
 
 
 async def test_a_server_without_8bitmime_gets_7bit_that_still_decodes(make_event: EventFactory) -> None:
@@ -276,15 +316,16 @@ async def test_a_server_without_8bitmime_gets_7bit_that_still_decodes(make_event
     controller.start()
     try:
         async with Mailer("127.0.0.1", port) as mailer:
-            await mailer.send(chinese_acknowledgement(make_event))
+            await mailer.send(chinese_acknowledgement(make_event).wire)
+            await mailer.send(message("一封普通邮件"))
     finally:
         controller.stop()
-    (raw,) = handler.raw
-    assert raw.isascii()
-    (received,) = handler.received()
+    assert all(raw.isascii() for raw in handler.raw)
+    received, plain = handler.received()
     assert received["Subject"] == f"[{COMPLAINT_NUMBER}] 我们已受理您的投诉"
     assert str(received["From"]) == "投诉服务中心 <complaints@bank.example>"
     assert "信用卡中心" in received.get_body(("plain",)).get_content()
+    assert plain["Subject"] == "一封普通邮件"
 
 
 async def test_a_non_ascii_address_goes_with_smtputf8() -> None:
@@ -300,3 +341,35 @@ async def test_a_non_ascii_address_goes_with_smtputf8() -> None:
     (raw,) = handler.raw
     assert "To: 张伟@例子.中国".encode() in raw  # SMTPUTF8: headers go as UTF-8, not encoded words
     assert handler.subjects == ["国际化地址"]
+
+
+async def test_a_rendered_email_to_a_non_ascii_address_needs_smtputf8(make_event: EventFactory) -> None:
+    customer = Customer(name="张伟", email="张伟@例子.中国")
+    rendered = chinese_acknowledgement(make_event, customer=customer)
+    assert rendered.wire.needs_smtputf8 and rendered.wire.recipients == ("张伟@例子.中国",)
+    handler, port = RawSmtp(), free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, enable_SMTPUTF8=True)
+    controller.start()
+    try:
+        async with Mailer("127.0.0.1", port) as mailer:
+            await mailer.send(rendered.wire)
+    finally:
+        controller.stop()
+    assert set(handler.rcpt_attempts) == {"张伟@例子.中国"}
+    (raw,) = handler.raw
+    assert "<张伟@例子.中国>".encode() in raw  # the address as UTF-8; the rest of the message stays 7-bit
+    assert raw.replace("张伟@例子.中国".encode(), b"").isascii()
+    (received,) = handler.received()
+    assert received["Subject"] == f"[{COMPLAINT_NUMBER}] 我们已受理您的投诉"
+    assert "信用卡中心" in received.get_body(("plain",)).get_content()
+
+    ascii_only, port = RecordingSmtp(), free_port()
+    controller = Controller(ascii_only, hostname="127.0.0.1", port=port, enable_SMTPUTF8=False)
+    controller.start()
+    try:
+        async with Mailer("127.0.0.1", port) as mailer:
+            with pytest.raises(aiosmtplib.SMTPNotSupported):
+                await mailer.send(rendered.wire)
+    finally:
+        controller.stop()
+    assert ascii_only.received() == [] and not ascii_only.rcpt_attempts

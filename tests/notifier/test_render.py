@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 import re
+import sys
 from datetime import UTC, datetime
-from email import message_from_bytes, policy
+from email import message_from_bytes, message_from_string, policy
+from email.header import decode_header, make_header
+from email.message import EmailMessage
 
 import pytest
 
 from schemas import CUSTOMER_FACING_EVENTS, Customer, EventKind, Language, Severity
+from services.notifier import mime
 from services.notifier.examples import render_examples
 from services.notifier.masking import mask_free_text, mask_numbers
 from services.notifier.render import InvalidRecipient, RenderedEmail, render_email, render_sms
@@ -42,8 +46,19 @@ def _parts(rendered: RenderedEmail) -> tuple[str, str]:
     return text, html
 
 
-def _wire(rendered: RenderedEmail):
-    return message_from_bytes(rendered.message.as_bytes(), policy=policy.default)
+def _wire(rendered: RenderedEmail) -> EmailMessage:
+    """The message as a receiver parses the bytes that go over SMTP."""
+    return message_from_bytes(rendered.wire.data, policy=policy.default)  # type: ignore[return-value]
+
+
+def _parse_fields(fields: str) -> EmailMessage:
+    return message_from_bytes(fields.encode() + b"\r\n", policy=policy.default)  # type: ignore[return-value]
+
+
+def _lines(data: bytes | str) -> list[str]:
+    text = data.decode() if isinstance(data, bytes) else data
+    assert "\r" not in text.replace("\r\n", "") and "\n" not in text.replace("\r\n", "")  # CRLF only
+    return text.split("\r\n")
 
 
 @pytest.mark.parametrize("language", [Language.zh, Language.en])
@@ -272,3 +287,216 @@ def test_multipart_boundary_is_chosen_and_never_in_the_parts(make_event: EventFa
     assert again.get_boundary() == boundary
     assert [part.get_content_type() for part in again.iter_parts()] == ["text/plain", "text/html"]
     assert "客户写道" in again.get_body(("plain",)).get_content()
+
+
+# --- the wire bytes (services/notifier/mime.py) -------------------------------------------------------------
+
+EXPECTED_FIELDS = {
+    "from", "to", "reply-to", "subject", "date", "message-id", "auto-submitted",
+    "x-auto-response-suppress", "x-complaint-number", "mime-version", "content-type", "content-language",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("language", [Language.zh, Language.en])
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_rendered_email_is_7bit_with_short_lines(
+    make_event: EventFactory, kind: EventKind, language: Language
+) -> None:
+    rendered = render_email(make_event(kind, language=language, details=DETAILS), **MAIL)
+    data = rendered.wire.data
+    assert data.isascii()
+    assert max(len(line) for line in _lines(data)) <= 78
+    wire = _wire(rendered)
+    assert {name.lower() for name in wire} == EXPECTED_FIELDS
+    assert wire["Subject"] == rendered.subject
+    assert [part.get_content_type() for part in wire.iter_parts()] == ["text/plain", "text/html"]
+    assert rendered.wire.sender == "complaints@bank.example"
+    assert rendered.wire.recipients == ("zhang.wei@example.cn",) and not rendered.wire.needs_smtputf8
+
+
+DISPLAY_NAMES = [
+    "张伟",
+    "欧阳娜娜",
+    "Emma Clarke",
+    "Clarke, Emma (Ms.)",
+    "Dr. Emma J. Clarke",
+    "José Müller-Lüdenscheidt",
+    "王 Emma",
+    "=?utf-8?q?not-an-encoded-word?=",
+]
+
+
+@pytest.mark.parametrize("name", DISPLAY_NAMES)
+def test_display_names_decode_back_exactly(make_event: EventFactory, name: str) -> None:
+    rendered = render_email(make_event(customer=Customer(name=name, email="zhang.wei@example.cn")), **MAIL)
+    assert rendered.wire.data.isascii()
+    (address,) = _wire(rendered)["To"].addresses
+    assert (address.display_name, address.addr_spec) == (name, "zhang.wei@example.cn")
+    (address,) = rendered.message["To"].addresses
+    assert address.display_name == name
+
+
+@pytest.mark.parametrize("name", ["欧阳" * 40, "Émile " * 12, "José Müller-Lüdenscheidt von Hohenzollern 王小明"])
+def test_long_display_names_are_split_into_encoded_words_that_decode_back(name: str) -> None:
+    field = mime.address_list("To", [(name, "ouyang@example.cn")])
+    assert field.isascii() and max(len(line) for line in _lines(field)) <= 78
+    unfolded = field.removeprefix("To:").removesuffix("\r\n").replace("\r\n", "")
+    phrase, _, address = unfolded.rpartition(" ")
+    assert address == "<ouyang@example.cn>"
+    # RFC 2047 drops the space between adjacent encoded-words, as email.header does; email.headerregistry keeps
+    # it inside a phrase, so the check decodes the phrase with email.header.
+    assert str(make_header(decode_header(phrase))) == " ".join(name.split())
+    assert _parse_fields(field)["To"].addresses[0].addr_spec == "ouyang@example.cn"
+
+
+SUBJECTS = [
+    f"[{COMPLAINT_NUMBER}] 我们已受理您的投诉",
+    f"[{COMPLAINT_NUMBER}] We need some more information about your complaint",
+    f"[{COMPLAINT_NUMBER}] " + "您的投诉处理结果通知，请查收。" * 10,
+    f"[{COMPLAINT_NUMBER}] " + ", ".join(["An unusually long subject about your complaint"] * 5),
+    f"Re: [{COMPLAINT_NUMBER}] José's reply 回复 =?utf-8?q?x?= " + "x" * 120 + " 😀 end",
+]
+
+
+@pytest.mark.parametrize("subject", SUBJECTS)
+def test_subjects_are_folded_and_decode_back_exactly(subject: str) -> None:
+    field = mime.unstructured("Subject", subject)
+    assert field.isascii()
+    lines = _lines(field)
+    assert lines[-1] == "" and all(line.startswith(" ") for line in lines[1:-1])
+    assert max(len(line) for line in lines) <= 78
+    assert _parse_fields(field)["Subject"] == subject
+
+
+def test_english_subject_stays_readable() -> None:
+    field = mime.unstructured("Subject", f"[{COMPLAINT_NUMBER}] We have received your complaint")
+    assert field == f"Subject: [{COMPLAINT_NUMBER}] We have received your complaint\r\n"
+    field = mime.unstructured("Subject", f"[{COMPLAINT_NUMBER}] 我们已受理您的投诉")
+    assert field.startswith(f"Subject: [{COMPLAINT_NUMBER}] =?utf-8?b?")
+
+
+def test_line_breaks_in_values_cannot_start_a_field() -> None:
+    evil = f"[{COMPLAINT_NUMBER}] 投诉\r\nBcc: attacker@evil.example\r\n\r\nbody\nX-Evil: 1\rX-Also: 2\x00"
+    for field in (
+        mime.unstructured("Subject", evil),
+        mime.unstructured("X-Complaint-Number", "CF-1\nBcc: x@evil.example"),
+        mime.address_list("To", [(evil, "a@example.cn")]),
+        mime.address_list("To", [("Zhang\r\nBcc: attacker@evil.example", "a@example.cn")]),
+    ):
+        lines = _lines(field)
+        assert lines[-1] == "" and all(line.startswith(" ") for line in lines[1:-1])
+        parsed = _parse_fields(field)
+        assert parsed["Bcc"] is None and parsed["X-Evil"] is None and parsed["X-Also"] is None
+        assert len(parsed.keys()) == 1
+    assert _parse_fields(mime.unstructured("Subject", "a\r\nBcc: b"))["Subject"] == "a Bcc: b"
+    for value in ("<a@b>\r\nBcc: x@y.z", "auto-generated\n", "All\rX: 1", "two  spaces", ""):
+        with pytest.raises(ValueError):
+            mime.field("Auto-Submitted", value)
+
+
+BODIES = [
+    "Dear Emma,\n\nShort ASCII lines go as they are.\n",
+    "A long ASCII line that a 7-bit part could not carry unfolded. " * 3 + "\n",
+    "尊敬的张伟：\n\n感谢您向我们反映问题。您的投诉已受理。\n" * 6,
+    "Dear 张伟,\r\nCRLF\rlone CR\n.\n. dot\nFrom the bank\ntrailing spaces   \n\ttab\n=3D is not an escape\n"
+    + "x" * 120,
+    "",
+    "\n\n\n",
+    "form feed \x0c and \x1c separators stay in the line\n",
+]
+
+
+@pytest.mark.parametrize("body", BODIES)
+def test_bodies_decode_to_what_set_content_keeps(body: str) -> None:
+    reference = EmailMessage()
+    reference.set_content(body)
+    data = mime.multipart_alternative([mime.field("Message-ID", "<a@b>")], body, body)
+    assert data.isascii() and max(len(line) for line in _lines(data)) <= 78
+    wire = message_from_bytes(data, policy=policy.default)
+    for part in wire.iter_parts():
+        assert part.get_content().replace("\r\n", "\n") == reference.get_content()  # type: ignore[attr-defined]
+
+
+def test_body_transfer_encodings_follow_the_text() -> None:
+    def encodings(text: str) -> list[str]:
+        wire = message_from_bytes(mime.multipart_alternative([], text, text), policy=policy.default)
+        return [part["Content-Transfer-Encoding"] for part in wire.iter_parts()]  # type: ignore[attr-defined]
+
+    assert encodings(BODIES[0]) == ["7bit", "7bit"]
+    assert encodings(BODIES[1]) == ["quoted-printable"] * 2  # mostly ASCII: stays readable
+    assert encodings(BODIES[2]) == ["base64"] * 2  # Chinese: base64 is smaller
+
+
+def test_boundary_is_never_in_an_unencoded_part(monkeypatch: pytest.MonkeyPatch) -> None:
+    digits = len(repr(sys.maxsize - 1))
+    taken = f"{'=' * 15}{1:0{digits}d}=="
+    text = f"The customer wrote:\n--{taken}\nplease check.\n"  # ASCII with short lines: goes unencoded
+    draws = iter([1, 2])
+    monkeypatch.setattr(mime.random, "randrange", lambda _: next(draws))
+    wire = message_from_bytes(mime.multipart_alternative([], text, "<p>ok</p>"), policy=policy.default)
+    assert wire.get_boundary() == f"{'=' * 15}{2:0{digits}d}=="
+    plain, html = wire.iter_parts()  # type: ignore[attr-defined]
+    assert plain.get_content().replace("\r\n", "\n") == text and html.get_content().strip() == "<p>ok</p>"
+
+
+@pytest.mark.parametrize(
+    ("value", "kept"),
+    [
+        ("<CAB123@mail.example.cn>", True),
+        ("  <CAB+123=x@mail.example.cn>\n", True),
+        ("CAB123@mail.example.cn", False),
+        ("<CAB123>", False),
+        ("<a b@mail.example.cn>", False),
+        ("<邮件@例子.中国>", False),
+        ("<a@b>\r\nBcc: x@y.z", False),
+        ("<a@b><c@d>", False),
+        ("<a@b> (comment)", False),
+        ("<" + "a" * 500 + "@" + "b" * 500 + ">", False),
+        ("", False),
+    ],
+)
+def test_in_reply_to_and_references_only_when_valid(make_event: EventFactory, value: str, kept: bool) -> None:
+    wire = _wire(render_email(make_event(details={"in_reply_to": value}), **MAIL))
+    if kept:
+        assert wire["In-Reply-To"] == value.strip() == wire["References"]
+    else:
+        assert wire["In-Reply-To"] is None and wire["References"] is None
+    assert {name.lower() for name in wire} - EXPECTED_FIELDS == ({"in-reply-to", "references"} if kept else set())
+
+
+def test_non_ascii_address_goes_as_utf8_and_needs_smtputf8(make_event: EventFactory) -> None:
+    rendered = render_email(make_event(customer=Customer(name="张伟", email="张伟@例子.中国")), **MAIL)
+    wire = rendered.wire
+    assert wire.needs_smtputf8
+    assert (wire.sender, wire.recipients) == ("complaints@bank.example", ("张伟@例子.中国",))
+    assert "To: =?utf-8?b?5byg5Lyf?= <张伟@例子.中国>\r\n".encode() in wire.data
+    assert wire.data.replace("张伟@例子.中国".encode(), b"").isascii()  # the rest stays 7-bit
+    for parsed in (message_from_string(wire.data.decode(), policy=policy.default), rendered.message):
+        (address,) = parsed["To"].addresses
+        assert (address.display_name, address.addr_spec) == ("张伟", "张伟@例子.中国")
+        assert parsed["Subject"] == f"[{COMPLAINT_NUMBER}] 我们已受理您的投诉"
+
+
+def test_local_part_that_is_not_a_dot_atom_is_quoted(make_event: EventFactory) -> None:
+    rendered = render_email(make_event(customer=Customer(name="Li Na", email="li(na)@example.cn")), **MAIL)
+    assert rendered.wire.recipients == ('"li(na)"@example.cn',)
+    (address,) = _wire(rendered)["To"].addresses
+    assert (address.display_name, address.username, address.domain) == ("Li Na", "li(na)", "example.cn")
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["a@exa(mple).cn", "a@[1.2.3.4", "a@b:c.cn", "a@b\\c.cn", "a\x00b@example.cn", "x" * 250 + "@example.cn"],
+)
+def test_addresses_a_reader_would_take_differently_are_invalid(make_event: EventFactory, address: str) -> None:
+    with pytest.raises(InvalidRecipient):
+        render_email(make_event(customer=Customer(email=address)), **MAIL)
+
+
+def test_configured_sender_and_reply_addresses() -> None:
+    assert mime.address_list("From", [("投诉服务中心", "complaints@bank.example")]) == (
+        "From: =?utf-8?b?5oqV6K+J5pyN5Yqh5Lit5b+D?= <complaints@bank.example>\r\n"
+    )
+    field = mime.address_list("Reply-To", [("Bank, Complaints", "help@bank.example"), ("", "tousu@bank.example")])
+    assert field == 'Reply-To: "Bank, Complaints" <help@bank.example>, tousu@bank.example\r\n'
+    assert [a.display_name for a in _parse_fields(field)["Reply-To"].addresses] == ["Bank, Complaints", ""]
