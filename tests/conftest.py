@@ -5,6 +5,7 @@ Integration tests talk to these over real sockets; nothing here is a mock.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -12,13 +13,15 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
 
 from complaintflow.embedded import EmbeddedStack, embedded_services, free_port
+from complaintflow.state import redis_client
 from tests.delivery_servers import SmtpServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -28,6 +31,24 @@ REPO = Path(__file__).resolve().parent.parent
 def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
     with embedded_services(kafka=True, redis=True, log_dir=tmp_path_factory.mktemp("embedded")) as stack:
         yield stack
+
+
+def on_own_redis_database(
+    embedded: EmbeddedStack, database: int, scenario: Callable[[aioredis.Redis], Awaitable[None]]
+) -> None:
+    """Runs ``scenario`` with a client of the session's Redis on ``database``, emptied first, so a test file's keys
+    and the shared stack's never meet."""
+    assert embedded.redis_url
+
+    async def run() -> None:
+        client = redis_client(embedded.redis_url.rsplit("/", 1)[0] + f"/{database}")
+        try:
+            await client.flushdb()
+            await scenario(client)
+        finally:
+            await client.aclose()
+
+    asyncio.run(run())
 
 
 @pytest.fixture(scope="session")

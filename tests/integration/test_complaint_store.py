@@ -9,23 +9,14 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from complaintflow.embedded import EmbeddedStack
-from complaintflow.state import ComplaintStore, Keys, redis_client
+from complaintflow.state import ComplaintStore, Keys
 from schemas import Channel, Complaint, EmailDetails, complaint_id_for, complaint_number_for
+from tests.conftest import on_own_redis_database
 from tests.test_schemas import NOW, sample_complaint
 
 
 def _on_own_database(embedded: EmbeddedStack, scenario: Callable[[ComplaintStore], Awaitable[None]]) -> None:
-    assert embedded.redis_url
-
-    async def run() -> None:
-        client = redis_client(embedded.redis_url.rsplit("/", 1)[0] + "/13")
-        try:
-            await client.flushdb()
-            await scenario(ComplaintStore(client))
-        finally:
-            await client.aclose()
-
-    asyncio.run(run())
+    on_own_redis_database(embedded, 13, lambda client: scenario(ComplaintStore(client)))
 
 
 def _email_complaint(n: int) -> Complaint:

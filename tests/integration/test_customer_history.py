@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 from complaintflow.embedded import EmbeddedStack
 from complaintflow.state import HISTORY_READ_LIMIT, Keys, customer_keys, record_customer_complaint, redis_client
 from schemas import Customer
+from tests.conftest import on_own_redis_database
 
 
 def test_customer_history_read_is_bounded_by_window_and_count(embedded: EmbeddedStack) -> None:
@@ -42,17 +43,7 @@ def test_customer_history_read_is_bounded_by_window_and_count(embedded: Embedded
 
 def _on_own_database(embedded: EmbeddedStack, scenario: Callable[[aioredis.Redis], Awaitable[None]]) -> None:
     """A database of its own (14): the shared stack's histories and this file's never meet."""
-    assert embedded.redis_url
-
-    async def run() -> None:
-        client = redis_client(embedded.redis_url.rsplit("/", 1)[0] + "/14")
-        try:
-            await client.flushdb()
-            await scenario(client)
-        finally:
-            await client.aclose()
-
-    asyncio.run(run())
+    on_own_redis_database(embedded, 14, scenario)
 
 
 NOW = datetime(2026, 11, 22, 9, 30, tzinfo=UTC).timestamp()

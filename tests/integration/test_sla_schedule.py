@@ -10,9 +10,10 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from complaintflow.embedded import EmbeddedStack
-from complaintflow.state import Keys, redis_client
+from complaintflow.state import Keys
 from schemas import RoutedComplaint, complaint_id_for
 from services.router.sla_clock import SlaSchedule, clock_states
+from tests.conftest import on_own_redis_database
 from tests.test_schemas import NOW, sample_routed
 
 
@@ -26,17 +27,7 @@ def _routed(n: int, first_contact: timedelta = timedelta(days=2)) -> RoutedCompl
 
 
 def _on_own_database(embedded: EmbeddedStack, scenario: Callable[[SlaSchedule], Awaitable[None]]) -> None:
-    assert embedded.redis_url
-
-    async def run() -> None:
-        client = redis_client(embedded.redis_url.rsplit("/", 1)[0] + "/15")
-        try:
-            await client.flushdb()
-            await scenario(SlaSchedule(client))
-        finally:
-            await client.aclose()
-
-    asyncio.run(run())
+    on_own_redis_database(embedded, 15, lambda client: scenario(SlaSchedule(client)))
 
 
 def test_counts_follow_plans_claims_and_cancellations(embedded: EmbeddedStack) -> None:
