@@ -376,7 +376,12 @@ class PartitionAcks:
             await self._ack(queue.popleft()[0])  # type: ignore[arg-type]
 
 
-def add_stage(app: faust.App, topic_name: str, runner: StageRunner, concurrency: int = 1, in_flight: int = 32) -> None:
+HANDLER_WINDOW = 32  # messages an agent handles at once (one at a time per key)
+
+
+def add_stage(
+    app: faust.App, topic_name: str, runner: StageRunner, concurrency: int = 1, in_flight: int = HANDLER_WINDOW
+) -> None:
     """Subscribe ``runner`` to ``topic_name`` as a faust agent named after its stage.
 
     Up to ``in_flight`` messages are handled at once (one at a time per key). Each message is acknowledged

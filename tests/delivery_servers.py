@@ -42,6 +42,7 @@ class RecordingSmtp:
         self.rcpt_attempts: Counter[str] = Counter()
         self.messages: list[EmailMessage] = []
         self.peers: list[tuple[str, int]] = []
+        self.accepted_at: list[float] = []  # time.monotonic() of each accepted message, in order
         self.goodbyes = 0
         self.lock = threading.Lock()
 
@@ -63,6 +64,7 @@ class RecordingSmtp:
         with self.lock:
             self.messages.append(message)  # type: ignore[arg-type]
             self.peers.append(tuple(session.peer))  # type: ignore[arg-type]
+            self.accepted_at.append(time.monotonic())
         return "250 OK queued"
 
     @property
@@ -86,6 +88,15 @@ class RecordingSmtp:
 
     def by_message_id(self) -> Counter[str]:
         return Counter(str(m["Message-ID"]) for m in self.received())
+
+    def first_accepted_at(self) -> dict[str, float]:
+        """Message-ID → when its first copy was accepted (time.monotonic())."""
+        with self.lock:
+            arrivals = list(zip(self.messages, self.accepted_at, strict=True))
+        first: dict[str, float] = {}
+        for message, at in arrivals:
+            first.setdefault(str(message["Message-ID"]), at)
+        return first
 
 
 class SmtpServer:
@@ -122,6 +133,7 @@ class SmsGateway:
 
     def __init__(self) -> None:
         self.requests: list[tuple[int, dict[str, Any]]] = []
+        self.requested_at: list[float] = []  # time.monotonic() of each request, in order
         self.script: dict[str, list[int]] = {}
         self.down = False
         self.lock = threading.Lock()
@@ -134,6 +146,7 @@ class SmsGateway:
                     queued = gateway.script.get(body.get("to"), [])
                     status = 503 if gateway.down else queued.pop(0) if queued else 200
                     gateway.requests.append((status, body))
+                    gateway.requested_at.append(time.monotonic())
                 answer = json.dumps({"id": body.get("message_id")} if status == 200 else {"error": status}).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -154,6 +167,16 @@ class SmsGateway:
 
     def received(self) -> list[dict[str, Any]]:
         return self.delivered()
+
+    def first_accepted_at(self) -> dict[str, float]:
+        """Message id → when its first copy was accepted (200; time.monotonic())."""
+        with self.lock:
+            requests = list(zip(self.requests, self.requested_at, strict=True))
+        first: dict[str, float] = {}
+        for (status, body), at in requests:
+            if status == 200:
+                first.setdefault(str(body.get("message_id")), at)
+        return first
 
     def attempts(self, to: str) -> list[int]:
         with self.lock:
