@@ -7,7 +7,7 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,6 +32,14 @@ def wait_until(condition: Callable[[], T], timeout: float, what: str, stack: Any
             tail = stack.log_text()[-3000:] if stack is not None else ""
             raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{tail}")
         time.sleep(0.1)
+
+
+def _first_seen(arrivals: Iterable[tuple[str, float]]) -> dict[str, float]:
+    """Each id's first instant, from (id, instant) pairs in arrival order."""
+    first: dict[str, float] = {}
+    for key, at in arrivals:
+        first.setdefault(key, at)
+    return first
 
 
 class RecordingSmtp:
@@ -92,11 +100,9 @@ class RecordingSmtp:
     def first_accepted_at(self) -> dict[str, float]:
         """Message-ID → when its first copy was accepted (time.monotonic())."""
         with self.lock:
-            arrivals = list(zip(self.messages, self.accepted_at, strict=True))
-        first: dict[str, float] = {}
-        for message, at in arrivals:
-            first.setdefault(str(message["Message-ID"]), at)
-        return first
+            return _first_seen(
+                (str(m["Message-ID"]), at) for m, at in zip(self.messages, self.accepted_at, strict=True)
+            )
 
 
 class SmtpServer:
@@ -168,15 +174,17 @@ class SmsGateway:
     def received(self) -> list[dict[str, Any]]:
         return self.delivered()
 
+    def by_message_id(self) -> Counter[str]:
+        return Counter(str(body.get("message_id")) for body in self.received())
+
     def first_accepted_at(self) -> dict[str, float]:
         """Message id → when its first copy was accepted (200; time.monotonic())."""
         with self.lock:
-            requests = list(zip(self.requests, self.requested_at, strict=True))
-        first: dict[str, float] = {}
-        for (status, body), at in requests:
-            if status == 200:
-                first.setdefault(str(body.get("message_id")), at)
-        return first
+            return _first_seen(
+                (str(body.get("message_id")), at)
+                for (status, body), at in zip(self.requests, self.requested_at, strict=True)
+                if status == 200
+            )
 
     def attempts(self, to: str) -> list[int]:
         with self.lock:

@@ -219,7 +219,7 @@ def tally(
     """Departments: each offered complaint delivered once. Customers: each acknowledgement sent once."""
     problems: list[str] = []
     mails = smtp.by_message_id() if smtp else Counter()
-    texts = Counter(body.get("message_id") for body in sms.received()) if sms else Counter()
+    texts = sms.by_message_id() if sms else Counter()
     delivered = lost = duplicated = acked = ack_lost = ack_repeated = 0
     for item in offered:
         routings = view.deliveries.get(item.complaint_id, [])
