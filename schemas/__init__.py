@@ -37,6 +37,7 @@ from schemas.models import (
     SocialDetails,
     SourcePointer,
     StatusUpdate,
+    peek_event_kind,
 )
 
 __all__ = [
@@ -72,5 +73,6 @@ __all__ = [
     "export_json_schemas",
     "json_schema_files",
     "normalise_complaint_number",
+    "peek_event_kind",
     "stable_id",
 ]

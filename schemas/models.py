@@ -202,6 +202,29 @@ class ComplaintEvent(Record):
     details: dict[str, str] = Field(default_factory=dict)
 
 
+# How ComplaintEvent.model_dump_json() begins: the event id (a stable id, no escapes) and then the kind.
+_EVENT_HEAD = b'{"schema_version":%d,"event_id":"' % SCHEMA_VERSION
+_KIND_AFTER_ID = b'","kind":"'
+
+
+def peek_event_kind(value: bytes) -> str | None:
+    """The kind of a serialised ComplaintEvent, read without parsing it; None unless laid out as this package writes it.
+
+    A consumer that skips most kinds (the notifier) can pass over them for the cost of two searches. Any other
+    layout, however valid, gives None, and the caller parses the whole record as before.
+    """
+    if not value.startswith(_EVENT_HEAD):
+        return None
+    id_end = value.find(b'"', len(_EVENT_HEAD))
+    if id_end < 0 or not value.startswith(_KIND_AFTER_ID, id_end):
+        return None
+    kind_start = id_end + len(_KIND_AFTER_ID)
+    kind_end = value.find(b'"', kind_start)
+    if kind_end < 0:
+        return None
+    return value[kind_start:kind_end].decode("ascii", "replace")
+
+
 class DeadLetter(Record):
     """Anything a stage could not process, with the original bytes and a readable reason."""
 

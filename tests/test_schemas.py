@@ -27,6 +27,7 @@ from schemas import (
     complaint_number_for,
     json_schema_files,
     normalise_complaint_number,
+    peek_event_kind,
 )
 from schemas.export import SCHEMA_DIR
 
@@ -110,6 +111,36 @@ def test_every_record_survives_a_json_round_trip(record: object) -> None:
     again = model.model_validate_json(text)  # type: ignore[attr-defined]
     assert again == record
     assert json.loads(text)["schema_version"] == 1
+
+
+@pytest.mark.parametrize("kind", list(EventKind))
+def test_an_events_kind_is_read_from_its_bytes_as_this_package_writes_them(kind: EventKind) -> None:
+    event = ComplaintEvent(
+        event_id=f"evt_{kind.value}",
+        kind=kind,
+        complaint_id="cmp_1",
+        complaint_number="CF-20261122-7K3Q9M",
+        occurred_at=NOW,
+        customer=Customer(name='王"芳', email="wang@example.cn"),
+        details={"kind": "acknowledged", "note": '"kind":"resolved"'},
+    )
+    assert peek_event_kind(event.model_dump_json().encode()) == kind.value
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b'{"kind":"acknowledged","schema_version":1,"event_id":"e1"}',
+        b'{"schema_version": 1, "event_id": "e1", "kind": "acknowledged"}',
+        b'{"schema_version":1,"event_id":"e1","complaint_id":"c","kind":"acknowledged"}',
+        b'{"schema_version":1,"event_id":"e1","details":{"kind":"acknowledged"},"kind":"incident"}',
+        b'{"schema_version":1,"event_id":"e1","kind":"unterminated',
+        b"not json at all",
+        b"",
+    ],
+)
+def test_any_other_layout_gives_no_kind_so_the_caller_parses_the_record(value: bytes) -> None:
+    assert peek_event_kind(value) is None
 
 
 def test_records_refuse_unknown_fields_and_naive_times() -> None:

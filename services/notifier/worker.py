@@ -11,7 +11,7 @@ from complaintflow.runner import RoleParts
 from complaintflow.runtime import Runtime
 from complaintflow.settings import Settings
 from complaintflow.streams import InboundMessage, Outbox, StageRunner, add_stage, guarded, parse_record
-from schemas import CUSTOMER_FACING_EVENTS, ComplaintEvent
+from schemas import CUSTOMER_FACING_EVENTS, ComplaintEvent, peek_event_kind
 from services.notifier.channels import choose_channels
 from services.notifier.dispatch import Attempt, Dispatcher
 from services.notifier.mailer import Mailer
@@ -44,6 +44,15 @@ class DeliveryClients(mode.Service):
         await self.mailer.close()
         if isinstance(self.sms, HttpSmsProvider):
             await self.sms.close()
+
+
+_CUSTOMER_FACING_KINDS = frozenset(kind.value for kind in CUSTOMER_FACING_EVENTS)
+
+
+def internal_event(value: bytes) -> bool:
+    """An event customers are not told about (two in three on the topic), known without parsing it."""
+    kind = peek_event_kind(value)
+    return kind is not None and kind not in _CUSTOMER_FACING_KINDS
 
 
 class EventNotifier:
@@ -81,6 +90,7 @@ def install(app: faust.App, runtime: Runtime, options: dict[str, object]) -> Rol
         app,
         runtime.topics.events,
         StageRunner("notifier", EventNotifier(dispatcher), outbox, runtime.topics, settings.max_handler_attempts),
+        not_for_me=internal_event,
     )
 
     app.timer(1.0, name="notification_schedule")(guarded("notification_schedule", dispatcher.run_due))
