@@ -55,6 +55,12 @@ for _, key in ipairs(KEYS) do
 end
 return out
 """
+# KEYS: a set. ARGV: member, expiry in seconds. Answers the set's size with the member in it.
+_ADD_AND_COUNT = """
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return redis.call('SCARD', KEYS[1])
+"""
 # The script objects of each client, made once: each holds its script's SHA1, which would otherwise be hashed
 # again per complaint (a ComplaintStore is made per use).
 _scripts: weakref.WeakKeyDictionary[aioredis.Redis, dict[str, AsyncScript]] = weakref.WeakKeyDictionary()
@@ -239,3 +245,9 @@ async def record_customer_complaint(
         if other_id != complaint_id:
             history[other_id] = (other_channel, float(score))
     return history
+
+
+async def add_and_count(client: aioredis.Redis, key: str, member: str, expire_s: int) -> int:
+    """Add ``member`` to the set at ``key``, which expires ``expire_s`` from now; the set's size. Idempotent per
+    member, so a redelivered message is not counted twice; one call instead of three commands."""
+    return int(await _script(client, _ADD_AND_COUNT)(keys=[key], args=[member, expire_s]))

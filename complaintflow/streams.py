@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import logging
 import random
 import time
@@ -105,6 +106,22 @@ def _patch_fetch_wait() -> None:
     driver.AIOKafkaConsumerThread._create_worker_consumer = create_worker_consumer  # type: ignore[method-assign]
 
 
+class KeyPartitioner:
+    """Kafka's default partitioner (murmur2 of the key, as the Java client and kafka-python compute it), with the
+    hashes of recent keys remembered: aiokafka's murmur2 is pure Python, and a complaint's records, each keyed by
+    its id, go out several at a time."""
+
+    def __init__(self, remembered: int = 8192) -> None:
+        from aiokafka.partitioner import murmur2
+
+        self._hash = functools.lru_cache(maxsize=remembered)(lambda key: murmur2(key) & 0x7FFFFFFF)
+
+    def __call__(self, key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+        if key is None:
+            return random.choice(available or all_partitions)
+        return all_partitions[self._hash(key) % len(all_partitions)]
+
+
 def make_app(role: str, settings: Settings, bootstrap: str) -> faust.App:
     """One faust app per service role; its id is the consumer group, so a role scales by adding workers."""
     datadir = settings.var_dir / "faust" / role
@@ -126,6 +143,7 @@ def make_app(role: str, settings: Settings, bootstrap: str) -> faust.App:
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         producer_linger=0.002,
+        producer_partitioner=KeyPartitioner(),
         stream_wait_empty=False,
         stream_buffer_maxsize=settings.stream_buffer,
         consumer_max_fetch_size=settings.fetch_partition_bytes,

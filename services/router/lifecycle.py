@@ -14,7 +14,7 @@ from typing import Protocol
 from complaintflow.batching import TurnBatcher
 from complaintflow.dashboard.counters import record_incident
 from complaintflow.runtime import Runtime
-from complaintflow.state import record_customer_complaint
+from complaintflow.state import add_and_count, record_customer_complaint
 from complaintflow.streams import PermanentError
 from schemas import (
     Complaint,
@@ -139,11 +139,7 @@ class Lifecycle:
         bucket = int(now.timestamp() // window)
         line, reason = classification.business_line.value, classification.reason.value
         key = storm_key(line, reason, bucket)
-        pipe = self.runtime.redis.pipeline(transaction=False)
-        pipe.sadd(key, complaint.complaint_id)
-        pipe.scard(key)
-        pipe.expire(key, window * 2)
-        _, count, _ = await pipe.execute()
+        count = await add_and_count(self.runtime.redis, key, complaint.complaint_id, window * 2)
         if count < self.settings.storm_threshold:
             return False, None
         incident_id = stable_id("inc", line, reason, str(bucket))
