@@ -1,16 +1,19 @@
 """Queue depth per department: what was routed to ``dept.<department>`` and its consumers have not committed.
 
 The end of each partition is the high-water mark from fetch responses (a reader without a group keeps
-fetching the tail); committed offsets come from the department's consumer group.
+fetching the tail); committed offsets come from the department's consumer group, asked with the same admin
+client as the rest of the tools (kafka-python): aiokafka's admin cannot read the embedded broker's offset
+replies, and every failed read logged an error and closed a connection.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import mode
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from kafka.admin import KafkaAdminClient
 
 from complaintflow.runtime import Runtime
 from schemas import Department
@@ -25,8 +28,9 @@ class DepartmentDepth(mode.Service):
         self.runtime = runtime
         self.depth: dict[str, int] = {}
         self._consumer: AIOKafkaConsumer | None = None
-        self._admin: AIOKafkaAdminClient | None = None
+        self._admin: KafkaAdminClient | None = None
         self._partitions: dict[TopicPartition, Department] = {}
+        self._committed: dict[Department, dict[TopicPartition, int]] = {}
 
     def group_of(self, department: Department) -> str:
         """The group `complaintflow dept tail` and department clients use."""
@@ -44,15 +48,16 @@ class DepartmentDepth(mode.Service):
                 self._partitions[TopicPartition(topic, partition)] = department
         consumer.assign(list(self._partitions))
         await consumer.seek_to_end(*self._partitions)  # close to the end; the fetches give the true mark
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="complaintflow-dashboard")
-        await admin.start()
+        from complaintflow.kafka import admin_client
+
+        admin = await asyncio.to_thread(admin_client, bootstrap, 10.0)
         self._consumer, self._admin = consumer, admin
 
     async def on_stop(self) -> None:
         if self._consumer is not None:
             await self._consumer.stop()
         if self._admin is not None:
-            await self._admin.close()
+            await asyncio.to_thread(self._admin.close)
 
     @mode.Service.timer(REFRESH_S)
     async def _refresh(self) -> None:
@@ -67,15 +72,24 @@ class DepartmentDepth(mode.Service):
         assert self._consumer is not None and self._admin is not None
         await self._consumer.getmany(timeout_ms=200, max_records=10000)  # the records are not needed
         depth = dict.fromkeys((d.value for d in Department), 0)
-        committed: dict[Department, dict[TopicPartition, int]] = {}
-        for department in Department:
-            try:
-                offsets = await self._admin.list_consumer_group_offsets(self.group_of(department))
-            except Exception:
-                offsets = {}
-            committed[department] = {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
+        self._committed.update(await asyncio.to_thread(self._read_committed, self._admin))
         for tp, department in self._partitions.items():
             highwater = self._consumer.highwater(tp)
             if highwater is not None:
-                depth[department.value] += max(0, highwater - committed[department].get(tp, 0))
+                depth[department.value] += max(0, highwater - self._committed.get(department, {}).get(tp, 0))
         self.depth = depth
+
+    def _read_committed(self, admin: KafkaAdminClient) -> dict[Department, dict[TopicPartition, int]]:
+        """Each department group's committed offsets; a group that cannot be asked now keeps its last ones."""
+        committed: dict[Department, dict[TopicPartition, int]] = {}
+        for department in Department:
+            group = self.group_of(department)
+            try:
+                offsets = admin.list_group_offsets(group).get(group, {})
+            except Exception as exc:
+                log.debug("committed offsets unavailable", extra={"group": group, "error_type": type(exc).__name__})
+                continue
+            committed[department] = {
+                TopicPartition(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items() if meta.offset >= 0
+            }
+        return committed
