@@ -11,7 +11,7 @@ from complaintflow.runner import RoleParts
 from complaintflow.runtime import Runtime
 from complaintflow.settings import Settings
 from complaintflow.streams import InboundMessage, Outbox, StageRunner, add_stage, guarded, parse_record
-from schemas import CUSTOMER_FACING_EVENTS, ComplaintEvent, peek_event_kind
+from schemas import CUSTOMER_FACING_EVENTS, ComplaintEvent, EventKind, peek_event_kind
 from services.notifier.channels import choose_channels
 from services.notifier.dispatch import Attempt, Dispatcher
 from services.notifier.mailer import Mailer
@@ -46,13 +46,15 @@ class DeliveryClients(mode.Service):
             await self.sms.close()
 
 
-_CUSTOMER_FACING_KINDS = frozenset(kind.value for kind in CUSTOMER_FACING_EVENTS)
+_INTERNAL_KINDS = frozenset(kind.value for kind in EventKind if kind not in CUSTOMER_FACING_EVENTS)
 
 
 def internal_event(value: bytes) -> bool:
-    """An event customers are not told about (two in three on the topic), known without parsing it."""
-    kind = peek_event_kind(value)
-    return kind is not None and kind not in _CUSTOMER_FACING_KINDS
+    """An event customers are not told about (two in three on the topic), known without parsing it.
+
+    Only kinds known to be internal: a kind this version does not know is parsed, and dead-lettered as before.
+    """
+    return peek_event_kind(value) in _INTERNAL_KINDS
 
 
 class EventNotifier:
