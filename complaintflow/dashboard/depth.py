@@ -15,6 +15,7 @@ import mode
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient
 
+from complaintflow.kafka import admin_client
 from complaintflow.runtime import Runtime
 from schemas import Department
 
@@ -48,8 +49,6 @@ class DepartmentDepth(mode.Service):
                 self._partitions[TopicPartition(topic, partition)] = department
         consumer.assign(list(self._partitions))
         await consumer.seek_to_end(*self._partitions)  # close to the end; the fetches give the true mark
-        from complaintflow.kafka import admin_client
-
         admin = await asyncio.to_thread(admin_client, bootstrap, 10.0)
         self._consumer, self._admin = consumer, admin
 

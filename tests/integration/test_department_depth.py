@@ -7,6 +7,7 @@ import logging
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
+from kafka.structs import OffsetAndMetadata
 
 from complaintflow.dashboard.depth import DepartmentDepth
 from complaintflow.embedded import EmbeddedStack
@@ -58,7 +59,7 @@ def test_depth_is_what_the_department_group_has_not_committed(
             )
             partition = TopicPartition(cards, 0)
             department.assign([partition])
-            department.commit({partition: _offset(4)})
+            department.commit({partition: OffsetAndMetadata(4, None, -1)})
             department.close()
             after = await settled_depth(2)
             assert after["cards"] == 2 and sum(after.values()) == 2, after
@@ -68,9 +69,3 @@ def test_depth_is_what_the_department_group_has_not_committed(
     with caplog.at_level(logging.ERROR, logger="aiokafka"):
         asyncio.run(scenario())
     assert not [r for r in caplog.records if r.name.startswith("aiokafka")], "an offset reply was not understood"
-
-
-def _offset(offset: int) -> object:
-    from kafka.structs import OffsetAndMetadata
-
-    return OffsetAndMetadata(offset, None, -1)
