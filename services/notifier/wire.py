@@ -8,6 +8,7 @@ customer e-mails arrive here already as bytes (``render.render_email``); ``from_
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 
@@ -27,7 +28,7 @@ class WireMessage:
 
     @property
     def needs_smtputf8(self) -> bool:
-        return not (self.sender + "".join(self.recipients)).isascii()
+        return _has_non_ascii_address(self.sender, self.recipients)
 
     @classmethod
     def from_message(cls, message: EmailMessage) -> WireMessage:
@@ -39,7 +40,7 @@ class WireMessage:
         recipients = extract_recipients(message)
         if not recipients:
             raise ValueError("No recipient headers provided in message")
-        utf8 = not (sender + "".join(recipients)).isascii()
+        utf8 = _has_non_ascii_address(sender, recipients)
         return cls(sender, tuple(recipients), flatten_message(message, utf8=utf8, cte_type="7bit"))
 
     async def send(self, client: aiosmtplib.SMTP) -> None:
@@ -62,3 +63,8 @@ class WireMessage:
         if client.supports_extension("8BITMIME"):
             options.append("BODY=8BITMIME")
         await client.sendmail(self.sender, self.recipients, self.data, mail_options=options)
+
+
+def _has_non_ascii_address(sender: str, recipients: Sequence[str]) -> bool:
+    """Such an address can only be written as UTF-8, which needs a server with SMTPUTF8."""
+    return not (sender + "".join(recipients)).isascii()
