@@ -396,8 +396,11 @@ def deadletter_replay(dead_letter_ids: tuple[str, ...], replay_all: bool, stage:
 def bench(count: int, workers: int, rate: float | None, json_path: Path | None) -> None:
     """Throughput, latency and memory of the pipeline against the broker's and framework's ceilings."""
     from complaintflow.bench.command import run_bench
+    from complaintflow.eventloop import install_event_loop
 
-    sys.exit(run_bench(_settings(), count=count, workers=workers, rate=rate, json_path=json_path))
+    settings = _settings()
+    install_event_loop(settings.event_loop)  # the counting SMTP server shares the machine with the workers
+    sys.exit(run_bench(settings, count=count, workers=workers, rate=rate, json_path=json_path))
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from complaintflow.settings import Settings
 from complaintflow.topics import Topics
 from schemas import Department
 
+PUBLISH_TICK_S = 0.02  # at a steady rate the adapter wakes at most this often and sends what is due
 STALL_TIMEOUT_S = 60.0  # no new arrival for this long ends the wait; what is missing is counted as lost
 GRACE_S = 3.0  # keep counting after the last arrival, so late duplicates are seen
 MB = 1024 * 1024
@@ -77,7 +78,7 @@ def _publish(
                 due = started + complaint.index / rate
                 pause = due - time.monotonic()
                 if pause > 0:
-                    time.sleep(pause)
+                    time.sleep(max(pause, PUBLISH_TICK_S))
             now = time.time()
             published[complaint.index] = now
             sender.send(topics.raw(complaint.channel), key=complaint.key, value=complaint.value_at(now))
