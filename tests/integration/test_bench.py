@@ -49,7 +49,8 @@ def test_bench_command_counts_every_complaint_once(tmp_path: Path) -> None:
     env["COMPLAINTFLOW_VAR_DIR"] = str(tmp_path / "var")
     out = tmp_path / "bench.json"
     result = subprocess.run(
-        [sys.executable, "-m", "complaintflow.cli", "bench", "--complaints", "40", "--json", str(out)],
+        # A steady rate, so the adapter's paced sending is exercised too (a burst is the same loop without pauses).
+        [sys.executable, "-m", "complaintflow.cli", "bench", "--complaints", "40", "--rate", "50", "--json", str(out)],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -60,6 +61,7 @@ def test_bench_command_counts_every_complaint_once(tmp_path: Path) -> None:
     figures = json.loads(out.read_text(encoding="utf-8"))
     assert figures.keys() >= KEYS
     assert figures["complaints"] == 40
+    assert figures["rate"] == 50
     assert figures["lost"] == 0
     assert figures["duplicated"] == 0
     assert figures["counts"]["department_complaints"] == 40
