@@ -170,15 +170,17 @@ class Outbox:
         return self._producer
 
     async def send(self, topic: str, key: str | bytes | None, value: bytes) -> None:
-        raw_key = key.encode("utf-8") if isinstance(key, str) else key
-        producer = self._producer or await self._started_producer()
-        delivery = await producer.send(topic, raw_key, value, partition=None, timestamp=None, headers=None)
+        producer = self._producer or await self._started_producer()  # no extra await per message once started
+        delivery = await producer.send(topic, _raw(key), value, partition=None, timestamp=None, headers=None)
         delivery.add_done_callback(_report_failed_delivery)  # type: ignore[attr-defined]
 
     async def send_and_wait(self, topic: str, key: str | bytes | None, value: bytes) -> None:
-        raw_key = key.encode("utf-8") if isinstance(key, str) else key
         producer = await self._started_producer()
-        await producer.send_and_wait(topic, raw_key, value, partition=None, timestamp=None, headers=None)
+        await producer.send_and_wait(topic, _raw(key), value, partition=None, timestamp=None, headers=None)
+
+
+def _raw(key: str | bytes | None) -> bytes | None:
+    return key.encode("utf-8") if isinstance(key, str) else key
 
 
 def _report_failed_delivery(delivery: asyncio.Future[object]) -> None:
