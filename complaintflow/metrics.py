@@ -28,6 +28,11 @@ NOTIFICATIONS = Counter(
     "complaintflow_notifications_total", "Notifications by channel and result", ["channel", "result"]
 )
 SLA_CLOCKS = Gauge("complaintflow_sla_clocks", "Open SLA clocks by state", ["state"])
+OFFSET_GAPS = Counter(
+    "complaintflow_offset_gaps_total",
+    "Holes in a partition's offsets met while fetching: held back until filled, or accepted after the patience",
+    ["outcome"],
+)
 CONSUMER_LAG = Gauge(
     "complaintflow_consumer_lag", "Messages behind the fetch high-water mark", ["group", "topic", "partition"]
 )

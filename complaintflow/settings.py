@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     kafka_fetch_max_wait_ms: int | None = Field(
         default=None, ge=1, validation_alias=_env("COMPLAINTFLOW_KAFKA_FETCH_MAX_WAIT_MS")
     )
+    # The embedded broker can show a record before one at a lower offset is written (see offsetgaps.py); a worker
+    # waits this long for such a hole to fill. Unset: 500 ms on the embedded broker, off against Kafka; 0 = off.
+    kafka_offset_gap_patience_ms: int | None = Field(
+        default=None, ge=0, validation_alias=_env("COMPLAINTFLOW_KAFKA_OFFSET_GAP_PATIENCE_MS")
+    )
     commit_interval_s: float = Field(default=1.0, gt=0, validation_alias=_env("COMPLAINTFLOW_COMMIT_INTERVAL_S"))
     # Records an agent reads ahead of its handlers. faust's 4,096 lets a backlog fill memory (a worker's RSS
     # grew with the backlog); a few times the handler window keeps every handler busy.
@@ -163,6 +168,12 @@ class Settings(BaseSettings):
         if self.kafka_fetch_max_wait_ms is not None:
             return self.kafka_fetch_max_wait_ms
         return 100 if self.embedded_kafka else None
+
+    @property
+    def offset_gap_patience_s(self) -> float:
+        if self.kafka_offset_gap_patience_ms is not None:
+            return self.kafka_offset_gap_patience_ms / 1000
+        return 0.5 if self.embedded_kafka else 0.0
 
     @property
     def complaint_address_set(self) -> frozenset[str]:

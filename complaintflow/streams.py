@@ -23,6 +23,7 @@ import faust
 from faust.types import EventT, ProducerT
 from pydantic import BaseModel, ValidationError
 
+from complaintflow import offsetgaps
 from complaintflow.health import HEALTH
 from complaintflow.metrics import DEAD_LETTERS, MESSAGES, PROCESSING_SECONDS
 from complaintflow.settings import Settings
@@ -129,6 +130,8 @@ def make_app(role: str, settings: Settings, bootstrap: str) -> faust.App:
     if settings.fetch_max_wait_ms is not None:
         _FETCH_MAX_WAIT_MS[f"{settings.group_prefix}-{role}"] = settings.fetch_max_wait_ms
         _patch_fetch_wait()
+    if settings.offset_gap_patience_s > 0:
+        offsetgaps.install(settings.offset_gap_patience_s)
     return faust.App(
         f"{settings.group_prefix}-{role}",
         broker=[f"kafka://{server.strip()}" for server in bootstrap.split(",")],

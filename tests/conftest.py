@@ -122,6 +122,7 @@ def stack_env(embedded: EmbeddedStack, var_dir: Path, prefix: str, **extra: str)
             "COMPLAINTFLOW_GROUP_PREFIX": f"{prefix}cf",
             "COMPLAINTFLOW_KAFKA_SESSION_TIMEOUT_S": "6",
             "COMPLAINTFLOW_KAFKA_HEARTBEAT_INTERVAL_S": "1",
+            "COMPLAINTFLOW_KAFKA_OFFSET_GAP_PATIENCE_MS": "500",
             "COMPLAINTFLOW_LOG_FORMAT": "json",
             "HTTP_PORT": str(free_port()),
             "SMTP_INTAKE_PORT": str(free_port()),

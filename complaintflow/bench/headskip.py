@@ -2,25 +2,35 @@
 
 ``python -m complaintflow.bench.headskip [--producers P] [--records N]`` starts the embedded broker (or uses
 ``KAFKA_BOOTSTRAP_SERVERS``), lets P producer processes (aiokafka, like the workers) write N records each, one
-every 2 ms, across six partitions while a kafka-python reader follows the head, then reads everything again from
-the beginning. It prints what the head reader missed and whether the second read found it. By Kafka's contract
-the head reader misses nothing; the embedded broker has been seen to skip a record now and then (see the
-README's benchmark section).
+every 2 ms, across six partitions while three readers follow the head, each in its own process: kafka-python,
+aiokafka as it comes, and aiokafka with the workers' offset-gap guard (``complaintflow.offsetgaps``). Then it
+reads everything again from the beginning and prints, per reader, what it missed at the head and whether the
+second read found it. By Kafka's contract no head reader misses anything; the embedded broker has been seen to
+skip a record now and then (see the README's benchmark section).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import multiprocessing
+import time
 import uuid
+from multiprocessing.connection import Connection
 
+from prometheus_client import REGISTRY
+
+from complaintflow import offsetgaps
 from complaintflow.bench.ceilings import reader
 from complaintflow.embedded import embedded_services
 from complaintflow.kafka import ensure_topics
 from complaintflow.settings import Settings
 
 PARTITIONS = 6
+GUARDED = "aiokafka+gap-guard"
+READERS = ("kafka-python", "aiokafka", GUARDED)
+GAP_PATIENCE_S = Settings().offset_gap_patience_s or 0.5
 
 
 def _produce(bootstrap: str, topic: str, producer: int, records: int) -> None:
@@ -49,23 +59,71 @@ def _read(bootstrap: str, topic: str, until_idle_ms: int) -> set[bytes]:
         consumer.close()
 
 
-def check(bootstrap: str, producers: int, records: int) -> dict[str, int]:
+def _read_aiokafka(bootstrap: str, topic: str, until_idle_ms: int, gap_guard: bool) -> set[bytes]:
+    from aiokafka import AIOKafkaConsumer
+
+    if gap_guard:
+        offsetgaps.install(GAP_PATIENCE_S)
+
+    async def run() -> set[bytes]:
+        consumer = AIOKafkaConsumer(
+            topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest", fetch_max_wait_ms=50
+        )
+        await consumer.start()
+        seen: set[bytes] = set()
+        idle_since = time.monotonic()
+        try:
+            while time.monotonic() - idle_since < until_idle_ms / 1000:
+                batches = await consumer.getmany(timeout_ms=200)
+                for records in batches.values():
+                    seen.update(record.value for record in records if record.value is not None)
+                    idle_since = time.monotonic()
+        finally:
+            await consumer.stop()
+        return seen
+
+    return asyncio.run(run())
+
+
+def _head_reader(kind: str, bootstrap: str, topic: str, until_idle_ms: int, results: Connection) -> None:
+    if kind == "kafka-python":
+        seen = _read(bootstrap, topic, until_idle_ms)
+    else:
+        seen = _read_aiokafka(bootstrap, topic, until_idle_ms, gap_guard=kind == GUARDED)
+    gaps = {
+        outcome: int(REGISTRY.get_sample_value("complaintflow_offset_gaps_total", {"outcome": outcome}) or 0)
+        for outcome in ("held", "accepted")
+    }
+    results.send((seen, gaps if kind == GUARDED else {}))
+
+
+def check(bootstrap: str, producers: int, records: int) -> dict[str, dict[str, int]]:
     topic = f"headskip-{uuid.uuid4().hex[:8]}"
     ensure_topics(bootstrap, {topic: PARTITIONS}, 1)
     context = multiprocessing.get_context("spawn")
+    readers = {}
+    for kind in READERS:  # they start with the writers and follow them
+        receiving, sending = context.Pipe(duplex=False)
+        process = context.Process(target=_head_reader, args=(kind, bootstrap, topic, 8000, sending))
+        process.start()
+        readers[kind] = (process, receiving)
     writers = [context.Process(target=_produce, args=(bootstrap, topic, p, records)) for p in range(producers)]
     for writer in writers:
         writer.start()
-    at_head = _read(bootstrap, topic, until_idle_ms=8000)  # starts with the writers and follows them
-    for writer in writers:
-        writer.join()
+    at_head = {kind: receiving.recv() for kind, (_, receiving) in readers.items()}
+    for process in [*writers, *(process for process, _ in readers.values())]:
+        process.join()
     again = _read(bootstrap, topic, until_idle_ms=3000)
     expected = {f"{p}:{n}".encode() for p in range(producers) for n in range(records)}
     return {
-        "written": len(expected),
-        "read_at_head": len(at_head & expected),
-        "missed_at_head": len(expected - at_head),
-        "found_on_second_read": len((expected - at_head) & again),
+        kind: {
+            "written": len(expected),
+            "read_at_head": len(seen & expected),
+            "missed_at_head": len(expected - seen),
+            "found_on_second_read": len((expected - seen) & again),
+            **{f"offset_gaps_{outcome}": count for outcome, count in gaps.items()},
+        }
+        for kind, (seen, gaps) in at_head.items()
     }
 
 
@@ -77,7 +135,7 @@ def main() -> None:
     settings = Settings()
     with embedded_services(settings.embedded_kafka, False) as stack:
         bootstrap = settings.kafka_bootstrap_servers or stack.kafka_bootstrap_servers or ""
-        print(check(bootstrap, args.producers, args.records))
+        print(json.dumps(check(bootstrap, args.producers, args.records), indent=1))
 
 
 if __name__ == "__main__":

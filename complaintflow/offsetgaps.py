@@ -1,0 +1,105 @@
+"""Records past a hole in a partition's offsets wait briefly for the hole to fill.
+
+On Apache Kafka a reader sees every record of a partition in offset order, and the topics here are neither
+compacted nor transactional, so a fetch never skips an offset. The embedded broker can answer a fetch with a fast
+producer's record while a slower producer's record at a lower offset is not yet written; a reader at the head then
+moves past that record for good. With the guard installed, a fetch response is cut at the first hole: the records
+before it are delivered, and the next fetch starts at the hole. A hole that is still there after ``patience_s``
+is accepted (and logged), so a legitimate gap costs one short wait, never a stall.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from complaintflow.metrics import OFFSET_GAPS
+
+log = logging.getLogger(__name__)
+
+
+class GapTracker:
+    """Remembers, per partition, the hole being waited for and since when."""
+
+    def __init__(self, patience_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.patience_s = patience_s
+        self._clock = clock
+        self._waiting: dict[Any, tuple[int, float]] = {}
+
+    def hold(self, tp: Any, missing_from: int, next_present: int) -> bool:
+        """True: hold the records from ``next_present`` on and fetch again from ``missing_from``."""
+        now = self._clock()
+        waiting = self._waiting.get(tp)
+        if waiting is None or waiting[0] != missing_from:
+            waiting = self._waiting[tp] = (missing_from, now)
+            OFFSET_GAPS.labels(outcome="held").inc()
+            log.info("offset gap held", extra={"partition": str(tp), "missing_from": missing_from})
+        if now - waiting[1] < self.patience_s:
+            return True
+        self._waiting.pop(tp, None)
+        OFFSET_GAPS.labels(outcome="accepted").inc()
+        log.warning(
+            "offset gap accepted",
+            extra={"partition": str(tp), "missing_from": missing_from, "next_present": next_present},
+        )
+        return False
+
+    def filled(self, tp: Any) -> None:
+        self._waiting.pop(tp, None)
+
+
+class GapGuardedRecords:
+    """A fetch response's record batches (aiokafka ``MemoryRecords``), ending at the first hole held back."""
+
+    def __init__(self, tp: Any, records: Any, fetch_offset: int, tracker: GapTracker) -> None:
+        self._tp = tp
+        self._records = records
+        self._expected = fetch_offset
+        self._tracker = tracker
+        self._pending: Any = None
+        self._cut = False
+
+    def size_in_bytes(self) -> int:
+        return int(self._records.size_in_bytes())
+
+    def has_next(self) -> bool:
+        if self._pending is None and not self._cut and self._records.has_next():
+            batch = self._records.next_batch()
+            base = getattr(batch, "base_offset", None)  # message format v2; older formats are passed as they are
+            if base is not None and base > self._expected and self._tracker.hold(self._tp, self._expected, base):
+                self._cut = True
+            else:
+                self._pending = batch
+        return self._pending is not None
+
+    def next_batch(self) -> Any:
+        if not self.has_next():
+            return None
+        batch, self._pending = self._pending, None
+        if hasattr(batch, "next_offset"):
+            if batch.next_offset > self._expected:
+                self._tracker.filled(self._tp)
+            self._expected = max(self._expected, batch.next_offset)
+        return batch
+
+
+def install(patience_s: float) -> None:
+    """Guard every aiokafka consumer of this process (the workers' faust apps); idempotent."""
+    from aiokafka.consumer import fetcher
+
+    original = fetcher.PartitionRecords
+    if getattr(original, "gap_tracker", None) is not None:
+        original.gap_tracker.patience_s = patience_s
+        return
+    tracker = GapTracker(patience_s)
+
+    class GapGuardedPartitionRecords(original):  # type: ignore[misc, valid-type]
+        gap_tracker = tracker
+
+        def __init__(self, tp: Any, records: Any, aborted: Any, fetch_offset: int, *args: Any, **kw: Any) -> None:
+            guarded = GapGuardedRecords(tp, records, fetch_offset, tracker)
+            super().__init__(tp, guarded, aborted, fetch_offset, *args, **kw)
+
+    fetcher.PartitionRecords = GapGuardedPartitionRecords  # type: ignore[misc]
