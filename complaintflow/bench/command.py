@@ -57,6 +57,7 @@ def _worker_env(
                 if settings.fetch_max_wait_ms is not None
                 else {}
             ),
+            "COMPLAINTFLOW_KAFKA_OFFSET_GAP_PATIENCE_MS": str(round(settings.offset_gap_patience_s * 1000)),
             # Every acknowledgement is measured whatever the hour: SMS must not wait for the morning.
             "COMPLAINTFLOW_QUIET_HOURS": "00:00-00:00",
             "COMPLAINTFLOW_LOG_FORMAT": "json",
@@ -149,9 +150,11 @@ def _figures(
         "cpu_seconds": {**cpu, "total": round(sum(cpu.values()), 2)},
         "cpu_ms_per_complaint": round(sum(cpu.values()) * 1000 / max(1, count), 2),
         "bench_process_cpu_seconds": round(sampler.own_cpu_seconds, 2),
+        "embedded_services_cpu_seconds": {name: round(cpu, 2) for name, cpu in sampler.service_cpu_seconds.items()},
+        "machine_busy_share": round(sampler.machine_busy_share, 3),
         "peak_rss_mb": max(rss.values(), default=0.0),
         "peak_rss_mb_by_role": rss,
-        "broker_peak_rss_mb": round(sampler.broker_peak_rss / MB, 1) if sampler.broker_peak_rss else None,
+        "broker_peak_rss_mb": round(sampler.service_peak_rss["kafka"] / MB, 1) if "kafka" in sampler.services else None,
         "lost": lost,
         "duplicated": counts["duplicated_department"] + counts["duplicated_ack"],
         "counts": counts,
@@ -249,8 +252,7 @@ def _run(
                 tally,
             )
             observer.start()
-            broker_pid = stack.services[0].proc.pid if settings.embedded_kafka and stack.services[0].proc else None
-            sampler = Sampler(running, broker_pid)
+            sampler = Sampler(running, {s.name: s.proc.pid for s in stack.services if s.proc is not None})
             sampler.begin()
             task = bar.add_task("publishing", total=count)
             arrivals = (bar.add_task("on department topics", total=count), bar.add_task("acknowledged", total=count))

@@ -38,11 +38,7 @@ class Worker:
             return False
 
     def cpu_seconds(self) -> float:
-        try:
-            times = psutil.Process(self.process.pid).cpu_times()
-        except psutil.Error:
-            return self.cpu_at_end
-        return times.user + times.system
+        return process_cpu_seconds(self.process.pid, default=self.cpu_at_end)
 
 
 def start_workers(roles: list[str], workers: int, env: dict[str, str], log_dir: Path) -> list[Worker]:
@@ -94,22 +90,31 @@ def stop_workers(workers: list[Worker], timeout_s: float = 20.0) -> None:
 
 
 class Sampler(threading.Thread):
-    """Samples RSS of every worker (and the broker) every ``interval_s`` and keeps the peaks."""
+    """Samples RSS of every worker and embedded service every ``interval_s`` and keeps the peaks; between
+    ``begin`` and ``end`` it also takes the CPU of the workers, the embedded services, the bench process itself
+    and how busy the whole machine was, so a run shows where the cores went."""
 
-    def __init__(self, workers: list[Worker], broker_pid: int | None = None, interval_s: float = 0.5) -> None:
+    def __init__(self, workers: list[Worker], services: dict[str, int] | None = None, interval_s: float = 0.5) -> None:
         super().__init__(name="bench-sampler", daemon=True)
         self.workers = workers
-        self.broker_pid = broker_pid
+        self.services = {name: psutil.Process(pid) for name, pid in (services or {}).items()}
         self.interval_s = interval_s
-        self.broker_peak_rss = 0
+        self.service_peak_rss = dict.fromkeys(self.services, 0)
+        self.service_cpu_seconds = dict.fromkeys(self.services, 0.0)
         self.own_cpu_seconds = 0.0  # the bench process itself (publisher, sink, observer) shares the machine
+        self.machine_busy_share = 0.0
+        self._machine_at_start = psutil.cpu_times()
         self._halt = threading.Event()
+
+    def _service_cpu(self) -> dict[str, float]:
+        return {name: process_cpu_seconds(process) for name, process in self.services.items()}
 
     def begin(self) -> None:
         for worker in self.workers:
             worker.cpu_at_start = worker.cpu_seconds()
-        own = psutil.Process().cpu_times()
-        self.own_cpu_seconds = -(own.user + own.system)
+        self.service_cpu_seconds = {name: -cpu for name, cpu in self._service_cpu().items()}
+        self.own_cpu_seconds = -process_cpu_seconds(psutil.Process())
+        self._machine_at_start = psutil.cpu_times()
         self.start()
 
     def end(self) -> None:
@@ -117,19 +122,32 @@ class Sampler(threading.Thread):
         self.join(5)
         for worker in self.workers:
             worker.cpu_at_end = worker.cpu_seconds()
-        own = psutil.Process().cpu_times()
-        self.own_cpu_seconds += own.user + own.system
+        for name, cpu in self._service_cpu().items():
+            self.service_cpu_seconds[name] += cpu
+        self.own_cpu_seconds += process_cpu_seconds(psutil.Process())
+        before, after = self._machine_at_start, psutil.cpu_times()
+        total = sum(after) - sum(before)
+        idle = (after.idle - before.idle) + (getattr(after, "iowait", 0.0) - getattr(before, "iowait", 0.0))
+        self.machine_busy_share = 1 - idle / total if total > 0 else 0.0
 
     def run(self) -> None:
         handles = {w.process.pid: psutil.Process(w.process.pid) for w in self.workers}
-        broker = psutil.Process(self.broker_pid) if self.broker_pid else None
         while not self._halt.wait(self.interval_s):
             for worker in self.workers:
                 with contextlib.suppress(psutil.Error):
                     worker.peak_rss = max(worker.peak_rss, handles[worker.process.pid].memory_info().rss)
-            if broker is not None:
+            for name, process in self.services.items():
                 with contextlib.suppress(psutil.Error):
-                    self.broker_peak_rss = max(self.broker_peak_rss, broker.memory_info().rss)
+                    self.service_peak_rss[name] = max(self.service_peak_rss[name], process.memory_info().rss)
+
+
+def process_cpu_seconds(process: psutil.Process | int, default: float = 0.0) -> float:
+    """User and system CPU of a process so far; ``default`` once it has ended."""
+    try:
+        times = (process if isinstance(process, psutil.Process) else psutil.Process(process)).cpu_times()
+    except psutil.Error:
+        return default
+    return float(times.user + times.system)
 
 
 def load_average() -> list[float]:

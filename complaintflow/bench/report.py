@@ -70,6 +70,10 @@ def print_table(figures: dict[str, Any], console: Console | None = None) -> None
         )
     for role, cpu in figures["cpu_seconds"].items():
         rows.append((f"CPU seconds: {role}", cpu, " s"))
+    rows.append(("CPU seconds: bench process", figures["bench_process_cpu_seconds"], " s"))
+    for name, cpu in figures["embedded_services_cpu_seconds"].items():
+        rows.append((f"CPU seconds: embedded {name}", cpu, " s"))
+    rows.append(("machine busy (all cores)", f"{figures['machine_busy_share']:.0%}", ""))
     for role, rss in figures["peak_rss_mb_by_role"].items():
         rows.append((f"peak RSS: {role}", rss, " MB"))
     rows += [
@@ -79,6 +83,6 @@ def print_table(figures: dict[str, Any], console: Console | None = None) -> None
         ("load average before / after", f"{figures['load_average_before']} / {figures['load_average_after']}", ""),
     ]
     for name, value, suffix in rows:
-        shown = f"{value:,.3f}" if isinstance(value, float) and value < 10 else _fmt(value, suffix)
+        shown = f"{value:,.3f}" if isinstance(value, float) and value < 10 and not suffix else _fmt(value, suffix)
         table.add_row(name, shown if not isinstance(value, str) else f"{value}{suffix}")
     console.print(table)

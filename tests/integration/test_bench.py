@@ -70,4 +70,9 @@ def test_bench_command_counts_every_complaint_once(tmp_path: Path) -> None:
         assert set(figures["latency_ms"][path]) >= {"p50", "p95", "p99"}
         assert figures["latency_ms"][path]["samples"] == 40
     assert figures["peak_rss_mb"] > 0
+    # The bench started the embedded broker and Redis itself, so it can say what they cost.
+    assert set(figures["embedded_services_cpu_seconds"]) == {"kafka", "redis"}
+    assert all(cpu > 0 for cpu in figures["embedded_services_cpu_seconds"].values())
+    assert figures["broker_peak_rss_mb"] > 0
+    assert 0 < figures["machine_busy_share"] <= 1
     assert figures["pipeline_per_s"] > 0 and figures["framework_passthrough_per_s"] > 0
