@@ -14,6 +14,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaConnectionError, KafkaError, NodeNotReadyError, TopicAlreadyExistsError
 
+from complaintflow import offsetgaps
 from complaintflow.settings import Settings
 from complaintflow.topics import Topics
 
@@ -104,6 +105,7 @@ def consumer(
         "client_id": "complaintflow-client",
     }
     options.update(overrides)
+    offsetgaps.install(settings.offset_gap_patience_s)
     return KafkaConsumer(*topics, **options)
 
 

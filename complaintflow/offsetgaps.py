@@ -51,7 +51,8 @@ class GapTracker:
 
 
 class GapGuardedRecords:
-    """A fetch response's record batches (aiokafka ``MemoryRecords``), ending at the first hole held back."""
+    """A fetch response's record batches (aiokafka's or kafka-python's ``MemoryRecords``), ending at the first hole
+    that is held back. Batches of the old message formats carry no batch offsets and pass as they are."""
 
     def __init__(self, tp: Any, records: Any, fetch_offset: int, tracker: GapTracker) -> None:
         self._tp = tp
@@ -67,39 +68,62 @@ class GapGuardedRecords:
     def has_next(self) -> bool:
         if self._pending is None and not self._cut and self._records.has_next():
             batch = self._records.next_batch()
-            base = getattr(batch, "base_offset", None)  # message format v2; older formats are passed as they are
-            if base is not None and base > self._expected and self._tracker.hold(self._tp, self._expected, base):
-                self._cut = True
-            else:
-                self._pending = batch
+            base, following = getattr(batch, "base_offset", None), getattr(batch, "next_offset", None)
+            if base is not None and following is not None:
+                if base > self._expected and self._tracker.hold(self._tp, self._expected, base):
+                    self._cut = True
+                    return False
+                if following > self._expected:
+                    self._tracker.filled(self._tp)
+                    self._expected = following
+            self._pending = batch
         return self._pending is not None
 
     def next_batch(self) -> Any:
         if not self.has_next():
             return None
         batch, self._pending = self._pending, None
-        if hasattr(batch, "next_offset"):
-            if batch.next_offset > self._expected:
-                self._tracker.filled(self._tp)
-            self._expected = max(self._expected, batch.next_offset)
         return batch
 
 
 def install(patience_s: float) -> None:
-    """Guard every aiokafka consumer of this process (the workers' faust apps); idempotent."""
-    from aiokafka.consumer import fetcher
-
-    original = fetcher.PartitionRecords
-    if getattr(original, "gap_tracker", None) is not None:
-        original.gap_tracker.patience_s = patience_s
+    """Guard every consumer of this process: aiokafka's (the workers' faust apps) and kafka-python's (department
+    clients, the bench's observer). A patience of 0 leaves them as they are; a second call only sets the patience."""
+    if patience_s <= 0:
         return
-    tracker = GapTracker(patience_s)
+    from aiokafka.consumer import fetcher as aiokafka_fetcher
+    from kafka.consumer.fetcher import Fetcher as KafkaPythonFetcher
 
-    class GapGuardedPartitionRecords(original):  # type: ignore[misc, valid-type]
-        gap_tracker = tracker
+    original = aiokafka_fetcher.PartitionRecords
+    if not _retuned(original, patience_s):
+        aiokafka_tracker = GapTracker(patience_s)
 
-        def __init__(self, tp: Any, records: Any, aborted: Any, fetch_offset: int, *args: Any, **kw: Any) -> None:
-            guarded = GapGuardedRecords(tp, records, fetch_offset, tracker)
-            super().__init__(tp, guarded, aborted, fetch_offset, *args, **kw)
+        class AiokafkaGuarded(original):  # type: ignore[misc, valid-type]
+            gap_tracker = aiokafka_tracker
 
-    fetcher.PartitionRecords = GapGuardedPartitionRecords  # type: ignore[misc]
+            def __init__(self, tp: Any, records: Any, aborted: Any, fetch_offset: int, *args: Any, **kw: Any) -> None:
+                guarded = GapGuardedRecords(tp, records, fetch_offset, aiokafka_tracker)
+                super().__init__(tp, guarded, aborted, fetch_offset, *args, **kw)
+
+        aiokafka_fetcher.PartitionRecords = AiokafkaGuarded  # type: ignore[misc]
+
+    original = KafkaPythonFetcher.PartitionRecords
+    if not _retuned(original, patience_s):
+        kafka_python_tracker = GapTracker(patience_s)
+
+        class KafkaPythonGuarded(original):  # type: ignore[misc, valid-type]
+            gap_tracker = kafka_python_tracker
+
+            def __init__(self, fetch_offset: int, tp: Any, records: Any, *args: Any, **kw: Any) -> None:
+                guarded = GapGuardedRecords(tp, records, fetch_offset, kafka_python_tracker)
+                super().__init__(fetch_offset, tp, guarded, *args, **kw)
+
+        KafkaPythonFetcher.PartitionRecords = KafkaPythonGuarded  # type: ignore[misc]
+
+
+def _retuned(records_class: type, patience_s: float) -> bool:
+    tracker = getattr(records_class, "gap_tracker", None)
+    if tracker is None:
+        return False
+    tracker.patience_s = patience_s
+    return True

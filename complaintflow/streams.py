@@ -130,8 +130,7 @@ def make_app(role: str, settings: Settings, bootstrap: str) -> faust.App:
     if settings.fetch_max_wait_ms is not None:
         _FETCH_MAX_WAIT_MS[f"{settings.group_prefix}-{role}"] = settings.fetch_max_wait_ms
         _patch_fetch_wait()
-    if settings.offset_gap_patience_s > 0:
-        offsetgaps.install(settings.offset_gap_patience_s)
+    offsetgaps.install(settings.offset_gap_patience_s)
     return faust.App(
         f"{settings.group_prefix}-{role}",
         broker=[f"kafka://{server.strip()}" for server in bootstrap.split(",")],

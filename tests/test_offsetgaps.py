@@ -10,6 +10,8 @@ from aiokafka.consumer import fetcher
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.record.memory_records import MemoryRecords
 from aiokafka.structs import TopicPartition
+from kafka.consumer.fetcher import Fetcher as KafkaPythonFetcher
+from kafka.record.memory_records import MemoryRecords as KafkaPythonMemoryRecords
 from prometheus_client import REGISTRY
 
 from complaintflow import offsetgaps
@@ -109,29 +111,48 @@ def test_a_new_hole_gets_its_own_patience() -> None:
     assert read(16, batch(20, 1), tracker=tracker) == ([], 16)
 
 
-def test_install_guards_the_fetcher_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(fetcher, "PartitionRecords", fetcher.PartitionRecords)  # restored after the test
-    original = fetcher.PartitionRecords
-    offsetgaps.install(0.5)
-    guarded = fetcher.PartitionRecords
-    offsetgaps.install(0.2)
-    assert fetcher.PartitionRecords is guarded and issubclass(guarded, original)
-    assert guarded.gap_tracker.patience_s == 0.2
+@pytest.fixture
+def unguarded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both clients' record classes are put back after the test (install patches them for the process)."""
+    monkeypatch.setattr(fetcher, "PartitionRecords", fetcher.PartitionRecords)
+    monkeypatch.setattr(KafkaPythonFetcher, "PartitionRecords", KafkaPythonFetcher.PartitionRecords)
 
-    data = MemoryRecords(batch(10, 2) + batch(13, 1))
-    partition = guarded(TP, data, [], 10, None, None, True, fetcher.READ_UNCOMMITTED)
-    assert [record.offset for record in partition] == [10, 11]
-    assert partition.next_fetch_offset == 12
+
+@pytest.mark.usefixtures("unguarded")
+def test_install_guards_both_clients_once() -> None:
+    originals = (fetcher.PartitionRecords, KafkaPythonFetcher.PartitionRecords)
+    offsetgaps.install(0.5)
+    guarded = (fetcher.PartitionRecords, KafkaPythonFetcher.PartitionRecords)
+    offsetgaps.install(0.2)
+    assert (fetcher.PartitionRecords, KafkaPythonFetcher.PartitionRecords) == guarded
+    for original, records_class in zip(originals, guarded, strict=True):
+        assert issubclass(records_class, original) and records_class.gap_tracker.patience_s == 0.2
+
+    data = batch(10, 2) + batch(13, 1)
+    aiokafka_records = guarded[0](TP, MemoryRecords(data), [], 10, None, None, True, fetcher.READ_UNCOMMITTED)
+    assert [record.offset for record in aiokafka_records] == [10, 11]
+    assert aiokafka_records.next_fetch_offset == 12
+
+    kafka_python_records = guarded[1](10, TP, KafkaPythonMemoryRecords(data))
+    assert [record.offset for record in kafka_python_records.take()] == [10, 11]
+    assert kafka_python_records.next_fetch_offset == 12
+
+
+@pytest.mark.usefixtures("unguarded")
+def test_install_with_no_patience_leaves_the_clients_alone() -> None:
+    originals = (fetcher.PartitionRecords, KafkaPythonFetcher.PartitionRecords)
+    offsetgaps.install(0)
+    assert (fetcher.PartitionRecords, KafkaPythonFetcher.PartitionRecords) == originals
 
 
 @pytest.mark.parametrize(
     ("bootstrap", "patience_ms", "guarded"),
     [("", None, True), ("kafka:9092", None, False), ("kafka:9092", 300, True), ("", 0, False)],
 )
+@pytest.mark.usefixtures("unguarded")
 def test_workers_guard_on_the_embedded_broker_and_when_asked(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, bootstrap: str, patience_ms: int | None, guarded: bool
+    tmp_path: Path, bootstrap: str, patience_ms: int | None, guarded: bool
 ) -> None:
-    monkeypatch.setattr(fetcher, "PartitionRecords", fetcher.PartitionRecords)
     original = fetcher.PartitionRecords
     patience = {} if patience_ms is None else {"COMPLAINTFLOW_KAFKA_OFFSET_GAP_PATIENCE_MS": patience_ms}
     settings = Settings(

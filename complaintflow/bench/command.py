@@ -17,6 +17,7 @@ from typing import Any
 
 from rich.console import Console
 
+from complaintflow import offsetgaps
 from complaintflow.bench.ceilings import broker_ceiling, framework_ceiling, passthrough_process
 from complaintflow.bench.observe import CountingSink, Observer, Tally, events_of, start_sink
 from complaintflow.bench.processes import Sampler, Worker, load_average, start_workers, stop_workers, wait_ready
@@ -243,6 +244,7 @@ def _run(
             running = start_workers(["intake", "router", "notifier"], workers_per_role, env, run_dir / "log")
             wait_ready(running)
             bar.update(starting, completed=3 * workers_per_role)
+            offsetgaps.install(settings.offset_gap_patience_s)  # the observer reads at the head, as departments do
             observer = Observer(
                 bootstrap,
                 [topics.department(d) for d in Department],
