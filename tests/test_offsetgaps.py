@@ -1,4 +1,4 @@
-"""The offset-gap guard on real record batches, read by aiokafka's own PartitionRecords."""
+"""The offset-gap guard on real record batches, read by the clients' own record classes (aiokafka, kafka-python)."""
 
 from __future__ import annotations
 
