@@ -94,36 +94,26 @@ def install(patience_s: float) -> None:
     from aiokafka.consumer import fetcher as aiokafka_fetcher
     from kafka.consumer.fetcher import Fetcher as KafkaPythonFetcher
 
-    original = aiokafka_fetcher.PartitionRecords
-    if not _retuned(original, patience_s):
-        aiokafka_tracker = GapTracker(patience_s)
-
-        class AiokafkaGuarded(original):  # type: ignore[misc, valid-type]
-            gap_tracker = aiokafka_tracker
-
-            def __init__(self, tp: Any, records: Any, aborted: Any, fetch_offset: int, *args: Any, **kw: Any) -> None:
-                guarded = GapGuardedRecords(tp, records, fetch_offset, aiokafka_tracker)
-                super().__init__(tp, guarded, aborted, fetch_offset, *args, **kw)
-
-        aiokafka_fetcher.PartitionRecords = AiokafkaGuarded  # type: ignore[misc]
-
-    original = KafkaPythonFetcher.PartitionRecords
-    if not _retuned(original, patience_s):
-        kafka_python_tracker = GapTracker(patience_s)
-
-        class KafkaPythonGuarded(original):  # type: ignore[misc, valid-type]
-            gap_tracker = kafka_python_tracker
-
-            def __init__(self, fetch_offset: int, tp: Any, records: Any, *args: Any, **kw: Any) -> None:
-                guarded = GapGuardedRecords(tp, records, fetch_offset, kafka_python_tracker)
-                super().__init__(fetch_offset, tp, guarded, *args, **kw)
-
-        KafkaPythonFetcher.PartitionRecords = KafkaPythonGuarded  # type: ignore[misc]
+    # Where each client's PartitionRecords takes (tp, records, fetch_offset) among its positional arguments.
+    _guard_records_class(aiokafka_fetcher, patience_s, tp_at=0, records_at=1, offset_at=3)
+    _guard_records_class(KafkaPythonFetcher, patience_s, tp_at=1, records_at=2, offset_at=0)
 
 
-def _retuned(records_class: type, patience_s: float) -> bool:
-    tracker = getattr(records_class, "gap_tracker", None)
-    if tracker is None:
-        return False
-    tracker.patience_s = patience_s
-    return True
+def _guard_records_class(owner: Any, patience_s: float, tp_at: int, records_at: int, offset_at: int) -> None:
+    """Replace ``owner.PartitionRecords`` with a subclass that reads the fetched batches through the guard."""
+    original = owner.PartitionRecords
+    tracker = getattr(original, "gap_tracker", None)
+    if tracker is not None:
+        tracker.patience_s = patience_s
+        return
+    tracker = GapTracker(patience_s)
+
+    class GapGuarded(original):  # type: ignore[misc, valid-type]
+        gap_tracker = tracker
+
+        def __init__(self, *args: Any, **kw: Any) -> None:
+            args_ = list(args)
+            args_[records_at] = GapGuardedRecords(args[tp_at], args[records_at], args[offset_at], tracker)
+            super().__init__(*args_, **kw)
+
+    owner.PartitionRecords = GapGuarded
