@@ -2,7 +2,8 @@
 
 - Broker ceiling: kafka-python (the adapters' client) producing, then consuming, N raw-sized records.
 - Framework ceiling: a faust agent in its own process passing records from one topic to another, with the
-  workers' own app settings; nothing else.
+  workers' own app settings; nothing else. Its CPU per record (the agent's and the embedded broker's) is what
+  every record a complaint moves costs at the least.
 """
 
 from __future__ import annotations
@@ -22,6 +23,17 @@ from complaintflow.embedded import _die_with_parent
 from complaintflow.kafka import producer
 
 Tick = Callable[[int], None]
+CpuProbe = Callable[[], dict[str, float]]  # CPU seconds so far of each process that takes part
+
+
+@dataclass(frozen=True)
+class FrameworkCeiling:
+    per_s: float
+    records: int
+    cpu_seconds: dict[str, float]  # of each probed process, from the first publish to the last record out
+
+    def cpu_ms_per_record(self) -> dict[str, float]:
+        return {name: round(cpu * 1000 / max(1, self.records), 4) for name, cpu in self.cpu_seconds.items()}
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,20 @@ def reader(bootstrap: str, topics: list[str], **options: Any) -> KafkaConsumer:
     consumer.assign(assigned)
     consumer.seek_to_beginning(*assigned)
     return consumer
+
+
+def records_on(bootstrap: str, topics: list[str]) -> dict[str, int]:
+    """How many records each of ``topics`` holds (end offset less start offset, over its partitions)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    try:
+        partitions = [tp for topic in topics for tp in _partitions(consumer, topic)]
+        starts, ends = consumer.beginning_offsets(partitions), consumer.end_offsets(partitions)
+    finally:
+        consumer.close()
+    held = dict.fromkeys(topics, 0)
+    for tp, end in ends.items():
+        held[tp.topic] += end - starts[tp]
+    return held
 
 
 def broker_ceiling(bootstrap: str, topic: str, values: list[bytes], count: int, tick: Tick) -> BrokerCeiling:
@@ -109,8 +135,10 @@ def framework_ceiling(
     count: int,
     tick: Tick,
     start_agent: Callable[[], None],
-) -> float:
-    """Records per second from the first publish to the last record out of the agent (burst of ``count``)."""
+    cpu_probe: CpuProbe,
+) -> FrameworkCeiling:
+    """Records per second from the first publish to the last record out of the agent (burst of ``count``), and
+    the CPU that ``cpu_probe`` counts over the same span (the agent's start-up is outside it)."""
     out = reader(bootstrap, [target])
     sender = producer(bootstrap, client_id="complaintflow-bench")
     try:
@@ -122,6 +150,7 @@ def framework_ceiling(
         while not any(r.key == b"warmup" for rs in out.poll(timeout_ms=300).values() for r in rs):
             if time.monotonic() > deadline:
                 raise TimeoutError("the passthrough agent did not start within 90 s")
+        cpu_at_start = cpu_probe()
         first_publish = time.time()
         for i in range(count):
             sender.send(source, key=b"k%d" % i, value=values[i % len(values)])
@@ -136,7 +165,9 @@ def framework_ceiling(
                         seen += 1
                         last_ms = max(last_ms, record.timestamp)
             tick(sum(len(r) for r in batch.values()))
+        cpu_at_end = cpu_probe()
     finally:
         sender.close()
         out.close()
-    return seen / max(1e-6, last_ms / 1000 - first_publish)
+    cpu = {name: cpu_at_end[name] - cpu_at_start.get(name, 0.0) for name in cpu_at_end}
+    return FrameworkCeiling(seen / max(1e-6, last_ms / 1000 - first_publish), seen, cpu)

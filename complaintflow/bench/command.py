@@ -18,9 +18,23 @@ from typing import Any
 from rich.console import Console
 
 from complaintflow import offsetgaps
-from complaintflow.bench.ceilings import broker_ceiling, framework_ceiling, passthrough_process
+from complaintflow.bench.ceilings import (
+    FrameworkCeiling,
+    broker_ceiling,
+    framework_ceiling,
+    passthrough_process,
+    records_on,
+)
 from complaintflow.bench.observe import CountingSink, Observer, Tally, events_of, start_sink
-from complaintflow.bench.processes import Sampler, Worker, load_average, start_workers, stop_workers, wait_ready
+from complaintflow.bench.processes import (
+    Sampler,
+    Worker,
+    load_average,
+    process_cpu_seconds,
+    start_workers,
+    stop_workers,
+    wait_ready,
+)
 from complaintflow.bench.report import latency_summary, machine, print_table
 from complaintflow.bench.workload import BenchComplaint, build_workload, mean_size
 from complaintflow.embedded import EmbeddedStack, embedded_services, free_port
@@ -28,7 +42,7 @@ from complaintflow.kafka import ensure_topics, producer
 from complaintflow.progress import progress
 from complaintflow.settings import Settings
 from complaintflow.topics import Topics
-from schemas import Department
+from schemas import Channel, Department
 
 PUBLISH_TICK_S = 0.02  # at a steady rate the adapter wakes at most this often and sends what is due
 STALL_TIMEOUT_S = 60.0  # no new arrival for this long ends the wait; what is missing is counted as lost
@@ -93,6 +107,17 @@ def _publish(
     return published
 
 
+def _records_per_complaint(bootstrap: str, topics: Topics, partitions: int, count: int) -> dict[str, float]:
+    """Records the workers wrote and read per complaint: everything on the run's topics but the raw ones is
+    written by a worker, and each record of the topics the workers consume is read by one group."""
+    held = records_on(bootstrap, list(topics.all(partitions)))
+    raw = {topics.raw(c) for c in Channel}
+    consumed = {*raw, topics.normalized, topics.status, topics.events}
+    written = sum(n for topic, n in held.items() if topic not in raw)
+    read = sum(n for topic, n in held.items() if topic in consumed)
+    return {"written": round(written / max(1, count), 2), "read": round(read / max(1, count), 2)}
+
+
 def _wait_for_pipeline(tally: Tally, bar: Any, tasks: tuple[Any, Any]) -> None:
     last_progress, last_seen = time.monotonic(), -1
     while True:
@@ -117,6 +142,8 @@ def _figures(
     published: list[float],
     tally: Tally,
     ceilings: dict[str, float],
+    framework: FrameworkCeiling,
+    moved: dict[str, float],
     workers: list[Worker],
     sampler: Sampler,
 ) -> dict[str, Any]:
@@ -133,6 +160,11 @@ def _figures(
     cpu = {role: round(sum(w.cpu_at_end - w.cpu_at_start for w in workers if w.role == role), 2) for role in roles}
     rss = {role: round(max(w.peak_rss for w in workers if w.role == role) / MB, 1) for role in roles}
     lost = counts["lost_department"] + counts["lost_ack"]
+    # If every handler cost nothing, each complaint would still cost the framework's CPU per record passed for
+    # every record it moves (half a pass for each read, half for each write), and every core could run it.
+    agent_ms = framework.cpu_ms_per_record().get("agent", 0.0)
+    passes = (moved["written"] + moved["read"]) / 2
+    bound = (os.cpu_count() or 1) * 1000 / (passes * agent_ms) if passes and agent_ms else None
     argv = ["complaintflow", "bench", "--complaints", str(count), "--workers", str(workers_per_role)]
     return {
         "command": " ".join(argv + (["--rate", f"{rate:g}"] if rate else [])),
@@ -147,6 +179,10 @@ def _figures(
         **{name: round(value, 1) for name, value in ceilings.items()},
         "ratio_to_framework": round(pipeline_per_s / ceilings["framework_passthrough_per_s"], 3),
         "ratio_to_broker": round(pipeline_per_s / broker_limit, 3),
+        "framework_cpu_ms_per_record": framework.cpu_ms_per_record(),
+        "records_per_complaint": moved,
+        "framework_bound_per_s": round(bound, 1) if bound else None,
+        "ratio_to_framework_at_best": round(bound / framework.per_s, 3) if bound else None,
         "latency_ms": {"to_department": latency_summary(to_department), "to_ack": latency_summary(to_ack)},
         "cpu_seconds": {**cpu, "total": round(sum(cpu.values()), 2)},
         "cpu_ms_per_complaint": round(sum(cpu.values()) * 1000 / max(1, count), 2),
@@ -216,6 +252,7 @@ def _run(
     env = _worker_env(settings, bootstrap, redis_url, prefix, run_dir, controller.port)
     passthrough = None
     running: list[Worker] = []
+    service_pids = {s.name: s.proc.pid for s in stack.services if s.proc is not None}
     try:
         with progress() as bar:
             task = bar.add_task("broker ceiling", total=2 * count)
@@ -228,9 +265,14 @@ def _run(
                 agent_env["COMPLAINTFLOW_GROUP_PREFIX"] = f"{prefix}pass"
                 passthrough = passthrough_process(agent_env, run_dir / "passthrough.log")
 
+            def framework_cpu() -> dict[str, float]:
+                pid = passthrough.pid if passthrough is not None else 0
+                broker = {"broker": process_cpu_seconds(service_pids["kafka"])} if "kafka" in service_pids else {}
+                return {"agent": process_cpu_seconds(pid), **broker}
+
             framework = framework_ceiling(
                 bootstrap, f"{prefix}bench.a", f"{prefix}bench.b", values, count,
-                lambda n: bar.advance(task, n), start_agent,
+                lambda n: bar.advance(task, n), start_agent, framework_cpu,
             )  # fmt: skip
             if passthrough is not None:
                 passthrough.terminate()
@@ -238,7 +280,7 @@ def _run(
             ceilings = {
                 "broker_produce_per_s": broker.produce_per_s,
                 "broker_consume_per_s": broker.consume_per_s,
-                "framework_passthrough_per_s": framework,
+                "framework_passthrough_per_s": framework.per_s,
             }
             starting = bar.add_task("starting workers", total=3 * workers_per_role)
             running = start_workers(["intake", "router", "notifier"], workers_per_role, env, run_dir / "log")
@@ -254,7 +296,7 @@ def _run(
                 tally,
             )
             observer.start()
-            sampler = Sampler(running, {s.name: s.proc.pid for s in stack.services if s.proc is not None})
+            sampler = Sampler(running, service_pids)
             sampler.begin()
             task = bar.add_task("publishing", total=count)
             arrivals = (bar.add_task("on department topics", total=count), bar.add_task("acknowledged", total=count))
@@ -262,12 +304,15 @@ def _run(
             _wait_for_pipeline(tally, bar, arrivals)
             sampler.end()
             observer.stop()
+            moved = _records_per_complaint(bootstrap, topics, partitions, count)
     finally:
         if passthrough is not None and passthrough.poll() is None:
             passthrough.kill()
         stop_workers(running)
         controller.stop()
-    figures = _figures(count, workers_per_role, rate, workload, published, tally, ceilings, running, sampler)
+    figures = _figures(
+        count, workers_per_role, rate, workload, published, tally, ceilings, framework, moved, running, sampler
+    )
     if figures["missing_examples"]:  # while the broker still holds the run's records
         missing = {m["complaint_id"] for m in figures["missing_examples"]}
         kinds = events_of(bootstrap, topics.events, missing)

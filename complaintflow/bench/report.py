@@ -58,6 +58,18 @@ def print_table(figures: dict[str, Any], console: Console | None = None) -> None
         ("pipeline to acknowledgement", figures["ack_per_s"], " complaints/s"),
         ("pipeline / framework ceiling", figures["ratio_to_framework"], ""),
         ("pipeline / broker ceiling", figures["ratio_to_broker"], ""),
+        (
+            "framework CPU per record passed",
+            " / ".join(f"{name} {ms:.3f}" for name, ms in figures["framework_cpu_ms_per_record"].items()),
+            " ms",
+        ),
+        (
+            "records per complaint: written / read",
+            f"{figures['records_per_complaint']['written']} / {figures['records_per_complaint']['read']}",
+            "",
+        ),
+        ("pipeline at best (handlers free)", figures["framework_bound_per_s"], " complaints/s"),
+        ("that at best / framework ceiling", figures["ratio_to_framework_at_best"], ""),
     ]
     for name in ("to_department", "to_ack"):
         lat = figures["latency_ms"][name]

@@ -76,3 +76,8 @@ def test_bench_command_counts_every_complaint_once(tmp_path: Path) -> None:
     assert figures["broker_peak_rss_mb"] > 0
     assert 0 < figures["machine_busy_share"] <= 1
     assert figures["pipeline_per_s"] > 0 and figures["framework_passthrough_per_s"] > 0
+    # Counted on the run's topics: a complaint is at least normalised, routed, put on a department topic and
+    # acknowledged (with the notification recorded), and read from its raw topic, as normalised and as events.
+    assert figures["records_per_complaint"]["written"] >= 4
+    assert figures["records_per_complaint"]["read"] >= 3
+    assert set(figures["framework_cpu_ms_per_record"]) == {"agent", "broker"}
