@@ -144,7 +144,7 @@ def make_app(role: str, settings: Settings, bootstrap: str) -> faust.App:
         broker_commit_interval=settings.commit_interval_s,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
-        producer_linger=0.002,
+        producer_linger=settings.producer_linger_ms / 1000,
         producer_partitioner=KeyPartitioner(),
         stream_wait_empty=False,
         stream_buffer_maxsize=settings.stream_buffer,

@@ -73,6 +73,7 @@ def _worker_env(
                 else {}
             ),
             "COMPLAINTFLOW_KAFKA_OFFSET_GAP_PATIENCE_MS": str(round(settings.offset_gap_patience_s * 1000)),
+            "COMPLAINTFLOW_KAFKA_LINGER_MS": str(settings.producer_linger_ms),
             # Every acknowledgement is measured whatever the hour: SMS must not wait for the morning.
             "COMPLAINTFLOW_QUIET_HOURS": "00:00-00:00",
             "COMPLAINTFLOW_LOG_FORMAT": "json",
