@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+T = TypeVar("T")
 
 
 def _env(name: str) -> AliasChoices:
@@ -153,36 +155,32 @@ class Settings(BaseSettings):
     def outbox_dir(self) -> Path:
         return self.var_dir / "outbox"
 
+    def _kafka_choice(self, given: T | None, embedded: T, elsewhere: T) -> T:
+        """A Kafka client setting: the value given, else the embedded broker's default or Kafka's."""
+        if given is not None:
+            return given
+        return embedded if self.embedded_kafka else elsewhere
+
     @property
     def session_timeout_s(self) -> float:
-        if self.kafka_session_timeout_s is not None:
-            return self.kafka_session_timeout_s
-        return 6.0 if self.embedded_kafka else 45.0
+        return self._kafka_choice(self.kafka_session_timeout_s, 6.0, 45.0)
 
     @property
     def heartbeat_interval_s(self) -> float:
-        if self.kafka_heartbeat_interval_s is not None:
-            return self.kafka_heartbeat_interval_s
-        return 1.0 if self.embedded_kafka else 3.0
+        return self._kafka_choice(self.kafka_heartbeat_interval_s, 1.0, 3.0)
 
     @property
     def fetch_max_wait_ms(self) -> int | None:
         """None leaves faust's own value (right for Apache Kafka, which answers as soon as records arrive)."""
-        if self.kafka_fetch_max_wait_ms is not None:
-            return self.kafka_fetch_max_wait_ms
-        return 100 if self.embedded_kafka else None
+        return self._kafka_choice(self.kafka_fetch_max_wait_ms, 100, None)
 
     @property
     def producer_linger_ms(self) -> int:
-        if self.kafka_linger_ms is not None:
-            return self.kafka_linger_ms
-        return 20 if self.embedded_kafka else 2
+        return self._kafka_choice(self.kafka_linger_ms, 20, 2)
 
     @property
     def offset_gap_patience_s(self) -> float:
-        if self.kafka_offset_gap_patience_ms is not None:
-            return self.kafka_offset_gap_patience_ms / 1000
-        return 0.5 if self.embedded_kafka else 0.0
+        return self._kafka_choice(self.kafka_offset_gap_patience_ms, 500, 0) / 1000
 
     @property
     def complaint_address_set(self) -> frozenset[str]:
