@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     topic_partitions: int = Field(default=6, ge=1, validation_alias=_env("COMPLAINTFLOW_TOPIC_PARTITIONS"))
     topic_replication: int = Field(default=1, ge=1, validation_alias=_env("COMPLAINTFLOW_TOPIC_REPLICATION"))
     group_prefix: str = Field(default="complaintflow", validation_alias=_env("COMPLAINTFLOW_GROUP_PREFIX"))
+    # Whether the broker is an embedded one, for the Kafka client defaults below. Unset: when no bootstrap servers
+    # are set. A process given the address of an embedded broker another process started (the bench's workers)
+    # says true, so it gets that broker's defaults without each of them being passed on.
+    kafka_embedded: bool | None = Field(default=None, validation_alias=_env("COMPLAINTFLOW_KAFKA_EMBEDDED"))
     # Kafka's own defaults in production; the embedded broker joins a group after ~half this timeout.
     kafka_session_timeout_s: float | None = Field(
         default=None, validation_alias=_env("COMPLAINTFLOW_KAFKA_SESSION_TIMEOUT_S")
@@ -159,7 +163,8 @@ class Settings(BaseSettings):
         """A Kafka client setting: the value given, else the embedded broker's default or Kafka's."""
         if given is not None:
             return given
-        return embedded if self.embedded_kafka else elsewhere
+        on_embedded = self.embedded_kafka if self.kafka_embedded is None else self.kafka_embedded
+        return embedded if on_embedded else elsewhere
 
     @property
     def session_timeout_s(self) -> float:

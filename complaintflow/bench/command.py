@@ -65,15 +65,9 @@ def _worker_env(
             "COMPLAINTFLOW_VAR_DIR": str(var_dir),
             "COMPLAINTFLOW_TOPIC_PREFIX": prefix,
             "COMPLAINTFLOW_GROUP_PREFIX": f"{prefix}cf",
-            "COMPLAINTFLOW_KAFKA_SESSION_TIMEOUT_S": str(settings.session_timeout_s),
-            "COMPLAINTFLOW_KAFKA_HEARTBEAT_INTERVAL_S": str(settings.heartbeat_interval_s),
-            **(
-                {"COMPLAINTFLOW_KAFKA_FETCH_MAX_WAIT_MS": str(settings.fetch_max_wait_ms)}
-                if settings.fetch_max_wait_ms is not None
-                else {}
-            ),
-            "COMPLAINTFLOW_KAFKA_OFFSET_GAP_PATIENCE_MS": str(round(settings.offset_gap_patience_s * 1000)),
-            "COMPLAINTFLOW_KAFKA_LINGER_MS": str(settings.producer_linger_ms),
+            # The workers reach the broker by address, so they are told whether it is the embedded one: its client
+            # defaults (session timeout, fetch wait, linger, offset-gap patience) follow from that.
+            "COMPLAINTFLOW_KAFKA_EMBEDDED": str(settings.embedded_kafka).lower(),
             # Every acknowledgement is measured whatever the hour: SMS must not wait for the morning.
             "COMPLAINTFLOW_QUIET_HOURS": "00:00-00:00",
             "COMPLAINTFLOW_LOG_FORMAT": "json",
