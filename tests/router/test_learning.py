@@ -93,3 +93,5 @@ def test_learning_curve_on_a_sample_of_the_file(table: RoutingTable) -> None:
     assert min(points[-1].direct) > 0.6
     report = "\n".join(learning.render(points, learning.LabelAgreement(0.9, 10, 9), 0.90))
     assert "| 0.5 |" in report and "points per doubling" in report and "9 (90.0%)" in report
+    lonely = "\n".join(learning.render(points, learning.LabelAgreement(0.9, 0, 0), 0.90))
+    assert "no narrative has a near-identical" in lonely
