@@ -14,15 +14,19 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 BROKER_WARNING = (
-    "Embedded Kafka-compatible broker (tansu, memory only): it keeps NOTHING when it stops. "
-    "Production uses Apache Kafka (docker compose up)."
+    "Embedded Kafka-compatible broker (tansu, memory only): it keeps NOTHING when it stops (records in flight, "
+    "dead letters, the event log the report reads, consumer offsets). Production uses Apache Kafka (docker compose up)."
+)
+REDIS_NOTICE = (
+    "Embedded Redis keeps its data in {dir} (append-only file, written every second): complaint numbers, "
+    "status lookups, routing, threading of replies, SLA clocks and sent-notification marks survive a restart."
 )
 _PR_SET_PDEATHSIG = 1
 
@@ -61,6 +65,8 @@ class ChildService:
     port: int
     host: str = "127.0.0.1"
     log_path: Path | None = None
+    # Asked after the port opens until it answers True (e.g. Redis still loading its append-only file).
+    ready: Callable[[str, int], bool] | None = field(default=None, repr=False)
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def start(self, timeout: float = 30.0) -> None:
@@ -76,7 +82,12 @@ class ChildService:
         finally:
             if out is not subprocess.DEVNULL:
                 out.close()
+        started = time.monotonic()
         wait_for_port(self.host, self.port, timeout, self.proc)
+        while self.ready is not None and not self.ready(self.host, self.port):
+            if self.proc.poll() is not None or time.monotonic() - started > timeout:
+                raise RuntimeError(f"{self.name} on {self.host}:{self.port} did not become ready")
+            time.sleep(0.05)
         log.info("embedded service started", extra={"service": self.name, "port": self.port, "pid": self.proc.pid})
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -117,10 +128,31 @@ def embedded_broker(log_dir: Path | None = None, host: str = "127.0.0.1") -> Chi
     return ChildService("kafka", argv, port, host, log_dir / "broker.log" if log_dir else None)
 
 
-def embedded_redis(log_dir: Path | None = None, host: str = "127.0.0.1") -> ChildService:
+def redis_ready(host: str, port: int) -> bool:
+    """True once redis-server answers PING with PONG (not ``-LOADING`` while it replays its append-only file)."""
+    try:
+        with socket.create_connection((host, port), timeout=1.0) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def embedded_redis(log_dir: Path | None = None, host: str = "127.0.0.1", data_dir: Path | None = None) -> ChildService:
+    """redis-server on a free port; with ``data_dir`` it keeps an append-only file there and reloads it at start.
+
+    The AOF is written to the kernel after every command and fsynced every second, so a crash of the process
+    (``kill -9``) loses nothing and a power cut at most the last second. Without ``data_dir`` it is memory only.
+    """
     port = free_port(host)
-    argv = [redis_binary(), "--port", str(port), "--bind", host, "--save", "", "--appendonly", "no"]
-    return ChildService("redis", argv, port, host, log_dir / "redis.log" if log_dir else None)
+    argv = [redis_binary(), "--port", str(port), "--bind", host, "--save", ""]
+    if data_dir is None:
+        argv += ["--appendonly", "no"]
+    else:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        argv += ["--dir", str(data_dir.resolve()), "--appendonly", "yes", "--appendfsync", "everysec"]
+        argv += ["--appendfilename", "complaintflow.aof"]
+    return ChildService("redis", argv, port, host, log_dir / "redis.log" if log_dir else None, ready=redis_ready)
 
 
 @dataclass
@@ -138,8 +170,13 @@ class EmbeddedStack:
 
 
 @contextlib.contextmanager
-def embedded_services(kafka: bool, redis: bool, log_dir: Path | None = None) -> Iterator[EmbeddedStack]:
-    """Start the embedded broker and/or Redis, yield their endpoints, stop them however the block ends."""
+def embedded_services(
+    kafka: bool, redis: bool, log_dir: Path | None = None, redis_data_dir: Path | None = None
+) -> Iterator[EmbeddedStack]:
+    """Start the embedded broker and/or Redis, yield their endpoints, stop them however the block ends.
+
+    ``redis_data_dir``: where Redis keeps its append-only file (None: memory only, for tests and the bench).
+    """
     stack = EmbeddedStack()
     if log_dir:
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -150,7 +187,7 @@ def embedded_services(kafka: bool, redis: bool, log_dir: Path | None = None) -> 
             broker.start()
             stack.kafka_bootstrap_servers = f"{broker.host}:{broker.port}"
         if redis:
-            server = embedded_redis(log_dir)
+            server = embedded_redis(log_dir, data_dir=redis_data_dir)
             stack.services.append(server)
             server.start()
             stack.redis_url = f"redis://{server.host}:{server.port}/0"

@@ -15,7 +15,7 @@ import faust
 import mode
 
 from complaintflow.brokerwatch import EXIT_BROKER_LOST, BrokerWatch
-from complaintflow.embedded import BROKER_WARNING, embedded_services, free_port
+from complaintflow.embedded import BROKER_WARNING, REDIS_NOTICE, embedded_services, free_port
 from complaintflow.health import HEALTH, tcp_reachable
 from complaintflow.kafka import create_all_topics
 from complaintflow.logs import configure_logging
@@ -52,9 +52,13 @@ def serve(roles: Sequence[str], settings: Settings, options: dict[str, object] |
     """Run the given roles in this process until SIGINT/SIGTERM. Returns the exit code."""
     configure_logging(settings.log_level, settings.log_format)
     options = options or {}
-    with embedded_services(settings.embedded_kafka, settings.embedded_redis, settings.var_dir / "log") as stack:
+    with embedded_services(
+        settings.embedded_kafka, settings.embedded_redis, settings.var_dir / "log", settings.redis_data_dir
+    ) as stack:
         if settings.embedded_kafka:
             _say(f"⚠ {BROKER_WARNING}")
+        if settings.embedded_redis:
+            _say(REDIS_NOTICE.format(dir=settings.redis_data_dir))
         bootstrap = settings.kafka_bootstrap_servers or stack.kafka_bootstrap_servers or ""
         redis_url = settings.redis_url or stack.redis_url or ""
         services: list[mode.ServiceT] = []
@@ -99,6 +103,7 @@ def serve(roles: Sequence[str], settings: Settings, options: dict[str, object] |
             "outbox": str(settings.outbox_dir.resolve()),
             "roles": list(roles),
             "embedded": {"kafka": settings.embedded_kafka, "redis": settings.embedded_redis},
+            "redis_data_dir": str(settings.redis_data_dir) if settings.embedded_redis else None,
         }
         write_stack_file(settings, endpoints)
         _say(_banner(endpoints))
@@ -144,8 +149,15 @@ def _banner(endpoints: dict[str, object]) -> str:
     ]
     if endpoints.get("smtp_intake"):
         lines.append(f"  SMTP in    {endpoints['smtp_intake']}  (mail to the complaint addresses)")
-    lines.append(f"  Kafka      {endpoints['kafka_bootstrap_servers']}")
-    lines.append(f"  Redis      {endpoints['redis_url']}")
+    embedded: dict[str, bool] = endpoints.get("embedded") or {}  # type: ignore[assignment]
+    kafka_note = "  (embedded, memory only: records in flight are lost at stop)" if embedded.get("kafka") else ""
+    lines.append(f"  Kafka      {endpoints['kafka_bootstrap_servers']}{kafka_note}")
+    redis_note = (
+        f"  (embedded, kept in {endpoints['redis_data_dir']}: lookups, threads, updates survive a restart)"
+        if embedded.get("redis") and endpoints.get("redis_data_dir")
+        else ""
+    )
+    lines.append(f"  Redis      {endpoints['redis_url']}{redis_note}")
     if endpoints.get("mail_sink"):
         lines.append(f"  Outbox     {endpoints['outbox']}  (e-mails as .eml, SMS in sms.jsonl)")
     lines.append("Stop with Ctrl-C.")

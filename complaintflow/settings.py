@@ -159,6 +159,11 @@ class Settings(BaseSettings):
     def outbox_dir(self) -> Path:
         return self.var_dir / "outbox"
 
+    @property
+    def redis_data_dir(self) -> Path:
+        """Where the embedded Redis keeps its append-only file (kept across restarts)."""
+        return self.var_dir / "redis"
+
     def _kafka_choice(self, given: T | None, embedded: T, elsewhere: T) -> T:
         """A Kafka client setting: the value given, else the embedded broker's default or Kafka's."""
         if given is not None:
