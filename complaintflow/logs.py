@@ -1,7 +1,8 @@
 """Structured logs: one JSON object per line for machines, a readable line on a terminal.
 
 Log records carry ids (complaint id and number, topic, partition, offset) and never personal data:
-callers pass identifiers in ``extra``, not names, phone numbers, addresses or complaint text.
+callers pass identifiers in ``extra``, not names, phone numbers, addresses or complaint text. As a last
+guard, the message and any exception text (a library's error may quote its input) pass through the one masker.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 from typing import Any
+
+from complaintflow.pii import redact
 
 _STANDARD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
     "message",
@@ -29,11 +32,11 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": redact(record.getMessage()),
         }
         entry.update(_extras(record))
         if record.exc_info:
-            entry["error"] = self.formatException(record.exc_info).splitlines()[-1]
+            entry["error"] = redact(self.formatException(record.exc_info).splitlines()[-1])
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
@@ -41,11 +44,11 @@ class ConsoleFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         stamp = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
         extras = " ".join(f"{k}={v}" for k, v in _extras(record).items())
-        line = f"{stamp} {record.levelname:<7} {record.name}: {record.getMessage()}"
+        line = f"{stamp} {record.levelname:<7} {record.name}: {redact(record.getMessage())}"
         if extras:
             line += f"  [{extras}]"
         if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
+            line += "\n" + redact(self.formatException(record.exc_info))
         return line
 
 

@@ -162,7 +162,7 @@ class Settings(BaseSettings):
     @property
     def redis_data_dir(self) -> Path:
         """Where the embedded Redis keeps its append-only file (kept across restarts)."""
-        return self.var_dir / "redis"
+        return self.var_dir / "redis-data"
 
     def _kafka_choice(self, given: T | None, embedded: T, elsewhere: T) -> T:
         """A Kafka client setting: the value given, else the embedded broker's default or Kafka's."""

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 from complaintflow import offsetgaps
 from complaintflow.health import HEALTH
 from complaintflow.metrics import DEAD_LETTERS, MESSAGES, PROCESSING_SECONDS
+from complaintflow.pii import redact
 from complaintflow.settings import Settings
 from complaintflow.topics import Topics
 from schemas import DeadLetter, stable_id
@@ -304,8 +305,6 @@ class StageRunner:
 
 def _short(exc: BaseException, limit: int = 300) -> str:
     """A readable one-line error for a dead-letter reason, with personal numbers and addresses masked."""
-    from services.intake.pii import redact  # the one masking function; imported late to keep start-up light
-
     text = redact(str(exc).replace("\n", " "))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 

@@ -23,10 +23,10 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
 from markupsafe import Markup, escape
 
+from complaintflow.pii import mask_free_text, strip_controls
 from schemas import CUSTOMER_FACING_EVENTS, ComplaintEvent, Customer, EventKind, Severity
 from services.notifier import mime
 from services.notifier.channels import usable_email
-from services.notifier.masking import mask_free_text, strip_controls
 from services.notifier.quiet_hours import zone_or_default
 from services.notifier.sms import Encoding, fit_sms, fits, is_gsm7, sms_info
 from services.notifier.wire import WireMessage

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from complaintflow.batching import TurnBatcher
 from complaintflow.dashboard.counters import record_incident
+from complaintflow.pii import mask_details, mask_free_text
 from complaintflow.runtime import Runtime
 from complaintflow.state import add_and_count, record_customer_complaint
 from complaintflow.streams import PermanentError
@@ -230,7 +231,7 @@ class Lifecycle:
             severity=routed.severity,
             customer=complaint.customer,
             deadline=deadline,
-            details=details or {},
+            details=mask_details(details or {}),  # department notes and reasons are free text: masked here
         )
         await self.outbox.send(self.runtime.topics.events, complaint.complaint_id, event.model_dump_json().encode())
 
@@ -293,7 +294,7 @@ class Lifecycle:
                 "explanations": [
                     *routed.explanations,
                     f"transferred from {routed.department.value} to {target.value}"
-                    + (f": {update.reason}" if update.reason else ""),
+                    + (f": {mask_free_text(update.reason)}" if update.reason else ""),
                 ],
             }
         )
@@ -327,7 +328,7 @@ class Lifecycle:
                 "explanations": [
                     *routed.explanations,
                     f"decision deadline extended to {deadlines.decision_by.isoformat()}"
-                    + (f" ({update.reason})" if update.reason else ""),
+                    + (f" ({mask_free_text(update.reason)})" if update.reason else ""),
                 ],
             }
         )

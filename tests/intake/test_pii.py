@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import re
+from datetime import date
 
-from services.intake.pii import last4, luhn_valid, redact, redact_with_findings, resident_id_valid
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from complaintflow.pii import card_valid, last4, luhn_valid, redact, redact_with_findings, resident_id_valid
 
 VISA = "4111111111111111"
 UNIONPAY = "6222021234567894"
@@ -81,3 +86,103 @@ def test_last4() -> None:
 def test_redact_never_raises_on_odd_text() -> None:
     for text in ("", "@", "@@@.com", "\x00\ud800", "1" * 10_000, "a@" * 5000):
         assert isinstance(redact(text), str)
+
+
+# --- numbers written with spaces or hyphens; one masker for every text ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "mask"),
+    [
+        ("卡号6222021234567894及身份证11010519491231002X", "[CARD ****7894]"),
+        ("卡号6222021234567894及身份证11010519491231002X", "[ID ****002X]"),
+        ("身份证110105 19491231 002X，请核实", "[ID ****002X]"),
+        ("ID: 110105-19491231-002X", "[ID ****002X]"),
+        ("身份证 1101 0519 4912 3100 2X", "[ID ****002X]"),
+        ("身份证 １１０１０５１９４９１２３１００２Ｘ", "[ID ****002X]"),
+        ("card 62220 21234 567894 was charged", "[CARD ****7894]"),
+        ("卡 6222-0212-3456-7894 金额 100", "[CARD ****7894]"),
+        ("手机 1381 234 5678", "[PHONE ****5678]"),
+    ],
+)
+def test_numbers_grouped_any_way_are_masked(text: str, mask: str) -> None:
+    assert mask in redact(text)
+
+
+def test_a_run_holding_a_card_and_a_phone_masks_both() -> None:
+    masked, findings = redact_with_findings("卡号 6222 0212 3456 7894 13812345678 请回电")
+    assert masked == "卡号 [CARD ****7894] [PHONE ****5678] 请回电"
+    assert [f.kind for f in findings] == ["card", "phone"]
+
+
+def test_numbers_that_fail_their_checksum_are_still_masked_but_not_labelled() -> None:
+    # One mistyped digit: not a verified card or ID, but 13+ digits are never shown in full at a bank.
+    assert redact("卡号 6222 0212 3456 7895") in ("卡号 [ACCOUNT ****7895]", "卡号 [NUMBER ****7895]")
+    assert redact("身份证110105 19491231 0021") == "身份证[NUMBER ****0021]"
+
+
+def test_amounts_dates_hotlines_and_complaint_numbers_are_kept() -> None:
+    keep = "2026-11-22 18:00 扣款 12,345.67 元，1 234 567 元，拨打95588，编号 CF-20261122-7K3Q9M，订单 2026 1122"
+    assert redact(keep) == keep
+
+
+def _luhn_digit(body: str) -> str:
+    for check in "0123456789":
+        if luhn_valid(body + check):
+            return check
+    raise AssertionError("unreachable")
+
+
+@st.composite
+def cards(draw: st.DrawFn) -> str:
+    length = draw(st.integers(13, 19))
+    digits = draw(st.lists(st.sampled_from("0123456789"), min_size=length - 2, max_size=length - 2))
+    body = draw(st.sampled_from("23456")) + "".join(digits)
+    return body + _luhn_digit(body)
+
+
+@st.composite
+def resident_ids(draw: st.DrawFn) -> str:
+    area = draw(st.integers(110000, 659999))
+    born = draw(st.dates(min_value=date(1920, 1, 1), max_value=date(2020, 12, 31)))
+    serial = draw(st.integers(0, 999))
+    body = f"{area}{born:%Y%m%d}{serial:03d}"
+    checksum = sum(int(d) * w for d, w in zip(body, (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2), strict=True))
+    return body + "10X98765432"[checksum % 11]
+
+
+@st.composite
+def grouped(draw: st.DrawFn, number: str) -> str:
+    """The number as a person may write it: unbroken, or cut anywhere by single spaces or hyphens."""
+    cuts = sorted(set(draw(st.lists(st.integers(1, len(number) - 1), max_size=5))))
+    separator = draw(st.sampled_from([" ", "-"]))
+    pieces = [number[a:b] for a, b in zip([0, *cuts], [*cuts, len(number)], strict=True)]
+    return separator.join(pieces)
+
+
+_FILLER = st.text(alphabet=st.sampled_from([*"卡号身份证请核实我的被盗刷，。: ()abcXYZ元", "\n"]), max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), kind=st.sampled_from(["card", "id"]))
+def test_masked_text_never_contains_a_valid_card_or_id(data: st.DataObject, kind: str) -> None:
+    number = data.draw(cards() if kind == "card" else resident_ids())
+    written = data.draw(grouped(number))
+    text = data.draw(_FILLER) + written + data.draw(_FILLER)
+    masked = redact(text)
+    compact = re.sub(r"[ \-]", "", masked).upper()
+    assert number.upper() not in compact
+    assert "****" in masked
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from(list("0123456789 -Xx卡号，。a")), max_size=80))
+def test_no_valid_card_or_id_survives_in_any_digit_soup(text: str) -> None:
+    masked = redact(text)
+    for run in re.findall(r"[0-9Xx](?:[ \-]?[0-9Xx])*", masked):
+        compact = re.sub(r"[ \-]", "", run).upper()
+        for start in range(len(compact)):
+            for end in range(start + 13, min(len(compact), start + 19) + 1):
+                piece = compact[start:end]
+                assert not (piece.isdigit() and card_valid(piece)), (text, masked)
+            assert not resident_id_valid(compact[start : start + 18]), (text, masked)

@@ -276,3 +276,26 @@ def test_classify_command_meets_its_contract(tmp_path) -> None:
     assert out[0]["escalate_to"] == "consumer_protection"
     assert out[1]["department"] == "collections"
     assert "error" in out[2]
+
+
+def test_department_notes_and_reasons_travel_masked_on_the_event_log(router_stack) -> None:
+    complaint_id = _submit(router_stack, "信用卡年费被重复收取，要求退还。")
+    routed = _routed(router_stack, complaint_id)
+    note = "卡号6222021234567894及身份证11010519491231002X，已联系客户 138 1234 5678"
+    for status, option, text in (("investigating", "--note", note), ("rejected", "--reason", note)):
+        _cli(
+            router_stack,
+            "dept",
+            "update",
+            routed.complaint.complaint_number,
+            "--status",
+            status,
+            option,
+            text,
+            "--department",
+            routed.department.value,
+        )
+    [progress] = _events(router_stack, complaint_id, "in_progress")
+    [rejected] = _events(router_stack, complaint_id, "rejected")
+    for masked in (progress.details["note"], rejected.details["reason"]):
+        assert masked == "卡号[CARD ****7894]及身份证[ID ****002X]，已联系客户 [PHONE ****5678]"

@@ -9,10 +9,10 @@ from email.message import EmailMessage
 
 import pytest
 
+from complaintflow.pii import mask_free_text, redact
 from schemas import CUSTOMER_FACING_EVENTS, Customer, EventKind, Language, Severity
 from services.notifier import mime
 from services.notifier.examples import render_examples
-from services.notifier.masking import mask_free_text, mask_numbers
 from services.notifier.render import InvalidRecipient, RenderedEmail, render_email, render_sms
 
 from .conftest import COMPLAINT_NUMBER, EMMA, ZHANG_WEI, EventFactory
@@ -263,11 +263,11 @@ def test_critical_flag_is_available_and_examples_regenerate(make_event: EventFac
 
 def test_local_mask_keeps_dates_hotlines_and_complaint_numbers() -> None:
     text = "卡号6222021234567890，另卡 6222-0212-3456-7891，身份证11010519491231002x，手机13812345678"
-    masked = mask_numbers(text)
-    assert "****7890" in masked and "****7891" in masked and "****1002" in masked and "****5678" in masked
+    masked = redact(text)
+    assert "****7890" in masked and "****7891" in masked and "****002X" in masked and "****5678" in masked
     assert not re.search(r"\d{5,}", re.sub(r"\*{4}\d{4}", "", masked))
     keep = "请于2026-11-22 18:00前致电95588，或访问网点；退款 12000 元；编号CF-20261122-7K3Q9M"
-    assert mask_numbers(keep) == keep
+    assert redact(keep) == keep
     assert mask_free_text("  \r\n ") is None and mask_free_text(None) is None
     assert mask_free_text("请补充\u202e材料\x00") == "请补充材料"
 
