@@ -106,6 +106,14 @@ class Settings(BaseSettings):
         description="Comma-separated addresses the SMTP intake accepts mail for; '*' accepts any",
     )
     public_base_url: str | None = Field(default=None, validation_alias=_env("COMPLAINTFLOW_PUBLIC_BASE_URL"))
+    # A mail follow-up attaches to a complaint only from its customer's address, and only when the receiving
+    # server's Authentication-Results (SPF/DKIM/DMARC) do not fail; with this set, only when they pass.
+    mail_require_auth_pass: bool = Field(default=False, validation_alias=_env("COMPLAINTFLOW_MAIL_REQUIRE_AUTH_PASS"))
+    mail_authserv_id: str | None = Field(
+        default=None,
+        validation_alias=_env("COMPLAINTFLOW_MAIL_AUTHSERV_ID"),
+        description="authserv-id of the bank's mail server in Authentication-Results; unset: the topmost header",
+    )
 
     # --- router -------------------------------------------------------------------------------------
     routing_table: Path | None = Field(default=None, validation_alias=_env("COMPLAINTFLOW_ROUTING_TABLE"))

@@ -131,6 +131,11 @@ class Complaint(Record):
     attachments: list[Attachment] = Field(default_factory=list)
     related_to: list[str] = Field(default_factory=list, description="Complaint ids of the same issue")
     flags: list[str] = Field(default_factory=list)
+    unverified_link_to: str | None = Field(
+        default=None,
+        description="Complaint number this message claims to follow up but was not attached to, because its "
+        "sender could not be verified as that complaint's customer (flag unverified_sender)",
+    )
     raw: SourcePointer | None = None
     email: EmailDetails | None = None
     hotline: HotlineDetails | None = None

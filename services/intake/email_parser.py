@@ -98,6 +98,8 @@ class ParsedEmail:
     charset_mismatch: bool = False
     truncated: bool = False
     defects: list[str] = field(default_factory=list)
+    # Authentication-Results headers, top (added last, by the receiving server) first.
+    authentication_results: list[str] = field(default_factory=list)
 
 
 # --- decoding -------------------------------------------------------------------------------------
@@ -538,6 +540,9 @@ def _fill(result: ParsedEmail, raw: bytes, received_at: datetime | None) -> None
     in_reply_to = _message_ids(_raw_header(msg, "in-reply-to"))
     result.in_reply_to = in_reply_to[0] if in_reply_to else None
     result.references = _message_ids(" ".join(_all_raw_headers(msg, "references")))
+    result.authentication_results = [
+        _without_surrogates(value)[:MAX_HEADER_CHARS] for value in _all_raw_headers(msg, "authentication-results")[:10]
+    ]
 
     walk = _Walk()
     _walk(msg, walk, 0)

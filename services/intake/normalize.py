@@ -71,6 +71,10 @@ class Normalized:
     reply_to_message_ids: tuple[str, ...] = ()  # In-Reply-To + References message ids (email)
     subject_complaint_number: str | None = None  # complaint number found in the SUBJECT only
     satisfaction_score: int | None = None  # reply whose new text is just a number 1..5
+    # What proves who sent a mail (see services.intake.sender_auth): From, MAIL FROM, Authentication-Results.
+    sender_address: str | None = None
+    envelope_from: str | None = None
+    authentication_results: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -319,6 +323,9 @@ def normalize_email(
         reply_to_message_ids=reply_ids,
         subject_complaint_number=subject_number,
         satisfaction_score=satisfaction_score_of(parsed.new_text) if is_reply else None,
+        sender_address=parsed.from_address or envelope.envelope_from,
+        envelope_from=envelope.envelope_from,
+        authentication_results=tuple(parsed.authentication_results),
     )
 
 

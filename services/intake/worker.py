@@ -17,6 +17,7 @@ from complaintflow.streams import InboundMessage, Outbox, PermanentError, StageR
 from schemas import Channel, Complaint, ComplaintEvent, EventKind, SourcePointer, event_id_for
 from services.intake.http_api import intake_routes
 from services.intake.normalize import AutoReply, Normalized, Rejected, normalize
+from services.intake.sender_auth import sender_verified, verdict
 from services.intake.smtp_intake import IntakeMailHandler
 
 log = logging.getLogger(__name__)
@@ -51,10 +52,23 @@ class ChannelIntake:
     async def _complaint_or_follow_up(self, result: Normalized, pointer: SourcePointer) -> str:
         store = self.runtime.store
         complaint = result.complaint
-        target = await self._thread_target(result)
+        target, record = await self._thread_target(result)
         if target is not None and target != complaint.complaint_id:
-            await self._emit_follow_up(target, result)
-            return "feedback" if result.satisfaction_score is not None else "follow_up"
+            if self._sender_proven(result, record):
+                await self._emit_follow_up(target, result)
+                return "feedback" if result.satisfaction_score is not None else "follow_up"
+            # Claims to follow up a complaint but cannot prove it comes from that complaint's customer: a new
+            # complaint of its own, which names the claimed one; no score, no text on the other's record.
+            complaint = complaint.model_copy(
+                update={
+                    "flags": [*complaint.flags, "unverified_sender"],
+                    "unverified_link_to": record.get("number") or result.subject_complaint_number,
+                }
+            )
+            log.warning(
+                "follow-up not attached: sender not verified",
+                extra={"complaint_id": complaint.complaint_id, "claimed_complaint_id": target},
+            )
 
         raw_ref = f"{pointer.topic}:{pointer.partition}:{pointer.offset}"
         local_day = complaint.received_at.astimezone(self.runtime.settings.tz).date()
@@ -117,23 +131,36 @@ class ChannelIntake:
         )
         return "complaint" if is_new else "duplicate"
 
-    async def _thread_target(self, result: Normalized) -> str | None:
-        """The existing complaint this message answers, if any.
+    async def _thread_target(self, result: Normalized) -> tuple[str | None, dict[str, str]]:
+        """The existing complaint this message claims to answer, if any, and that complaint's record.
 
-        A reply to one of our notifications threads by Message-ID. A complaint number in the subject threads
-        only when the sender is the customer of that complaint, so quoting someone else's number attaches
-        nothing.
+        A reply to one of our notifications names it by Message-ID (In-Reply-To, References); otherwise a
+        complaint number in the subject names it. Whether the message may attach is ``_sender_proven``'s call.
         """
         store = self.runtime.store
         target = await store.id_for_message_ids(result.reply_to_message_ids)
         if target is None and result.subject_complaint_number:
-            candidate = await store.id_for_number(result.subject_complaint_number)
-            if candidate:
-                record = await store.get(candidate)
-                sender = (result.complaint.customer.email or "").lower()
-                if sender and record.get("email") == sender:
-                    target = candidate
-        return target
+            target = await store.id_for_number(result.subject_complaint_number)
+        return target, (await store.get(target) if target else {})
+
+    def _sender_proven(self, result: Normalized, record: dict[str, str]) -> bool:
+        """A mail attaches to a complaint only from that complaint's customer, as far as the mail can prove it:
+        the From address is the customer's and the receiving server's Authentication-Results do not fail (or,
+        with ``COMPLAINTFLOW_MAIL_REQUIRE_AUTH_PASS``, pass), and the envelope sender is of the same domain."""
+        complaint = result.complaint
+        if complaint.channel != Channel.email:
+            return True
+        sender = (complaint.customer.email or "").lower()
+        if not sender or record.get("email") != sender:
+            return False
+        settings = self.runtime.settings
+        found = verdict(
+            list(result.authentication_results),
+            result.sender_address,
+            result.envelope_from,
+            settings.mail_authserv_id,
+        )
+        return sender_verified(found, settings.mail_require_auth_pass)
 
     async def _record_auto_reply(self, result: AutoReply) -> None:
         """An auto-reply to one of our notifications goes on that complaint's audit trail (never answered)."""

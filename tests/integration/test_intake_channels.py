@@ -326,6 +326,45 @@ def test_satisfaction_reply_is_feedback_for_the_original(stack, embedded, acknow
     assert event.details["score"] == "5"
 
 
+@pytest.mark.parametrize(
+    ("case", "envelope_sender", "headers"),
+    [
+        # The attacker's own server: MAIL FROM of the attacker, From: of the customer, nothing vouches for it.
+        ("forged", "mallory@evil.example", {}),
+        # The customer's address as MAIL FROM too, but the bank's mail server found DMARC failing.
+        (
+            "dmarc_fail",
+            None,
+            {
+                "Authentication_Results": "mx.bank.example; spf=softfail smtp.mailfrom=163.com;"
+                " dmarc=fail header.from=163.com"
+            },
+        ),
+    ],
+)
+def test_forged_from_never_scores_the_customers_complaint(
+    stack, embedded, acknowledged_gbk, case, envelope_sender, headers
+):
+    original: Complaint = acknowledged_gbk["complaint"]
+    message_id = f"<{unique(case + '.')}@163.com>"
+    send_mail(
+        stack.smtp_intake_port,
+        plain_mail(
+            acknowledged_gbk["sender"], message_id, f"Re: 投诉 {original.complaint_number} 满意度调查", "1", **headers
+        ),
+        envelope_sender or acknowledged_gbk["sender"],
+    )
+    [complaint] = complaints_for(embedded, message_id)
+    assert complaint.complaint_id != original.complaint_id
+    assert "unverified_sender" in complaint.flags
+    assert complaint.unverified_link_to == original.complaint_number
+    assert not records_now(
+        embedded.kafka_bootstrap_servers or "",
+        TOPICS.events,
+        lambda r: r.get("details", {}).get("channel_ref") == message_id,
+    )
+
+
 def test_smtp_intake_refuses_mail_for_other_addresses(stack):
     with (
         smtplib.SMTP("127.0.0.1", stack.smtp_intake_port, timeout=30) as client,
