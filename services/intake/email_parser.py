@@ -23,7 +23,7 @@ from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 
 from schemas import Attachment
-from services.intake.text import MAX_TEXT_CHARS, clean_text, html_to_text
+from services.intake.text import MAX_TEXT_CHARS, chinese_plausibility, clean_text, html_to_text
 
 MAX_PARTS = 200
 MAX_DEPTH = 12
@@ -114,8 +114,57 @@ def _is_text_codec(name: str) -> str | None:
     return info.name if getattr(info, "_is_text_encoding", True) else None
 
 
+_CJK_CODECS = ("gb18030", "big5hkscs")
+_SINGLE_BYTE_LATIN = ("cp1252", "latin-1", "iso8859-1", "ascii")
+# A decoding is believed when nearly all its non-ASCII characters are common Chinese; it is replaced by the
+# other CJK family's when that one is believable and clearly better, and doubted when it is this poor.
+_PLAUSIBLE = 0.9
+_BETTER_BY = 0.2
+_DOUBTFUL = 0.6
+
+
+def _other_cjk_reading(data: bytes, codec: str, text: str) -> tuple[str, str, bool]:
+    """GB and Big5 bytes decode as each other without error (as mojibake). The reading of ``data`` whose
+    characters are plausible Chinese, its codec, and whether the reading kept is still doubtful."""
+    score = chinese_plausibility(text, min_chars=2)
+    if score is None or score >= _PLAUSIBLE:
+        return text, codec, False
+    short = chinese_plausibility(text) is None  # two or three characters, e.g. a name: switch only when sure
+    for other in _CJK_CODECS:
+        if other == codec:
+            continue
+        try:
+            candidate = data.decode(other)
+        except (UnicodeDecodeError, LookupError):
+            continue
+        other_score = chinese_plausibility(candidate, min_chars=2)
+        if other_score is None or other_score - score < _BETTER_BY:
+            continue
+        if other_score >= (1.0 if short else _PLAUSIBLE) and (not short or score <= 0.5):
+            return candidate, other, False
+    return text, codec, not short and score < _DOUBTFUL
+
+
+def _chinese_behind_latin(data: bytes) -> tuple[str, str] | None:
+    """Chinese mail labelled Latin-1 (a client's default): the CJK reading when it is plainly Chinese."""
+    for codec in _CJK_CODECS:
+        try:
+            text = data.decode(codec)
+        except (UnicodeDecodeError, LookupError):
+            continue
+        score = chinese_plausibility(text)
+        if score is not None and score >= 0.97 and sum(ord(c) > 0x2E7F for c in text) >= 8:
+            return text, codec
+    return None
+
+
 def decode_bytes(data: bytes, declared: str | None = None) -> tuple[str, bool]:
-    """Text of ``data`` and whether the declared charset had to be abandoned. Never raises."""
+    """Text of ``data`` and whether the declared charset had to be abandoned or looks wrong. Never raises.
+
+    GB and Big5 decode each other's bytes without error, so a CJK reading is checked for plausible Chinese
+    (``chinese_plausibility``): Big5 labelled gb2312 is read as Big5 (and the reverse) when that is clearly
+    right, and flagged either way.
+    """
     declared_codec = None
     if declared:
         label = declared.strip().strip("\"'").lower()[:40]
@@ -135,8 +184,16 @@ def decode_bytes(data: bytes, declared: str | None = None) -> tuple[str, bool]:
             text = data.decode(codec)
         except (UnicodeDecodeError, LookupError, ValueError, TypeError):
             continue
+        name = codecs.lookup(codec).name
+        doubtful = False
+        if name in _CJK_CODECS:
+            text, name, doubtful = _other_cjk_reading(data, name, text)
+        elif declared_codec in _SINGLE_BYTE_LATIN and name in _SINGLE_BYTE_LATIN:
+            found = _chinese_behind_latin(data)
+            if found:
+                text, name = found
         expected = (declared_codec, "iso8859-1") if declared_codec == "cp1252" else (declared_codec,)
-        mismatch = declared_codec is not None and codecs.lookup(codec).name not in expected
+        mismatch = declared_codec is not None and (name not in expected or doubtful)
         return text, mismatch
     return data.decode("latin-1", errors="replace"), True  # unreachable: latin-1 decodes every byte
 

@@ -5,9 +5,11 @@ Every function here is total: any ``str`` in, a ``str`` (or a ``Language``) out,
 
 from __future__ import annotations
 
+import contextlib
 import html
 import re
 import unicodedata
+from functools import lru_cache
 
 import html2text
 
@@ -43,6 +45,39 @@ _FULLWIDTH_FOLD[0xFFE5] = ord("¥")  # ￥
 _FULLWIDTH_FOLD[0x3000] = ord(" ")  # ideographic space
 _FULLWIDTH_FOLD[0x2028] = ord("\n")
 _FULLWIDTH_FOLD[0x2029] = ord("\n")
+
+# Characters real Chinese text is made of: the 3,755 level-1 characters of GB2312 (simplified) and the 5,401
+# common characters of Big5 (traditional), CJK and full-width punctuation. Big5 bytes read as GBK (or the
+# reverse) decode without error but give rare characters, kana, Greek, Cyrillic, box drawing: few of these.
+_MIN_JUDGED_CHARS = 4
+_PLAUSIBLE_EXTRA = frozenset("“”‘’…—–·•　、。〈〉《》「」『』【】〔〕〖〗")
+
+
+@lru_cache(maxsize=1)
+def _common_chinese() -> frozenset[str]:
+    chars: set[str] = set(_PLAUSIBLE_EXTRA)
+    chars.update(chr(cp) for cp in range(0xFF01, 0xFF5F))  # full-width ASCII forms (，：！？（）)
+    for lead in range(0xB0, 0xD8):  # GB2312 level 1
+        for trail in range(0xA1, 0xFF):
+            with contextlib.suppress(UnicodeDecodeError):
+                chars.add(bytes((lead, trail)).decode("gb2312"))
+    for lead in range(0xA4, 0xC7):  # Big5 common characters, A440-C67E
+        for trail in (*range(0x40, 0x7F), *range(0xA1, 0xFF)):
+            if (lead << 8 | trail) <= 0xC67E:
+                with contextlib.suppress(UnicodeDecodeError):
+                    chars.add(bytes((lead, trail)).decode("big5"))
+    return frozenset(chars)
+
+
+def chinese_plausibility(text: str, min_chars: int = _MIN_JUDGED_CHARS) -> float | None:
+    """Share of the text's non-ASCII characters that common Chinese text is made of (0..1); None when there are
+    too few non-ASCII characters to judge. Real Chinese scores near 1, GBK/Big5 mojibake about 0.5 or less."""
+    judged = [c for c in text if ord(c) > 0x7F and not c.isspace()]
+    if len(judged) < min_chars:
+        return None
+    common = _common_chinese()
+    return sum(c in common for c in judged) / len(judged)
+
 
 _CJK_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af]")
 _LATIN_RE = re.compile(r"[A-Za-z]")

@@ -192,3 +192,47 @@ def test_garbage_never_raises() -> None:
         b"Content-Type: multipart/mixed\r\n\r\nno boundary",
     ):
         assert isinstance(parse_email(raw).text, str)
+
+
+# --- GB and Big5 read as each other -----------------------------------------------------------------------------
+
+TRADITIONAL = (
+    "本人於11月18日在貴行尖沙咀分行臨櫃辦理匯款港幣 HK$12,000 至內地帳戶，至今對方仍未收到款項，櫃員亦無法說明原因。"
+)
+SIMPLIFIED = "我的信用卡被盗刷了三笔，共计一万二千元，银行客服一直没有处理，请尽快回复并退还款项。"
+
+
+def test_big5_labelled_gb2312_is_read_as_big5_and_flagged() -> None:
+    parsed = parse_email(
+        _mail(
+            "Subject: =?gb2312?B?" + base64.b64encode("匯款延誤投訴".encode("big5")).decode() + "?=\r\n",
+            TRADITIONAL.encode("big5"),
+            "text/plain; charset=gb2312",
+        )
+    )
+    assert parsed.text == TRADITIONAL
+    assert parsed.subject == "匯款延誤投訴"
+    assert parsed.charset_mismatch
+
+
+def test_gbk_labelled_big5_is_read_as_gbk_and_flagged() -> None:
+    assert decode_bytes(SIMPLIFIED.encode("gbk"), "big5") == (SIMPLIFIED, True)
+    assert decode_bytes(SIMPLIFIED.encode("gbk"), "iso-8859-1") == (SIMPLIFIED, True)  # a client's Latin-1 default
+
+
+def test_correctly_labelled_chinese_and_latin_text_is_left_alone() -> None:
+    assert decode_bytes(SIMPLIFIED.encode("gbk"), "gb2312") == (SIMPLIFIED, False)
+    assert decode_bytes(TRADITIONAL.encode("big5"), "big5") == (TRADITIONAL, False)
+    assert decode_bytes("持卡人王喆、张伟".encode("gbk"), "gb2312") == (
+        "持卡人王喆、张伟",
+        False,
+    )  # rare but real names
+    assert decode_bytes("Crédit refusé, frais prélevés à tort".encode("latin-1"), "iso-8859-1")[1] is False
+
+
+def test_mojibake_that_no_charset_repairs_is_still_flagged() -> None:
+    # Shift_JIS labelled gb2312: neither Chinese reading is plausible; the text is kept, the complaint flagged.
+    _text, mismatch = decode_bytes(
+        "お客様の口座から不正に引き落とされました。至急ご確認ください。".encode("shift_jis"), "gb2312"
+    )
+    assert mismatch

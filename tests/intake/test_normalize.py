@@ -260,3 +260,10 @@ def test_redelivery_gives_the_same_complaint() -> None:
 def test_raw_email_bytes_survive_the_envelope() -> None:
     envelope = json.loads(samples.email_envelope(samples.big5_email()))
     assert base64.b64decode(envelope["payload_base64"]) == samples.big5_email()
+
+
+def test_big5_mail_labelled_gb2312_becomes_a_readable_complaint_flagged_charset_mismatch() -> None:
+    raw = samples.big5_email().replace(b"charset=big5", b"charset=gb2312")
+    complaint = _normalized(samples.email_envelope(raw)).complaint
+    assert "尖沙咀分行" in complaint.text and "charset_mismatch" in complaint.flags
+    assert "charset_mismatch" not in _normalized(samples.email_envelope(samples.big5_email())).complaint.flags
