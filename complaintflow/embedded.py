@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import logging
 import os
 import signal
@@ -67,9 +68,33 @@ class ChildService:
     log_path: Path | None = None
     # Asked after the port opens until it answers True (e.g. Redis still loading its append-only file).
     ready: Callable[[str, int], bool] | None = field(default=None, repr=False)
+    # Held while the service runs: two services never share one data folder (two writers corrupt a Redis AOF).
+    lock_path: Path | None = None
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    _lock_fd: int | None = field(default=None, repr=False)
+
+    def _lock(self) -> None:
+        if self.lock_path is None:
+            return
+        fd = os.open(self.lock_path, os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise RuntimeError(
+                f"another complaintflow process keeps its embedded {self.name} data in {self.lock_path.parent}: "
+                "run all roles in one `complaintflow run`, point them at one server (REDIS_URL), "
+                "or give each its own COMPLAINTFLOW_VAR_DIR"
+            ) from None
+        self._lock_fd = fd
+
+    def _unlock(self) -> None:
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            os.close(fd)
 
     def start(self, timeout: float = 30.0) -> None:
+        self._lock()
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         try:
             self.proc = subprocess.Popen(
@@ -92,14 +117,17 @@ class ChildService:
 
     def stop(self, timeout: float = 5.0) -> None:
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
         try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout)
+            if proc is None or proc.poll() is not None:
+                return
+            proc.terminate()
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout)
+        finally:
+            self._unlock()
 
     @property
     def running(self) -> bool:
@@ -152,7 +180,9 @@ def embedded_redis(log_dir: Path | None = None, host: str = "127.0.0.1", data_di
         data_dir.mkdir(parents=True, exist_ok=True)
         argv += ["--dir", str(data_dir.resolve()), "--appendonly", "yes", "--appendfsync", "everysec"]
         argv += ["--appendfilename", "complaintflow.aof"]
-    return ChildService("redis", argv, port, host, log_dir / "redis.log" if log_dir else None, ready=redis_ready)
+    log_path = log_dir / "redis.log" if log_dir else None
+    lock_path = data_dir / ".lock" if data_dir is not None else None
+    return ChildService("redis", argv, port, host, log_path, ready=redis_ready, lock_path=lock_path)
 
 
 @dataclass

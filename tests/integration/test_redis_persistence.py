@@ -98,3 +98,15 @@ def test_banner_says_what_survives_a_restart(tmp_path: Path) -> None:
     assert "memory only" in banner
     assert f"kept in {settings.redis_data_dir}" in banner
     assert "survive a restart" in banner
+
+
+def test_two_processes_never_share_one_data_folder(tmp_path: Path) -> None:
+    data_dir = tmp_path / "redis"
+    with (
+        embedded_services(kafka=False, redis=True, redis_data_dir=data_dir),
+        pytest.raises(RuntimeError, match="another complaintflow process"),
+        embedded_services(kafka=False, redis=True, redis_data_dir=data_dir),
+    ):
+        pass
+    with embedded_services(kafka=False, redis=True, redis_data_dir=data_dir) as stack:  # free again once stopped
+        assert stack.redis_url
