@@ -33,7 +33,7 @@ _EMAIL_RE = re.compile(
     r"(?<![A-Za-z0-9._%+-])([A-Za-z0-9._%+-]{1,64})@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24})\b"
 )
 # Digits grouped by single spaces or hyphens, optionally ending with an ID's X check character.
-_GROUPED_RE = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){11,}(?:[ -]?[Xx])?(?![0-9A-Za-z])|(?<![0-9])[0-9]{12,}")
+_GROUPED_RE = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){11,}(?:[ -]?[Xx])?(?![0-9])")
 _ACCOUNT_RE = re.compile(
     r"((?:账号|帳號|账户|帳戶|帐号|帐户|卡号|卡號|存折号|account(?:\s+(?:number|no\.?|#))?|acct\.?|a/c)"
     r"\s*(?:[:：#]|是|为|為|is|number|no\.?)?\s*)([0-9](?:[ -]?[0-9]){7,29})(?![0-9])",
@@ -127,6 +127,11 @@ def _mask_grouped(value: str, findings: list[Finding]) -> str:
     if kind:
         findings.append(Finding(kind, last4(compact)))
         return _mask(kind, compact)
+    if value[-1] in "Xx":  # not an ID: the X is a word of its own ("4111 1111 1111 1111 x2"), not a check character
+        head = value[:-1]
+        tail = head[-1] if head[-1] in " -" else ""
+        head = head.rstrip(" -")
+        return _mask_grouped(head, findings) + tail + value[-1]
     pieces = _SEPARATOR_RE.split(value)
     separators = _SEPARATOR_RE.findall(value)
     if len(pieces) < 2 or len(pieces) > _MAX_GROUPED_SPLIT:

@@ -103,6 +103,9 @@ def test_redact_never_raises_on_odd_text() -> None:
         ("card 62220 21234 567894 was charged", "[CARD ****7894]"),
         ("卡 6222-0212-3456-7894 金额 100", "[CARD ****7894]"),
         ("手机 1381 234 5678", "[PHONE ****5678]"),
+        ("card no.6222 0212 3456 7894please refund", "[CARD ****7894]"),
+        ("ID11010519491231002Xissued in Beijing", "[ID ****002X]"),
+        ("visa 4111 1111 1111 1111 x2 charges", "[CARD ****1111] x2 charges"),
     ],
 )
 def test_numbers_grouped_any_way_are_masked(text: str, mask: str) -> None:
