@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from complaintflow.doors import Doors, check_token, parse_tokens
+
 T = TypeVar("T")
 
 
@@ -91,9 +93,25 @@ class Settings(BaseSettings):
 
     # --- intake -------------------------------------------------------------------------------------
     http_max_body_bytes: int = Field(default=256 * 1024, validation_alias=_env("COMPLAINTFLOW_HTTP_MAX_BODY_BYTES"))
+    # Rate limits per endpoint family, so one family cannot starve another: the public web form and the status
+    # lookup per client address, the adapter endpoints per adapter (its token's name; the address without tokens).
     http_rate_limit_per_min: int = Field(
         default=120, ge=1, validation_alias=_env("COMPLAINTFLOW_HTTP_RATE_LIMIT_PER_MIN")
     )
+    lookup_rate_limit_per_min: int = Field(
+        default=30, ge=1, validation_alias=_env("COMPLAINTFLOW_LOOKUP_RATE_LIMIT_PER_MIN")
+    )
+    adapter_rate_limit_per_min: int = Field(
+        default=3000, ge=1, validation_alias=_env("COMPLAINTFLOW_ADAPTER_RATE_LIMIT_PER_MIN")
+    )
+    # Wrong proofs (verify=) for one complaint number, from any address, before that number answers 429 ...
+    lookup_max_failures: int = Field(default=5, ge=1, validation_alias=_env("COMPLAINTFLOW_LOOKUP_MAX_FAILURES"))
+    # ... for this many seconds from the first of them.
+    lookup_lockout_s: int = Field(default=900, ge=1, validation_alias=_env("COMPLAINTFLOW_LOOKUP_LOCKOUT_S"))
+    # Bearer tokens: name=token pairs for the adapter endpoints under /api/v1/intake/, one for /metrics and
+    # /dashboard. Unset: those endpoints are open, which the server allows only on a loopback address.
+    adapter_tokens: str | None = Field(default=None, repr=False, validation_alias=_env("COMPLAINTFLOW_ADAPTER_TOKENS"))
+    admin_token: str | None = Field(default=None, repr=False, validation_alias=_env("COMPLAINTFLOW_ADMIN_TOKEN"))
     smtp_rate_limit_per_min: int = Field(
         default=120, ge=1, validation_alias=_env("COMPLAINTFLOW_SMTP_RATE_LIMIT_PER_MIN")
     )
@@ -138,6 +156,15 @@ class Settings(BaseSettings):
     def _known_timezone(cls, value: str) -> str:
         ZoneInfo(value)  # raises a clear error for an unknown zone
         return value
+
+    def doors(self) -> Doors:
+        """The HTTP doors' tokens, checked; TokenError names what is wrong without echoing a token (which is why
+        the check is not a field validator: a validation error would show the value)."""
+        admin = (self.admin_token or "").strip()
+        return Doors(
+            parse_tokens(self.adapter_tokens),
+            check_token(admin, "COMPLAINTFLOW_ADMIN_TOKEN") if admin else None,
+        )
 
     @property
     def tz(self) -> ZoneInfo:
