@@ -34,6 +34,7 @@ MAX_TOKEN_CHARS = 512
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 _TOKEN = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no spaces: what fits in an Authorization header
 
+ADAPTER = web.RequestKey("adapter", str)  # the adapter whose token opened the door, for its rate limit
 Door = Literal["adapter", "admin", "open"]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -171,7 +172,7 @@ class Doors:
                     headers=headers,
                 )
             if verdict.adapter:
-                request["adapter"] = verdict.adapter
+                request[ADAPTER] = verdict.adapter
             return await handler(request)
 
         return doors

@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from complaintflow.doors import ADAPTER_PREFIX, lookup_retry_after
+from complaintflow.doors import ADAPTER, ADAPTER_PREFIX, lookup_retry_after
 from complaintflow.metrics import HTTP_REQUESTS
 from complaintflow.ratelimit import SenderRateLimit
 from complaintflow.runtime import Runtime
@@ -51,7 +51,12 @@ async def _json_body(request: web.Request) -> Any:
         raise web.HTTPUnsupportedMediaType(
             text=json.dumps({"error": "send application/json"}), content_type="application/json"
         )
-    raw = await request.read()
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        exc.text = json.dumps({"error": exc.text or "the body is too large"})
+        exc.content_type = "application/json"
+        raise
     try:
         return json.loads(raw, parse_float=float, parse_int=_bounded_int)
     except (ValueError, RecursionError) as exc:
@@ -117,7 +122,7 @@ class IntakeApi:
     def _limited(self, request: web.Request) -> bool:
         """Counts the request in its family's limit: per client address, per adapter on the adapter doors."""
         if request.path.startswith(ADAPTER_PREFIX):
-            family, who = "adapter", request.get("adapter") or f"addr:{request.remote or 'unknown'}"
+            family, who = "adapter", request.get(ADAPTER) or f"addr:{request.remote or 'unknown'}"
         elif request.method == "GET":
             family, who = "lookup", request.remote or "unknown"
         else:
