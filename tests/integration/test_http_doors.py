@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -19,6 +23,8 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from complaintflow.dashboard.routes import Dashboard
+from complaintflow.demo import send_samples
+from complaintflow.doors import parse_tokens
 from complaintflow.embedded import EmbeddedStack
 from complaintflow.kafka import create_all_topics, producer
 from complaintflow.runtime import Runtime
@@ -26,8 +32,10 @@ from complaintflow.settings import Settings
 from complaintflow.state import redis_client
 from complaintflow.topics import Topics
 from complaintflow.web import build_web_app
+from schemas import Channel
 from services.intake import samples
 from services.intake.http_api import intake_routes
+from tests.conftest import REPO
 from tests.kafka_support import fields, wait_for_records
 
 pytestmark = pytest.mark.integration
@@ -362,3 +370,41 @@ async def test_on_loopback_without_tokens_every_door_is_open(embedded: EmbeddedS
         transcript = samples.hotline_payload_zh() | {"call_id": unique("CALL-")}
         assert (await call(door, "POST", "/api/v1/intake/hotline", transcript))[0] == 202
         assert (await call(door, "GET", "/metrics"))[0] == 200
+
+
+@pytest.mark.parametrize("role", ["run", "intake"])
+def test_off_loopback_without_tokens_the_service_refuses_to_start(role: str, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPLAINTFLOW_", "KAFKA_", "REDIS_"))}
+    env |= {"COMPLAINTFLOW_BIND_HOST": "0.0.0.0", "COMPLAINTFLOW_VAR_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "complaintflow.cli", role],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 78, result.stderr[-2000:]
+    assert "refusing to serve HTTP on 0.0.0.0" in result.stderr
+    assert "COMPLAINTFLOW_ADAPTER_TOKENS and COMPLAINTFLOW_ADMIN_TOKEN" in result.stderr
+    # A weak token is refused by name, and the token itself is not printed.
+    env |= {"COMPLAINTFLOW_ADAPTER_TOKENS": "hotline=letmein", "COMPLAINTFLOW_ADMIN_TOKEN": ADMIN}
+    result = subprocess.run(
+        [sys.executable, "-m", "complaintflow.cli", role], env=env, cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 78 and "token of adapter 'hotline'" in result.stderr
+    assert "letmein" not in result.stderr and ADMIN not in result.stderr
+
+
+async def test_the_demo_sends_each_adapter_its_token(embedded: EmbeddedStack) -> None:
+    async with serving(embedded, COMPLAINTFLOW_ADAPTER_TOKENS=TOKENS, COMPLAINTFLOW_ADMIN_TOKEN=ADMIN) as door:
+        run = uuid.uuid4().hex[:8]
+        http_url = door.url("/").rstrip("/")
+        # No SMTP intake here (port 9 refuses): only the HTTP samples are looked at.
+        sent = await asyncio.to_thread(send_samples, http_url, "127.0.0.1:9", run, parse_tokens(TOKENS))
+        web = [s for s in sent if s.channel is not Channel.email]
+        assert len(web) == 6 and all(s.error is None and s.number.startswith("CF-") for s in web), web
+        without = await asyncio.to_thread(send_samples, http_url, "127.0.0.1:9", run + "x", None)
+        refused = [s for s in without if s.channel in (Channel.hotline, Channel.social)]
+        assert refused and all("401" in (s.error or "") for s in refused)
