@@ -71,6 +71,18 @@ class Settings(BaseSettings):
     # How long a worker's producer gathers records before it sends a request. The embedded broker's CPU goes
     # with the number of requests, not the records in them. Unset: 20 ms on the embedded broker, 2 ms elsewhere.
     kafka_linger_ms: int | None = Field(default=None, ge=0, validation_alias=_env("COMPLAINTFLOW_KAFKA_LINGER_MS"))
+    # Kafka authentication (production: every service has its own principal, and ACLs give it only its topics).
+    # PLAINTEXT: none (the embedded broker); SASL_PLAINTEXT or SASL_SSL with a user name and password.
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", validation_alias=_env("COMPLAINTFLOW_KAFKA_SECURITY_PROTOCOL")
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        default="PLAIN", validation_alias=_env("COMPLAINTFLOW_KAFKA_SASL_MECHANISM")
+    )
+    kafka_sasl_username: str | None = Field(default=None, validation_alias=_env("COMPLAINTFLOW_KAFKA_SASL_USERNAME"))
+    kafka_sasl_password: str | None = Field(
+        default=None, repr=False, validation_alias=_env("COMPLAINTFLOW_KAFKA_SASL_PASSWORD")
+    )
     commit_interval_s: float = Field(default=1.0, gt=0, validation_alias=_env("COMPLAINTFLOW_COMMIT_INTERVAL_S"))
     # Records an agent reads ahead of its handlers. faust's 4,096 lets a backlog fill memory (a worker's RSS
     # grew with the backlog); a few times the handler window keeps every handler busy.
@@ -165,6 +177,10 @@ class Settings(BaseSettings):
             parse_tokens(self.adapter_tokens),
             check_token(admin, "COMPLAINTFLOW_ADMIN_TOKEN") if admin else None,
         )
+
+    @property
+    def kafka_sasl(self) -> bool:
+        return self.kafka_security_protocol.startswith("SASL_")
 
     @property
     def tz(self) -> ZoneInfo:
