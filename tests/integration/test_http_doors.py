@@ -35,7 +35,7 @@ from complaintflow.web import build_web_app
 from schemas import Channel
 from services.intake import samples
 from services.intake.http_api import intake_routes
-from tests.conftest import REPO
+from tests.conftest import REPO, stack_env, start_stack, stop_stack
 from tests.kafka_support import fields, wait_for_records
 
 pytestmark = pytest.mark.integration
@@ -408,3 +408,22 @@ async def test_the_demo_sends_each_adapter_its_token(embedded: EmbeddedStack) ->
         without = await asyncio.to_thread(send_samples, http_url, "127.0.0.1:9", run + "x", None)
         refused = [s for s in without if s.channel in (Channel.hotline, Channel.social)]
         assert refused and all("401" in (s.error or "") for s in refused)
+
+
+def test_a_running_intake_asks_for_the_tokens_it_is_given(embedded: EmbeddedStack, tmp_path: Path) -> None:
+    """The process `complaintflow intake` starts (not just its app): configured tokens are asked for."""
+    env = stack_env(
+        embedded, tmp_path, "doors-run.", COMPLAINTFLOW_ADAPTER_TOKENS=TOKENS, COMPLAINTFLOW_ADMIN_TOKEN=ADMIN
+    )
+    running = start_stack(["intake", "--no-smtp"], env, tmp_path)
+    try:
+        transcript = samples.hotline_payload_zh() | {"call_id": unique("CALL-RUN-")}
+        assert running.post("/api/v1/intake/hotline", transcript)[0] == 401
+        assert running.post("/api/v1/intake/hotline", transcript, bearer(SOCIAL))[0] == 403
+        status, body = running.post("/api/v1/intake/hotline", transcript, bearer(HOTLINE))
+        assert status == 202 and body["complaint_number"].startswith("CF-")
+        assert running.get("/metrics")[0] == 401
+        assert running.get("/healthz")[0] == 200
+        assert HOTLINE not in running.log_text() and ADMIN not in running.log_text()
+    finally:
+        stop_stack(running)
