@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test soak lint schemas model bench clean
+.PHONY: run test check soak lint schemas bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "complaintflow needs Python 3.11, found " + sys.version.split()[0]'
@@ -31,6 +31,10 @@ soak: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# The fast lane: lint and the tests that need no broker, Redis or SMTP server (under a minute).
+check: lint
+	$(BIN)/python -m pytest -m "not integration" -q
 
 schemas: $(STAMP)
 	$(BIN)/complaintflow schemas export

@@ -86,7 +86,10 @@ def topics() -> None:
 
 
 @topics.command("create")
-def topics_create() -> None:
+@click.option(
+    "--acls", is_flag=True, help="Also grant each service, department and adapter principal its topics (SASL brokers)."
+)
+def topics_create(acls: bool) -> None:
     """Create every topic with its partition count (existing ones are left alone)."""
     from complaintflow.kafka import create_all_topics
     from complaintflow.topics import Topics
@@ -95,6 +98,11 @@ def topics_create() -> None:
     created = create_all_topics(settings, _bootstrap(settings))
     for name, partitions in Topics(settings.topic_prefix).all(settings.topic_partitions).items():
         click.echo(f"{'created' if name in created else 'exists '}  {name}  ({partitions} partitions)")
+    if acls:
+        from complaintflow.acls import apply_acls
+
+        count = apply_acls(_bootstrap(settings), Topics(settings.topic_prefix), settings.group_prefix)
+        click.echo(f"ACLs granted: {count}")
 
 
 @topics.command("list")

@@ -27,12 +27,15 @@ def read_dead_letters(settings: Settings, bootstrap: str, idle_ms: int = 1500) -
     """Every dead letter on the topic, oldest first (reads until the topic has been idle for ``idle_ms``)."""
     from kafka import KafkaConsumer
 
+    from complaintflow.kafka import security_options
+
     consumer = KafkaConsumer(
         Topics(settings.topic_prefix).deadletter,
         bootstrap_servers=bootstrap,
         group_id=None,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
+        **security_options(settings),
     )
     try:
         while True:

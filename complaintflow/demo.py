@@ -12,7 +12,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +20,7 @@ from kafka import KafkaConsumer
 from rich.console import Console
 from rich.table import Table
 
+from complaintflow.doors import adapter_of, door_of
 from complaintflow.runtime import read_stack_file
 from complaintflow.settings import Settings
 from complaintflow.topics import Topics
@@ -43,10 +44,11 @@ class Sample:
         return self.error is not None or (self.department != "—" and bool(self.notified))
 
 
-def _post(url: str, body: dict[str, Any]) -> dict[str, Any]:
-    request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"}
-    )
+def _post(url: str, body: dict[str, Any], token: str | None = None) -> dict[str, Any]:
+    headers = {"Content-Type": "application/json"}
+    if token:  # an adapter endpoint of a stack configured with adapter tokens
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers=headers)
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
 
@@ -59,13 +61,17 @@ def _fresh_email(raw: bytes, run: str, index: int) -> tuple[bytes, str]:
     return f"Message-ID: {message_id}\r\n".encode() + head + sep + body, message_id
 
 
-def send_samples(http_url: str, smtp_intake: str, run: str) -> list[Sample]:
+def send_samples(
+    http_url: str, smtp_intake: str, run: str, adapter_tokens: Mapping[str, str] | None = None
+) -> list[Sample]:
+    """Sends the samples as each channel's adapter would, with its token when the stack asks for one."""
     sent: list[Sample] = []
 
     def web(label: str, channel: Channel, path: str, payload: dict[str, Any], ref: Callable[[dict], str]) -> None:
         sample = Sample(label, channel)
         try:
-            answer = _post(http_url + path, payload)
+            token = (adapter_tokens or {}).get(adapter_of(path)) if door_of(path) == "adapter" else None
+            answer = _post(http_url + path, payload, token)
             sample.complaint_id, sample.number = answer["complaint_id"], answer["complaint_number"]
         except (OSError, KeyError, urllib.error.HTTPError) as exc:
             sample.error = f"not accepted: {exc}"
@@ -185,7 +191,8 @@ def run_demo(settings: Settings, timeout: float) -> int:
         process, stack = _start_stack(settings)
     try:
         run = uuid.uuid4().hex[:8]
-        sent = send_samples(str(stack["http_url"]), str(stack["smtp_intake"]), run)
+        tokens = settings.doors().adapter_tokens
+        sent = send_samples(str(stack["http_url"]), str(stack["smtp_intake"]), run, tokens)
         follow(str(stack["kafka_bootstrap_servers"]), Topics(settings.topic_prefix), sent, timeout)
     finally:
         if process is not None:

@@ -15,10 +15,23 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaConnectionError, KafkaError, NodeNotReadyError, TopicAlreadyExistsError
 
 from complaintflow import offsetgaps
-from complaintflow.settings import Settings
+from complaintflow.settings import Settings, get_settings
 from complaintflow.topics import Topics
 
 log = logging.getLogger(__name__)
+
+
+def security_options(settings: Settings | None = None) -> dict[str, object]:
+    """The Kafka client options of the configured principal (kafka-python and aiokafka take the same names)."""
+    settings = settings or get_settings()
+    if not settings.kafka_sasl:
+        return {}
+    return {
+        "security_protocol": settings.kafka_security_protocol,
+        "sasl_mechanism": settings.kafka_sasl_mechanism,
+        "sasl_plain_username": settings.kafka_sasl_username,
+        "sasl_plain_password": settings.kafka_sasl_password,
+    }
 
 
 def admin_client(bootstrap: str, timeout_s: float = 30.0) -> KafkaAdminClient:
@@ -26,7 +39,10 @@ def admin_client(bootstrap: str, timeout_s: float = 30.0) -> KafkaAdminClient:
     while True:
         try:
             return KafkaAdminClient(
-                bootstrap_servers=bootstrap, client_id="complaintflow-admin", request_timeout_ms=10000
+                bootstrap_servers=bootstrap,
+                client_id="complaintflow-admin",
+                request_timeout_ms=10000,
+                **security_options(),
             )
         except (KafkaConnectionError, NodeNotReadyError):
             if time.monotonic() > deadline:
@@ -82,6 +98,7 @@ def producer(bootstrap: str, **overrides: object) -> KafkaProducer:
         "linger_ms": 5,
         "retries": 10,
         "client_id": "complaintflow-client",
+        **security_options(),
     }
     options.update(overrides)
     return KafkaProducer(**options)
@@ -103,6 +120,7 @@ def consumer(
         "session_timeout_ms": int(settings.session_timeout_s * 1000),
         "heartbeat_interval_ms": int(settings.heartbeat_interval_s * 1000),
         "client_id": "complaintflow-client",
+        **security_options(settings),
     }
     options.update(overrides)
     offsetgaps.install(settings.offset_gap_patience_s)

@@ -15,6 +15,7 @@ import faust
 import mode
 
 from complaintflow.brokerwatch import EXIT_BROKER_LOST, BrokerWatch
+from complaintflow.doors import TokenError, open_doors_problem
 from complaintflow.embedded import BROKER_WARNING, REDIS_NOTICE, embedded_services, free_port
 from complaintflow.health import HEALTH, tcp_reachable
 from complaintflow.kafka import create_all_topics
@@ -28,6 +29,7 @@ from complaintflow.topics import Topics
 from complaintflow.web import RouteInstaller, WebServer, build_web_app
 
 log = logging.getLogger(__name__)
+EXIT_CONFIG = 78  # EX_CONFIG: the configuration is unsafe or invalid; restarting will not help
 
 ROLE_MODULES = {
     "intake": "services.intake.worker",
@@ -52,6 +54,16 @@ def serve(roles: Sequence[str], settings: Settings, options: dict[str, object] |
     """Run the given roles in this process until SIGINT/SIGTERM. Returns the exit code."""
     configure_logging(settings.log_level, settings.log_format)
     options = options or {}
+    try:
+        doors = settings.doors()
+    except TokenError as exc:
+        _say(f"complaintflow: {exc}")
+        return EXIT_CONFIG
+    serves_adapters = "intake" in roles and bool(options.get("http", True))
+    problem = open_doors_problem(settings.bind_host, doors.adapter_tokens, doors.admin_token, serves_adapters)
+    if problem:
+        _say(f"complaintflow: {problem}")
+        return EXIT_CONFIG
     with embedded_services(
         settings.embedded_kafka, settings.embedded_redis, settings.var_dir / "log", settings.redis_data_dir
     ) as stack:
@@ -89,9 +101,8 @@ def serve(roles: Sequence[str], settings: Settings, options: dict[str, object] |
         operations = install_operations(apps, runtime, roles)
         routes.extend(operations.routes)
         services.extend(operations.services)
-        services.append(
-            WebServer(build_web_app(routes, settings.http_max_body_bytes), settings.bind_host, settings.http_port)
-        )
+        web_app = build_web_app(routes, settings.http_max_body_bytes, doors)
+        services.append(WebServer(web_app, settings.bind_host, settings.http_port))
         exit_code: list[int] = []
         services.append(BrokerWatch(settings, bootstrap, lambda: _exit_for_restart(exit_code)))
         endpoints = {

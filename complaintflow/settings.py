@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from complaintflow.doors import Doors, check_token, parse_tokens
+
 T = TypeVar("T")
 
 
@@ -69,6 +71,18 @@ class Settings(BaseSettings):
     # How long a worker's producer gathers records before it sends a request. The embedded broker's CPU goes
     # with the number of requests, not the records in them. Unset: 20 ms on the embedded broker, 2 ms elsewhere.
     kafka_linger_ms: int | None = Field(default=None, ge=0, validation_alias=_env("COMPLAINTFLOW_KAFKA_LINGER_MS"))
+    # Kafka authentication (production: every service has its own principal, and ACLs give it only its topics).
+    # PLAINTEXT: none (the embedded broker); SASL_PLAINTEXT or SASL_SSL with a user name and password.
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", validation_alias=_env("COMPLAINTFLOW_KAFKA_SECURITY_PROTOCOL")
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        default="PLAIN", validation_alias=_env("COMPLAINTFLOW_KAFKA_SASL_MECHANISM")
+    )
+    kafka_sasl_username: str | None = Field(default=None, validation_alias=_env("COMPLAINTFLOW_KAFKA_SASL_USERNAME"))
+    kafka_sasl_password: str | None = Field(
+        default=None, repr=False, validation_alias=_env("COMPLAINTFLOW_KAFKA_SASL_PASSWORD")
+    )
     commit_interval_s: float = Field(default=1.0, gt=0, validation_alias=_env("COMPLAINTFLOW_COMMIT_INTERVAL_S"))
     # Records an agent reads ahead of its handlers. faust's 4,096 lets a backlog fill memory (a worker's RSS
     # grew with the backlog); a few times the handler window keeps every handler busy.
@@ -91,9 +105,25 @@ class Settings(BaseSettings):
 
     # --- intake -------------------------------------------------------------------------------------
     http_max_body_bytes: int = Field(default=256 * 1024, validation_alias=_env("COMPLAINTFLOW_HTTP_MAX_BODY_BYTES"))
+    # Rate limits per endpoint family, so one family cannot starve another: the public web form and the status
+    # lookup per client address, the adapter endpoints per adapter (its token's name; the address without tokens).
     http_rate_limit_per_min: int = Field(
         default=120, ge=1, validation_alias=_env("COMPLAINTFLOW_HTTP_RATE_LIMIT_PER_MIN")
     )
+    lookup_rate_limit_per_min: int = Field(
+        default=30, ge=1, validation_alias=_env("COMPLAINTFLOW_LOOKUP_RATE_LIMIT_PER_MIN")
+    )
+    adapter_rate_limit_per_min: int = Field(
+        default=3000, ge=1, validation_alias=_env("COMPLAINTFLOW_ADAPTER_RATE_LIMIT_PER_MIN")
+    )
+    # Wrong proofs (verify=) for one complaint number, from any address, before that number answers 429 ...
+    lookup_max_failures: int = Field(default=5, ge=1, validation_alias=_env("COMPLAINTFLOW_LOOKUP_MAX_FAILURES"))
+    # ... for this many seconds from the first of them.
+    lookup_lockout_s: int = Field(default=900, ge=1, validation_alias=_env("COMPLAINTFLOW_LOOKUP_LOCKOUT_S"))
+    # Bearer tokens: name=token pairs for the adapter endpoints under /api/v1/intake/, one for /metrics and
+    # /dashboard. Unset: those endpoints are open, which the server allows only on a loopback address.
+    adapter_tokens: str | None = Field(default=None, repr=False, validation_alias=_env("COMPLAINTFLOW_ADAPTER_TOKENS"))
+    admin_token: str | None = Field(default=None, repr=False, validation_alias=_env("COMPLAINTFLOW_ADMIN_TOKEN"))
     smtp_rate_limit_per_min: int = Field(
         default=120, ge=1, validation_alias=_env("COMPLAINTFLOW_SMTP_RATE_LIMIT_PER_MIN")
     )
@@ -146,6 +176,19 @@ class Settings(BaseSettings):
     def _known_timezone(cls, value: str) -> str:
         ZoneInfo(value)  # raises a clear error for an unknown zone
         return value
+
+    def doors(self) -> Doors:
+        """The HTTP doors' tokens, checked; TokenError names what is wrong without echoing a token (which is why
+        the check is not a field validator: a validation error would show the value)."""
+        admin = (self.admin_token or "").strip()
+        return Doors(
+            parse_tokens(self.adapter_tokens),
+            check_token(admin, "COMPLAINTFLOW_ADMIN_TOKEN") if admin else None,
+        )
+
+    @property
+    def kafka_sasl(self) -> bool:
+        return self.kafka_security_protocol.startswith("SASL_")
 
     @property
     def tz(self) -> ZoneInfo:

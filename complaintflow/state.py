@@ -61,6 +61,14 @@ redis.call('SADD', KEYS[1], ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 return redis.call('SCARD', KEYS[1])
 """
+# KEYS: a counter. ARGV: expiry in seconds, set when this call creates it. Answers the count and its TTL.
+_COUNT_IN_WINDOW = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+end
+return {count, redis.call('TTL', KEYS[1])}
+"""
 # The script objects of each client, made once: each holds its script's SHA1, which would otherwise be hashed
 # again per complaint (a ComplaintStore is made per use).
 _scripts: weakref.WeakKeyDictionary[aioredis.Redis, dict[str, AsyncScript]] = weakref.WeakKeyDictionary()
@@ -104,6 +112,16 @@ class Keys:
     def storm(bucket: str) -> str:
         return f"{PREFIX}:storm:{bucket}"
 
+    @staticmethod
+    def submission(complaint_id: str) -> str:
+        """Digest of the content first accepted under a client's idempotency key (submission id, call id...)."""
+        return f"{PREFIX}:submission:{complaint_id}"
+
+    @staticmethod
+    def lookup_attempts(number: str) -> str:
+        """Proofs tried for one complaint number in the current lockout window, from any address."""
+        return f"{PREFIX}:lookup:{number}"
+
     SLA_DUE = f"{PREFIX}:sla:due"
     SLA_COUNTS = f"{PREFIX}:sla:counts"  # members of SLA_DUE per alert kind (services/router/sla_clock.py)
 
@@ -131,6 +149,22 @@ class ComplaintStore:
             if await self.redis.get(Keys.number(number)) == complaint_id:
                 return number
         raise RuntimeError("no free complaint number after many attempts")
+
+    async def claim_submission(self, complaint_id: str, digest: str) -> bool:
+        """True when ``digest`` is the content first accepted for ``complaint_id`` (now or earlier); False when
+        that id was first used for different content."""
+        key = Keys.submission(complaint_id)
+        if await self.redis.set(key, digest, nx=True, ex=IDEMPOTENCY_TTL_S):
+            return True
+        return await self.redis.get(key) == digest
+
+    async def count_lookup_attempt(self, number: str, window_s: int) -> tuple[int, int]:
+        """Count one proof tried for ``number``; (attempts in the window, seconds left of the window)."""
+        count, ttl = await _script(self.redis, _COUNT_IN_WINDOW)(keys=[Keys.lookup_attempts(number)], args=[window_s])
+        return int(count), int(ttl)
+
+    async def clear_lookup_attempts(self, number: str) -> None:
+        await self.redis.delete(Keys.lookup_attempts(number))
 
     async def mark_once(self, stage: str, item_id: str, ttl_s: int = IDEMPOTENCY_TTL_S) -> bool:
         """True the first time ``item_id`` is seen by ``stage``; False on every redelivery."""

@@ -12,6 +12,7 @@ import base64
 import functools
 import logging
 import random
+import ssl
 import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
@@ -132,9 +133,20 @@ def make_app(role: str, settings: Settings, bootstrap: str) -> faust.App:
         _FETCH_MAX_WAIT_MS[f"{settings.group_prefix}-{role}"] = settings.fetch_max_wait_ms
         _patch_fetch_wait()
     offsetgaps.install(settings.offset_gap_patience_s)
+    credentials = (
+        faust.SASLCredentials(
+            username=settings.kafka_sasl_username,
+            password=settings.kafka_sasl_password,
+            mechanism=settings.kafka_sasl_mechanism,
+            ssl_context=ssl.create_default_context() if settings.kafka_security_protocol == "SASL_SSL" else None,
+        )
+        if settings.kafka_sasl
+        else None
+    )
     return faust.App(
         f"{settings.group_prefix}-{role}",
         broker=[f"kafka://{server.strip()}" for server in bootstrap.split(",")],
+        broker_credentials=credentials,
         web_enabled=False,
         datadir=str(datadir),
         topic_partitions=settings.topic_partitions,

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 import mode
 from aiohttp import web
 
+from complaintflow.doors import Doors
 from complaintflow.health import HEALTH
 from complaintflow.metrics import render_latest
 
@@ -54,8 +55,14 @@ async def unavailable_when_dependencies_are_down(request: web.Request, handler: 
         )
 
 
-def build_web_app(installers: list[RouteInstaller], client_max_size: int = 1024 * 1024) -> web.Application:
-    app = web.Application(client_max_size=client_max_size, middlewares=[unavailable_when_dependencies_are_down])
+def build_web_app(
+    installers: list[RouteInstaller], client_max_size: int = 1024 * 1024, doors: Doors | None = None
+) -> web.Application:
+    """The app with health, readiness and metrics; ``doors`` asks for the adapter and admin tokens (open without)."""
+    app = web.Application(
+        client_max_size=client_max_size,
+        middlewares=[(doors or Doors()).middleware(), unavailable_when_dependencies_are_down],
+    )
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

@@ -25,6 +25,18 @@ from complaintflow.state import redis_client
 from tests.delivery_servers import SmtpServer
 
 REPO = Path(__file__).resolve().parent.parent
+# Tests in these folders, or asking for a real server, are integration tests: `make check` leaves them out.
+_INTEGRATION_FOLDERS = ("integration", "reliability")
+_REAL_SERVER_FIXTURES = frozenset({"embedded", "stack", "smtp_capture"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests_root = Path(__file__).resolve().parent
+    for item in items:
+        folder = Path(str(item.path)).resolve().relative_to(tests_root).parts[0]
+        uses_server = _REAL_SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        if folder in _INTEGRATION_FOLDERS or uses_server:
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(scope="session")

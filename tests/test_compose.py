@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ from typing import Any
 import compose
 import pytest
 import yaml
+
+from complaintflow.acls import principals
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -36,9 +39,18 @@ CONTRACT_ENV = (
 )
 
 
-def run_compose(compose_file: Path, *args: str) -> subprocess.CompletedProcess[str]:
+# Every secret the file requires (`${NAME:?...}`), each given a value of its own for the checks.
+REQUIRED = sorted(set(re.findall(r"\$\{([A-Z0-9_]+):\?", COMPOSE_FILE.read_text(encoding="utf-8"))))
+SECRETS = {name: f"test-{name.lower().replace('_', '-')}-0123456789" for name in REQUIRED} | {
+    "COMPLAINTFLOW_ADAPTER_TOKENS": "hotline=test-hotline-token-0123456789,social=test-social-token-0123456789"
+}
+
+
+def run_compose(compose_file: Path, *args: str, secrets: bool = True) -> subprocess.CompletedProcess[str]:
     # A clean environment so that a developer's exported SMTP_HOST does not change what is checked.
     env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
+    if secrets:
+        env |= SECRETS
     return subprocess.run(
         [str(COMPOSE_BINARY), "-f", str(compose_file), *args],
         capture_output=True,
@@ -85,15 +97,14 @@ def test_kafka_runs_kraft_reachable_as_kafka_9092_with_a_volume(config: dict[str
     assert kafka["image"].startswith("apache/kafka:")
     env = kafka["environment"]
     assert "controller" in env["KAFKA_PROCESS_ROLES"] and "broker" in env["KAFKA_PROCESS_ROLES"]
-    assert "PLAINTEXT://kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"].split(",")
+    assert "INTERNAL://kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"].split(",")
     assert any(v["type"] == "volume" and v["target"] == env["KAFKA_LOG_DIRS"] for v in kafka["volumes"])
     assert "healthcheck" in kafka
 
 
 def test_redis_persists_to_a_volume(config: dict[str, Any]) -> None:
     redis = config["services"]["redis"]
-    assert "--appendonly" in redis["command"]
-    assert redis["command"][redis["command"].index("--appendonly") + 1] == "yes"
+    assert "--appendonly yes" in " ".join(redis["command"])
     assert any(v["type"] == "volume" and v["target"] == "/data" for v in redis["volumes"])
 
 
@@ -108,7 +119,7 @@ def test_workers_are_built_checked_and_configured(config: dict[str, Any], worker
     missing = [name for name in CONTRACT_ENV if name not in env]
     assert not missing, f"{worker} lacks {missing}"
     assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
-    assert env["REDIS_URL"].startswith("redis://redis:")
+    assert env["REDIS_URL"] == f"redis://:{SECRETS['REDIS_PASSWORD']}@redis:6379/0"
     assert env["SMTP_HOST"] == "mailpit" and env["SMTP_PORT"] == "1025"
     assert env["COMPLAINTFLOW_BIND_HOST"] == "0.0.0.0"  # else nothing outside the container reaches it
     depends = service["depends_on"]
@@ -128,14 +139,14 @@ def test_unset_secrets_stay_unset_and_pass_through_when_given(config: dict[str, 
     assert env["SMTP_HOST"] == "smtp.bank.example" and env["SMTP_PASSWORD"] == "s3cret"
 
 
-def test_intake_publishes_http_and_smtp(config: dict[str, Any]) -> None:
-    published = {(p["target"], str(p["published"])) for p in config["services"]["intake"]["ports"]}
-    assert {(8080, "8080"), (2525, "2525")} <= published
+def test_intake_publishes_http_on_this_machine_only_and_smtp(config: dict[str, Any]) -> None:
+    published = {(p["target"], str(p["published"]), p.get("host_ip")) for p in config["services"]["intake"]["ports"]}
+    assert {(8080, "8080", "127.0.0.1"), (2525, "2525", None)} <= published
 
 
 def test_topics_are_created_once_before_the_workers(config: dict[str, Any]) -> None:
     topics = config["services"]["topics"]
-    assert topics["command"] == ["complaintflow", "topics", "create"]
+    assert topics["command"] == ["complaintflow", "topics", "create", "--acls"]
     assert topics["restart"] == "no"
     assert topics["depends_on"]["kafka"]["condition"] == "service_healthy"
     assert config["services"]["notifier"]["depends_on"]["mailpit"]["condition"] == "service_healthy"
@@ -170,3 +181,73 @@ def test_dockerfile_runs_unprivileged_with_a_health_check() -> None:
     assert "/healthz" in dockerfile.split("HEALTHCHECK", 1)[1] and "urllib" in dockerfile
     assert json.loads(by_keyword["CMD"]) == ["complaintflow", "run"]
     assert "pip install --no-deps ." in dockerfile
+
+
+# --- security of the production stack ---------------------------------------------------------------------
+
+
+def test_without_its_secrets_the_stack_does_not_start(tmp_path: Path) -> None:
+    result = run_compose(COMPOSE_FILE, "config", "-q", secrets=False)
+    assert result.returncode != 0 and "required variable" in result.stderr
+    for name in ("REDIS_PASSWORD", "KAFKA_ADMIN_PASSWORD", "COMPLAINTFLOW_ADAPTER_TOKENS", "COMPLAINTFLOW_ADMIN_TOKEN"):
+        assert name in REQUIRED
+
+
+def test_kafka_takes_sasl_on_every_listener_and_allows_only_granted_acls(config: dict[str, Any]) -> None:
+    env = config["services"]["kafka"]["environment"]
+    protocols = dict(item.split(":") for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    listeners = [item.split("://")[0] for item in env["KAFKA_LISTENERS"].split(",")]
+    assert all(protocols[name].startswith("SASL_") for name in listeners), protocols
+    assert env["KAFKA_AUTHORIZER_CLASS_NAME"].endswith("StandardAuthorizer")
+    assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    assert env["KAFKA_SUPER_USERS"] == "User:admin"
+    for listener in listeners:
+        jaas = env[f"KAFKA_LISTENER_NAME_{listener}_PLAIN_SASL_JAAS_CONFIG"]
+        users = dict(re.findall(r'user_(\w+)="([^"]*)"', jaas))
+        # One user for each principal the ACL plan grants something, each with its own password.
+        assert set(users) == {"admin", *principals()}
+        assert len(set(users.values())) == len(users)
+        assert all(users.values())
+
+
+@pytest.mark.parametrize("service", ["topics", *WORKERS])
+def test_each_service_connects_to_kafka_as_its_own_principal(config: dict[str, Any], service: str) -> None:
+    env = config["services"][service]["environment"]
+    assert env["COMPLAINTFLOW_KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT"
+    expected = "admin" if service == "topics" else service
+    assert env["COMPLAINTFLOW_KAFKA_SASL_USERNAME"] == expected
+    assert env["COMPLAINTFLOW_KAFKA_SASL_PASSWORD"] == SECRETS[f"KAFKA_{expected.upper()}_PASSWORD"]
+
+
+def test_redis_requires_a_password(config: dict[str, Any]) -> None:
+    redis = config["services"]["redis"]
+    assert "--requirepass" in " ".join(redis["command"])
+    assert redis["environment"]["REDISCLI_AUTH"] == SECRETS["REDIS_PASSWORD"]
+
+
+@pytest.mark.parametrize("worker", WORKERS)
+def test_workers_have_their_http_tokens(config: dict[str, Any], worker: str) -> None:
+    env = config["services"][worker]["environment"]
+    assert env["COMPLAINTFLOW_ADAPTER_TOKENS"] == SECRETS["COMPLAINTFLOW_ADAPTER_TOKENS"]
+    assert env["COMPLAINTFLOW_ADMIN_TOKEN"] == SECRETS["COMPLAINTFLOW_ADMIN_TOKEN"]
+
+
+def test_nothing_but_smtp_intake_is_published_beyond_this_machine(config: dict[str, Any]) -> None:
+    public = [
+        (name, port["target"])
+        for name, service in config["services"].items()
+        for port in service.get("ports", [])
+        if port.get("host_ip") not in ("127.0.0.1", "::1")
+    ]
+    assert public == [("intake", 2525)]
+
+
+def test_prometheus_sends_the_admin_token(config: dict[str, Any]) -> None:
+    secret = config["secrets"]["admin_token"]
+    assert secret["environment"] == "COMPLAINTFLOW_ADMIN_TOKEN"
+    mounted = {
+        s["source"]: s.get("target", f"/run/secrets/{s['source']}") for s in config["services"]["prometheus"]["secrets"]
+    }
+    scrape = yaml.safe_load(PROMETHEUS_CONFIG.read_text(encoding="utf-8"))["scrape_configs"]
+    for job in (j for j in scrape if j["job_name"] in WORKERS):
+        assert job["authorization"] == {"type": "Bearer", "credentials_file": mounted["admin_token"]}

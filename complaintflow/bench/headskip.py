@@ -6,7 +6,7 @@ every 2 ms, across six partitions while four readers follow the head, each in it
 aiokafka, each as it comes and with the offset-gap guard (``complaintflow.offsetgaps``). Then it
 reads everything again from the beginning and prints, per reader, what it missed at the head and whether the
 second read found it. By Kafka's contract no head reader misses anything; the embedded broker has been seen to
-skip a record now and then (see the README's benchmark section).
+skip a record now and then (see docs/benchmark.md).
 """
 
 from __future__ import annotations

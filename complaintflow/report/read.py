@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from kafka import KafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
+from complaintflow.kafka import security_options
 from complaintflow.progress import progress
 from complaintflow.topics import Topics
 from schemas import ComplaintEvent, RoutedComplaint, StatusUpdate
@@ -38,6 +39,7 @@ def read_event_log(bootstrap: str, topics: Topics, idle_timeout_s: float = 5.0, 
         auto_offset_reset="earliest",
         client_id="complaintflow-report",
         max_poll_records=batch,
+        **security_options(),
     )
     found = EventLog()
     sinks: dict[str, list] = {

@@ -12,6 +12,7 @@ slips through as "other" and skews the reach reports.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -31,6 +32,25 @@ from services.intake.contacts import normalise_email, to_e164
 MAX_AMOUNT = Decimal("100000000000")  # 1e11, well beyond any retail complaint
 _ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@\-]{0,127}$"
 _TIMESTAMP_RE = re.compile(r"^(?:(\d{1,2}):)?(\d{1,2}):(\d{1,2}(?:\.\d+)?)$")
+
+EARLIEST_EVENT = datetime(2000, 1, 1, tzinfo=UTC)
+CLOCK_SKEW = timedelta(days=1)
+
+
+def plausible_time(value: datetime | None) -> datetime | None:
+    """A call or post time must be real: not before 2000 nor more than a day ahead of this clock (a year-9999 date
+    cannot even be converted to UTC everywhere, and would break every deadline computed from it)."""
+    if value is None:
+        return None
+    try:
+        in_utc = value.astimezone(UTC)
+        real = EARLIEST_EVENT <= in_utc <= datetime.now(UTC) + CLOCK_SKEW
+    except (OverflowError, ValueError):
+        real = False
+    if not real:
+        raise ValueError("must be a real time: not before 2000 and not in the future")
+    return value
+
 
 PLATFORM_ALIASES: dict[str, str] = {
     "weibo": "weibo", "sina_weibo": "weibo", "sina weibo": "weibo", "微博": "weibo", "新浪微博": "weibo",
@@ -186,6 +206,11 @@ class TranscriptTurn(_Request):
             return _SPEAKERS.get(value.strip().lower(), value)
         return value
 
+    @field_validator("at")
+    @classmethod
+    def _at(cls, value: datetime | None) -> datetime | None:
+        return plausible_time(value)
+
     @field_validator("start_s", "end_s", mode="before")
     @classmethod
     def _offset(cls, value: Any) -> Any:
@@ -213,6 +238,11 @@ class HotlineTranscript(_Request):
     customer_name: str | None = Field(default=None, max_length=100)
     customer_id: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
 
+    @field_validator("started_at")
+    @classmethod
+    def _started_at(cls, value: datetime) -> datetime | None:
+        return plausible_time(value)
+
 
 class SocialPost(_Request):
     """A post, comment or direct message that mentions the bank, as the social listening tool sends it."""
@@ -236,6 +266,11 @@ class SocialPost(_Request):
         if not isinstance(value, str) or value.strip().lower() not in PLATFORM_ALIASES:
             raise ValueError(f"is not a supported platform; use one of: {', '.join(PLATFORMS)}")
         return PLATFORM_ALIASES[value.strip().lower()]
+
+    @field_validator("created_at")
+    @classmethod
+    def _created_at(cls, value: datetime | None) -> datetime | None:
+        return plausible_time(value)
 
     @property
     def public(self) -> bool:

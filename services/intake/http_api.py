@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -12,6 +14,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from complaintflow.doors import ADAPTER, ADAPTER_PREFIX, lookup_retry_after
 from complaintflow.metrics import HTTP_REQUESTS
 from complaintflow.ratelimit import SenderRateLimit
 from complaintflow.runtime import Runtime
@@ -23,11 +26,14 @@ from services.intake.forms import HotlineTranscript, SocialPost, WebformSubmissi
 log = logging.getLogger(__name__)
 
 
-def _error(status: int, message: str, errors: list[dict[str, str]] | None = None) -> web.Response:
+def _error(
+    status: int, message: str, errors: list[dict[str, str]] | None = None, retry_after: int | None = None
+) -> web.Response:
     body: dict[str, Any] = {"error": message}
     if errors:
         body["errors"] = errors
-    return web.json_response(body, status=status)
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return web.json_response(body, status=status, headers=headers)
 
 
 def field_errors(exc: ValidationError) -> list[dict[str, str]]:
@@ -45,7 +51,12 @@ async def _json_body(request: web.Request) -> Any:
         raise web.HTTPUnsupportedMediaType(
             text=json.dumps({"error": "send application/json"}), content_type="application/json"
         )
-    raw = await request.read()
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        exc.text = json.dumps({"error": exc.text or "the body is too large"})
+        exc.content_type = "application/json"
+        raise
     try:
         return json.loads(raw, parse_float=float, parse_int=_bounded_int)
     except (ValueError, RecursionError) as exc:
@@ -61,14 +72,62 @@ def _bounded_int(text: str) -> int:
     return int(text)
 
 
+IDEMPOTENCY_KEY_MAX = 128
+_IDEMPOTENCY_KEY = re.compile(rf"^[\x21-\x7e]{{1,{IDEMPOTENCY_KEY_MAX}}}$")  # printable ASCII: UUIDs, ULIDs, hashes
+_NUMBER = re.compile(r"^CF-\d{8}-[0-9A-Z]{6}$")
+MAX_PROOF_CHARS = 254  # the longest e-mail address
+
+
+class BadRequest(Exception):
+    def __init__(self, status: int, message: str, errors: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.errors = status, message, errors
+
+
+def idempotency_key(header: str | None) -> str | None:
+    """The client's ``Idempotency-Key``, checked: at most 128 printable ASCII characters without spaces."""
+    if header is None:
+        return None
+    key = header.strip()
+    if not _IDEMPOTENCY_KEY.match(key):
+        raise BadRequest(
+            400,
+            f"the Idempotency-Key header must be 1 to {IDEMPOTENCY_KEY_MAX} printable ASCII characters without "
+            "spaces (a UUID is a good choice)",
+        )
+    return key
+
+
+def content_digest(submission: BaseModel) -> str:
+    """Digest of a submission's canonical content (validated and normalised, keys sorted): the same complaint sent
+    twice digests alike, whatever the spacing, key order or phone spelling of each copy."""
+    canonical = json.dumps(
+        submission.model_dump(mode="json", exclude_none=True), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
 class IntakeApi:
     def __init__(self, runtime: Runtime, outbox: Outbox) -> None:
         self.runtime = runtime
         self.outbox = outbox
-        self.limiter = SenderRateLimit(limit=runtime.settings.http_rate_limit_per_min, window_s=60.0)
+        settings = runtime.settings
+        # One limiter per endpoint family, so a flood on one (status lookups) cannot starve another (an adapter).
+        self.limiters = {
+            "form": SenderRateLimit(limit=settings.http_rate_limit_per_min, window_s=60.0),
+            "lookup": SenderRateLimit(limit=settings.lookup_rate_limit_per_min, window_s=60.0),
+            "adapter": SenderRateLimit(limit=settings.adapter_rate_limit_per_min, window_s=60.0),
+        }
 
     def _limited(self, request: web.Request) -> bool:
-        return not self.limiter.allow(request.remote or "unknown")
+        """Counts the request in its family's limit: per client address, per adapter on the adapter doors."""
+        if request.path.startswith(ADAPTER_PREFIX):
+            family, who = "adapter", request.get(ADAPTER) or f"addr:{request.remote or 'unknown'}"
+        elif request.method == "GET":
+            family, who = "lookup", request.remote or "unknown"
+        else:
+            family, who = "form", request.remote or "unknown"
+        return not self.limiters[family].allow(who)
 
     async def _accept(
         self,
@@ -80,43 +139,63 @@ class IntakeApi:
         route = f"{channel.value}"
         if self._limited(request):
             HTTP_REQUESTS.labels(route, "429").inc()
-            return _error(429, "too many requests from your address; try again in a minute")
+            return _error(429, "too many requests from your address; try again in a minute", retry_after=60)
+        try:
+            answer = await self._submit(request, channel, model, message_id_of)
+        except BadRequest as exc:
+            HTTP_REQUESTS.labels(route, str(exc.status)).inc()
+            return _error(exc.status, exc.message, exc.errors)
+        HTTP_REQUESTS.labels(route, "202").inc()
+        return web.json_response(answer, status=202)
+
+    async def _submit(
+        self,
+        request: web.Request,
+        channel: Channel,
+        model: type[BaseModel],
+        message_id_of: Callable[[Any, web.Request], str],
+    ) -> dict[str, str]:
         body = await _json_body(request)
         if not isinstance(body, dict):
-            HTTP_REQUESTS.labels(route, "422").inc()
-            return _error(422, "the body must be a JSON object")
+            raise BadRequest(422, "the body must be a JSON object")
         try:
             submission = model.model_validate(body)
         except ValidationError as exc:
-            HTTP_REQUESTS.labels(route, "422").inc()
-            return _error(422, "some fields need attention", field_errors(exc))
+            raise BadRequest(422, "some fields need attention", field_errors(exc)) from None
         message_id = message_id_of(submission, request)
         received_at = datetime.now(UTC)
         envelope = json_envelope(
             channel, message_id, submission.model_dump(mode="json", exclude_none=True), "http", received_at
         )
         complaint_id = complaint_id_for(channel, message_id)
+        store = self.runtime.store
+        # A reused id (submission_id, Idempotency-Key, call id, post id) with other content is refused: answering
+        # with the first complaint's number would hand one customer another's number and drop the new complaint.
+        if not await store.claim_submission(complaint_id, content_digest(submission)):
+            log.info("reused id with different content refused", extra={"channel": channel.value})
+            raise BadRequest(
+                409,
+                "this submission id or Idempotency-Key was already used for a different complaint; "
+                "send a new complaint with a new id (resending the same content gives the same answer)",
+            )
         local_day = received_at.astimezone(self.runtime.settings.tz).date()
-        number = await self.runtime.store.claim_number(complaint_id, local_day)
+        number = await store.claim_number(complaint_id, local_day)
         await self.outbox.send_and_wait(self.runtime.topics.raw(channel), message_id, encode(envelope))
-        HTTP_REQUESTS.labels(route, "202").inc()
         log.info(
             "complaint accepted",
             extra={"channel": channel.value, "complaint_id": complaint_id, "number": number},
         )
-        return web.json_response(
-            {
-                "complaint_number": number,
-                "complaint_id": complaint_id,
-                "status": "received",
-                "status_url": f"/api/v1/complaints/{number}",
-            },
-            status=202,
-        )
+        return {
+            "complaint_number": number,
+            "complaint_id": complaint_id,
+            "status": "received",
+            "status_url": f"/api/v1/complaints/{number}",
+        }
 
     async def webform(self, request: web.Request) -> web.Response:
         def message_id(sub: WebformSubmission, req: web.Request) -> str:
-            return sub.submission_id or req.headers.get("Idempotency-Key") or f"web-{uuid.uuid4()}"
+            key = idempotency_key(req.headers.get("Idempotency-Key"))
+            return sub.submission_id or key or f"web-{uuid.uuid4()}"
 
         return await self._accept(request, Channel.webform, WebformSubmission, message_id)
 
@@ -128,15 +207,33 @@ class IntakeApi:
 
     async def status(self, request: web.Request) -> web.Response:
         """Current status for the customer, after they prove who they are with their phone's last four digits
-        or their e-mail address. Unknown number and failed check answer alike, so numbers cannot be probed."""
+        or their e-mail address. Unknown number and failed check answer alike, so numbers cannot be probed; after
+        a few wrong proofs for one number that number answers 429 for a while, whoever asks."""
+        settings = self.runtime.settings
         if self._limited(request):
-            return _error(429, "too many requests from your address; try again in a minute")
-        number = normalise_complaint_number(request.match_info["number"])
+            HTTP_REQUESTS.labels("status", "429").inc()
+            return _error(429, "too many requests from your address; try again in a minute", retry_after=60)
+        number = normalise_complaint_number(request.match_info["number"][:64])
         proof = (request.query.get("verify") or request.headers.get("X-Verify") or "").strip().lower()
         store = self.runtime.store
-        complaint_id = await store.id_for_number(number)
-        record = await store.get(complaint_id) if complaint_id else {}
-        known = bool(record) and bool(proof) and proof in {record.get("phone_last4"), record.get("email")} - {""}
+        known, record = False, {}
+        if _NUMBER.match(number) and proof and len(proof) <= MAX_PROOF_CHARS:
+            # Every proof is counted before it is checked, so parallel guesses cannot slip past the limit.
+            attempt, ttl = await store.count_lookup_attempt(number, settings.lookup_lockout_s)
+            wait = lookup_retry_after(attempt, ttl, settings.lookup_max_failures, settings.lookup_lockout_s)
+            if wait is not None:
+                HTTP_REQUESTS.labels("status", "429").inc()
+                log.warning("status lookup locked after wrong proofs", extra={"retry_after_s": wait})
+                return _error(
+                    429,
+                    "too many wrong verifications for this complaint number; try again later",
+                    retry_after=wait,
+                )
+            complaint_id = await store.id_for_number(number)
+            record = await store.get(complaint_id) if complaint_id else {}
+            known = bool(record) and proof in {record.get("phone_last4"), record.get("email")} - {"", None}
+            if known:
+                await store.clear_lookup_attempts(number)
         if not known:
             HTTP_REQUESTS.labels("status", "404").inc()
             return _error(

@@ -1,4 +1,4 @@
-"""Regenerates the README's notification examples: ``python -m services.notifier.examples``."""
+"""Regenerates the notification examples in docs/notifications.md: ``python -m services.notifier.examples``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from schemas import Channel, ComplaintEvent, Customer, Department, EventKind, Language, Severity, event_id_for
 from services.notifier.render import render_email, render_sms
 
-README_PATH = Path(__file__).resolve().parents[2] / "README.md"
+EXAMPLES_DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "notifications.md"
 START_MARK = "<!-- notifier-examples:start -->"
 END_MARK = "<!-- notifier-examples:end -->"
 _COMPLAINT_ID = "cmp_5f0c2a9e41d7b3c8a6e2f190"
@@ -74,12 +74,14 @@ def render_examples() -> str:
     return "\n".join(sections)
 
 
-def readme_with_examples(readme: str) -> str:
-    """The README text with the section between the markers replaced by freshly rendered examples."""
-    start, end = readme.index(START_MARK) + len(START_MARK), readme.index(END_MARK)
-    return readme[:start] + "\n" + render_examples() + "\n" + readme[end:]
+def document_with_examples(document: str) -> str:
+    """The document's text with the section between the markers replaced by freshly rendered examples."""
+    start, end = document.index(START_MARK) + len(START_MARK), document.index(END_MARK)
+    return document[:start] + "\n" + render_examples() + "\n" + document[end:]
 
 
 if __name__ == "__main__":
-    README_PATH.write_text(readme_with_examples(README_PATH.read_text(encoding="utf-8")), encoding="utf-8")
-    print(f"updated the notification examples in {README_PATH}")
+    EXAMPLES_DOC_PATH.write_text(
+        document_with_examples(EXAMPLES_DOC_PATH.read_text(encoding="utf-8")), encoding="utf-8"
+    )
+    print(f"updated the notification examples in {EXAMPLES_DOC_PATH}")

@@ -93,5 +93,5 @@ def test_dashboard_renders_its_charts_in_headless_chromium(dashboard_stack: Runn
     colours = image.getcolors(maxcolors=1 << 20) or []
     assert image.size == (1280, 900) and len(colours) > 50  # a blank page has a handful of colours
     assert any(count > 200 and rgb == (0x2F, 0x66, 0x90) for count, rgb in colours)  # the bars' blue
-    if os.environ.get("COMPLAINTFLOW_DOCS_DIR"):  # refreshes the README's picture
+    if os.environ.get("COMPLAINTFLOW_DOCS_DIR"):  # refreshes the picture in docs/operations.md
         shutil.copy(screenshot, Path(os.environ["COMPLAINTFLOW_DOCS_DIR"]) / "dashboard.png")
