@@ -142,7 +142,8 @@ class Settings(BaseSettings):
     mail_authserv_id: str | None = Field(
         default=None,
         validation_alias=_env("COMPLAINTFLOW_MAIL_AUTHSERV_ID"),
-        description="authserv-id of the bank's mail server in Authentication-Results; unset: the topmost header",
+        description="authserv-id of the bank's mail server in Authentication-Results; unset: the topmost header, "
+        "which can then only disprove a sender",
     )
 
     # --- router -------------------------------------------------------------------------------------

@@ -1,19 +1,21 @@
 """Whether a mail's From address can be believed: the receiving server's ``Authentication-Results`` (RFC 8601).
 
 Pure functions. The bank's mail server checks SPF, DKIM and DMARC and writes one ``Authentication-Results``
-header on top of the message; headers further down came with the message and are the sender's word, so
-only the top one counts, or the first one naming the configured ``authserv-id``
-(``COMPLAINTFLOW_MAIL_AUTHSERV_ID``). A result proves the From address only when it is aligned with the
-From domain: DMARC, DKIM whose signing domain (``header.d``/``header.i``) is the From domain or a parent of
-it, SPF whose checked envelope domain (``smtp.mailfrom``) is. SPF alone proves the envelope sender, which an
-attacker chooses freely.
+header on top of the message; headers further down came with the message and are the sender's word. With
+``COMPLAINTFLOW_MAIL_AUTHSERV_ID`` set, the first header naming that server counts, for passes and failures.
+Without it, the topmost header counts for failures only: when no server of the bank stands before the
+intake (``complaintflow run``), the topmost header is whatever the sender wrote, and a forger writes "pass".
+
+A result proves the From address only when it is aligned with the From domain: DMARC, DKIM whose signing
+domain (``header.d``/``header.i``) is the From domain or a parent of it, SPF whose checked envelope domain
+(``smtp.mailfrom``) is. SPF alone proves the envelope sender, which an attacker chooses freely.
 
 The verdict:
 
 * ``fail``: DMARC fails, or, without DMARC, SPF fails/softfails or DKIM fails for the From domain (and
   nothing aligned passes); also when the envelope sender (MAIL FROM) is of another domain than the From
   header and no aligned result passes: the forged-From case;
-* ``pass``: an aligned DMARC, DKIM or SPF pass;
+* ``pass``: an aligned DMARC, DKIM or SPF pass in the header of the configured ``authserv-id``;
 * ``none``: nothing to go on (no header, neutral or none results), e.g. mail handed straight to the intake.
 """
 
@@ -114,6 +116,10 @@ def verdict(
                 if aligned(checked, from_domain):
                     passed |= item.result == "pass"
                     failed |= item.result in ("fail", "softfail")
+        if authserv_id is None:
+            # Without the bank's server named, the topmost header may be the sender's own: it can only
+            # disprove the From (no sender adds a failure against itself), never prove it.
+            passed = False
         dmarc = [item.result for item in results.results if item.method == "dmarc"]
         if "fail" in dmarc:
             return "fail"

@@ -38,13 +38,23 @@ def test_parses_methods_results_and_properties_without_comments() -> None:
     ],
 )
 def test_verdict(headers: list[str], envelope: str | None, expected: str) -> None:
-    assert verdict(headers, "wangzhe@163.com", envelope, None) == expected
+    assert verdict(headers, "wangzhe@163.com", envelope, "mx.bank.example") == expected
+
+
+def test_without_the_banks_server_named_a_header_can_disprove_but_never_prove() -> None:
+    # No server of the bank before the intake: the forger writes the topmost header, and a "pass" of their own.
+    forged = ["mx.bank.example; dmarc=pass header.from=163.com; dkim=pass header.d=163.com"]
+    assert verdict(forged, "wangzhe@163.com", "mallory@evil.example", None) == "fail"
+    assert verdict(forged, "wangzhe@163.com", "wangzhe@163.com", None) == "none"
+    assert verdict(["mx; dmarc=fail header.from=163.com"], "wangzhe@163.com", "wangzhe@163.com", None) == "fail"
+    assert verdict([GMAIL_PASS], "wangzhe@163.com", "wangzhe@163.com", "mx.bank.example") == "pass"
 
 
 def test_only_the_receiving_servers_header_counts() -> None:
     # The sender wrote a "pass" of its own lower in the message; the bank's server (on top) saw a failure.
     headers = ["mx.bank.example; dmarc=fail header.from=163.com", "mx.bank.example; dmarc=pass header.from=163.com"]
     assert verdict(headers, "wangzhe@163.com", "wangzhe@163.com", None) == "fail"
+    assert verdict(headers, "wangzhe@163.com", "wangzhe@163.com", "mx.bank.example") == "fail"
     forged_on_top = ["evil.example; dmarc=pass header.from=163.com", "mx.bank.example; dmarc=fail header.from=163.com"]
     assert verdict(forged_on_top, "wangzhe@163.com", "wangzhe@163.com", "mx.bank.example") == "fail"
     results = trusted_results(forged_on_top, "MX.bank.example")

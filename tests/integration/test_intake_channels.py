@@ -331,6 +331,13 @@ def test_satisfaction_reply_is_feedback_for_the_original(stack, embedded, acknow
     [
         # The attacker's own server: MAIL FROM of the attacker, From: of the customer, nothing vouches for it.
         ("forged", "mallory@evil.example", {}),
+        # The same, with an Authentication-Results "pass" the attacker wrote: no bank server stands before the
+        # intake here, so that header can only disprove a sender, never prove one.
+        (
+            "self_certified",
+            "mallory@evil.example",
+            {"Authentication_Results": "mx.bank.example; dkim=pass header.d=163.com; dmarc=pass header.from=163.com"},
+        ),
         # The customer's address as MAIL FROM too, but the bank's mail server found DMARC failing.
         (
             "dmarc_fail",
