@@ -221,6 +221,19 @@ def decode_header_value(raw: object) -> str:
     return " ".join(text.split())[:MAX_HEADER_CHARS]
 
 
+def _header_charset_mismatch(raw: object) -> bool:
+    """Whether an encoded word of the header declares a charset its bytes are not in (Big5 labelled gb2312...)."""
+    if raw is None or "=?" not in str(raw):
+        return False
+    try:
+        return any(
+            isinstance(chunk, bytes) and charset and decode_bytes(chunk, charset)[1]
+            for chunk, charset in decode_header(str(raw)[: MAX_HEADER_CHARS * 2])
+        )
+    except Exception:
+        return False
+
+
 def _without_surrogates(text: str) -> str:
     """Text with the surrogate escapes of undecodable 8-bit header bytes decoded (or dropped)."""
     if not any("\udc80" <= c <= "\udcff" for c in text):
@@ -605,7 +618,7 @@ def _fill(result: ParsedEmail, raw: bytes, received_at: datetime | None) -> None
     _walk(msg, walk, 0)
     result.attachments = walk.attachments
     result.html_only = bool(walk.html) and len(walk.html) == len(walk.plain)
-    result.charset_mismatch = walk.charset_mismatch
+    result.charset_mismatch = walk.charset_mismatch or _header_charset_mismatch(_raw_header(msg, "subject"))
     result.defects.extend(walk.defects)
 
     body = clean_text("\n\n".join(p for p in walk.plain if p.strip()), MAX_TEXT_CHARS)

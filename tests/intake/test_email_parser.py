@@ -215,6 +215,13 @@ def test_big5_labelled_gb2312_is_read_as_big5_and_flagged() -> None:
     assert parsed.charset_mismatch
 
 
+def test_a_mislabelled_subject_alone_is_flagged_too() -> None:
+    subject = "Subject: =?gb2312?B?" + base64.b64encode("匯款延誤投訴".encode("big5")).decode() + "?=\r\n"
+    parsed = parse_email(_mail(subject, b"plain ASCII body", "text/plain; charset=us-ascii"))
+    assert parsed.subject == "匯款延誤投訴" and parsed.charset_mismatch
+    assert not parse_email(samples.gbk_email()).charset_mismatch  # GBK labelled gb2312: the superset, no mismatch
+
+
 def test_gbk_labelled_big5_is_read_as_gbk_and_flagged() -> None:
     assert decode_bytes(SIMPLIFIED.encode("gbk"), "big5") == (SIMPLIFIED, True)
     assert decode_bytes(SIMPLIFIED.encode("gbk"), "iso-8859-1") == (SIMPLIFIED, True)  # a client's Latin-1 default
