@@ -127,32 +127,31 @@ def _mask_grouped(value: str, findings: list[Finding]) -> str:
     if kind:
         findings.append(Finding(kind, last4(compact)))
         return _mask(kind, compact)
-    if value[-1] in "Xx":  # not an ID: the X is a word of its own ("4111 1111 1111 1111 x2"), not a check character
-        head = value[:-1]
-        tail = head[-1] if head[-1] in " -" else ""
-        head = head.rstrip(" -")
-        return _mask_grouped(head, findings) + tail + value[-1]
     pieces = _SEPARATOR_RE.split(value)
-    separators = _SEPARATOR_RE.findall(value)
-    if len(pieces) < 2 or len(pieces) > _MAX_GROUPED_SPLIT:
-        return value
-    out: list[str] = []
-    i = 0
-    while i < len(pieces):
-        for j in range(len(pieces), i, -1):  # the longest verified number starting at group i
-            candidate = "".join(pieces[i:j])
-            kind = _verified_kind(candidate) if 13 <= len(candidate) <= 19 else None
-            if kind:
-                findings.append(Finding(kind, last4(candidate)))
-                out.append(_mask(kind, candidate))
-                i = j
-                break
-        else:
-            out.append(pieces[i])
-            i += 1
-        if i < len(pieces):
-            out.append(separators[i - 1])
-    return "".join(out)
+    if 2 <= len(pieces) <= _MAX_GROUPED_SPLIT:
+        separators = _SEPARATOR_RE.findall(value)
+        found = len(findings)
+        out: list[str] = []
+        i = 0
+        while i < len(pieces):
+            for j in range(len(pieces), i, -1):  # the longest verified number starting at group i
+                candidate = "".join(pieces[i:j])
+                kind = _verified_kind(candidate) if 13 <= len(candidate) <= 19 else None
+                if kind:
+                    findings.append(Finding(kind, last4(candidate)))
+                    out.append(_mask(kind, candidate))
+                    i = j
+                    break
+            else:
+                out.append(pieces[i])
+                i += 1
+            if i < len(pieces):
+                out.append(separators[i - 1])
+        if len(findings) > found:
+            return "".join(out)
+    if value[-1] in "Xx":  # not an ID: the X is a word of its own ("4111111111111111x2"), not a check character
+        return _mask_grouped(value[:-1], findings) + value[-1] if len(value) > 1 else value
+    return value
 
 
 def redact_with_findings(text: str) -> tuple[str, list[Finding]]:

@@ -112,6 +112,10 @@ def test_numbers_grouped_any_way_are_masked(text: str, mask: str) -> None:
     assert mask in redact(text)
 
 
+def test_a_run_holding_a_card_and_a_spaced_id_masks_and_labels_both() -> None:
+    assert redact("6222021234567894 110105 19491231 002X") == "[CARD ****7894] [ID ****002X]"
+
+
 def test_a_run_holding_a_card_and_a_phone_masks_both() -> None:
     masked, findings = redact_with_findings("卡号 6222 0212 3456 7894 13812345678 请回电")
     assert masked == "卡号 [CARD ****7894] [PHONE ****5678] 请回电"
