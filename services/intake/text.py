@@ -50,6 +50,7 @@ _FULLWIDTH_FOLD[0x2029] = ord("\n")
 # common characters of Big5 (traditional), CJK and full-width punctuation. Big5 bytes read as GBK (or the
 # reverse) decode without error but give rare characters, kana, Greek, Cyrillic, box drawing: few of these.
 _MIN_JUDGED_CHARS = 4
+_PLAUSIBILITY_SAMPLE_CHARS = 2_000  # the start of a text tells its charset; judging more only costs time
 _PLAUSIBLE_EXTRA = frozenset("“”‘’…—–·•　、。〈〉《》「」『』【】〔〕〖〗")
 
 
@@ -72,7 +73,7 @@ def _common_chinese() -> frozenset[str]:
 def chinese_plausibility(text: str, min_chars: int = _MIN_JUDGED_CHARS) -> float | None:
     """Share of the text's non-ASCII characters that common Chinese text is made of (0..1); None when there are
     too few non-ASCII characters to judge. Real Chinese scores near 1, GBK/Big5 mojibake about 0.5 or less."""
-    judged = [c for c in text if ord(c) > 0x7F and not c.isspace()]
+    judged = [c for c in text[:_PLAUSIBILITY_SAMPLE_CHARS] if ord(c) > 0x7F and not c.isspace()]
     if len(judged) < min_chars:
         return None
     common = _common_chinese()
