@@ -23,7 +23,7 @@ import faust
 from faust.types import EventT, ProducerT
 from pydantic import BaseModel, ValidationError
 
-from complaintflow import offsetgaps
+from complaintflow import commitguard, offsetgaps
 from complaintflow.health import HEALTH
 from complaintflow.metrics import DEAD_LETTERS, MESSAGES, PROCESSING_SECONDS
 from complaintflow.settings import Settings
@@ -131,6 +131,7 @@ def make_app(role: str, settings: Settings, bootstrap: str) -> faust.App:
         _FETCH_MAX_WAIT_MS[f"{settings.group_prefix}-{role}"] = settings.fetch_max_wait_ms
         _patch_fetch_wait()
     offsetgaps.install(settings.offset_gap_patience_s)
+    commitguard.install()
     return faust.App(
         f"{settings.group_prefix}-{role}",
         broker=[f"kafka://{server.strip()}" for server in bootstrap.split(",")],
