@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 import faust
-from faust.types import EventT, ProducerT
+from faust.types import AgentT, EventT, ProducerT
 from pydantic import BaseModel, ValidationError
 
 from complaintflow import commitguard, offsetgaps
@@ -513,7 +513,7 @@ def add_stage(
         finally:
             await window.cancel()
 
-    async def crashed(_agent: object, exc: BaseException) -> None:
+    async def crashed(crashed_agent: AgentT, exc: BaseException) -> None:
         # StageRunner contains every handler failure, so this is a bug or a fault of the framework. faust starts the
         # agent again, but the records the crashed one had taken are gone: commitguard holds their partitions'
         # commits, and the stage stays unhealthy so that a restart (which reads them again) is due.
@@ -524,6 +524,10 @@ def add_stage(
             detail=f"agent crashed ({type(exc).__name__}); records it had taken wait for a restart",
         )
         log.error("agent crashed", exc_info=exc, extra={"stage": runner.stage, "error_type": type(exc).__name__})
+        if framework_hook is not None:
+            await framework_hook(crashed_agent, exc)  # faust's own: commits what was acknowledged
 
     agent.__name__ = agent.__qualname__ = runner.stage.replace(".", "_")
-    app.agent(source, name=runner.stage, concurrency=concurrency, on_error=crashed)(agent)
+    stage_agent = app.agent(source, name=runner.stage, concurrency=concurrency)(agent)
+    framework_hook = stage_agent._on_error  # faust's App.agent sets it and takes no other
+    stage_agent._on_error = crashed
