@@ -7,8 +7,8 @@ agent crashes, faust's supervisor starts it again: the records the crashed agent
 and those read ahead) are gone without an acknowledgement, the new agent acknowledges the records after them, and
 faust committed that run, past the lost ones. A restart then started after them: they were never handled.
 
-With the guard installed, every record faust hands to a stream of an acknowledging topic is remembered until it
-is acknowledged, and a partition's commit stops below the lowest such record. Records lost with a crashed agent
+With the guard installed, every record a stream of an acknowledging topic takes is remembered until it is
+acknowledged, and a partition's commit stops below the lowest such record. Records lost with a crashed agent
 therefore hold the commit of their partition (reported unhealthy and logged, see ``streams.add_stage``), and a
 restart reads them again; handlers are idempotent, so the records after them that were handled are harmless.
 """
@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from typing import Any
+from weakref import WeakSet
 
 log = logging.getLogger(__name__)
 
@@ -57,25 +58,39 @@ def capped_offset(new_offset: int | None, lowest_in_flight: int | None) -> int |
     return lowest_in_flight
 
 
+class _TrackingSet(WeakSet):  # type: ignore[type-arg]
+    """faust's set of messages awaiting acknowledgement (weak: a message dropped with a crashed agent leaves it),
+    which also notes each message's offset in the ledger, where only an acknowledgement removes it."""
+
+    def __init__(self, ledger: InFlight) -> None:
+        super().__init__()
+        self.ledger = ledger
+
+    def add(self, message: Any) -> None:
+        super().add(message)
+        self.ledger.delivered(message.tp, message.offset)
+
+
 def install() -> None:
-    """Patch faust's consumer class (once per process): track delivered records, cap commits below unacked ones."""
+    """Patch faust's consumer class (once per process): note delivered records, cap commits below unacked ones.
+
+    A record is noted where faust adds it to the consumer's unacknowledged messages: a stream does that (inlined,
+    for acknowledging topics only) when it takes the record from its channel, ``Consumer.track_message`` too.
+    """
     from faust.transport.consumer import Consumer
 
     if getattr(Consumer, _INSTALLED, False):
         return
-    track_message, ack, new_offset = Consumer.track_message, Consumer.ack, Consumer._new_offset
+    init, ack, new_offset = Consumer.__init__, Consumer.ack, Consumer._new_offset
     revoked = Consumer.on_partitions_revoked
 
     def in_flight(self: Any) -> InFlight:
-        ledger = self.__dict__.get("_complaintflow_in_flight")
-        if ledger is None:
-            ledger = self.__dict__["_complaintflow_in_flight"] = InFlight()
-        return ledger
+        # A consumer whose set was replaced by a plain one (faust's own behaviour, in a test) has an empty ledger.
+        return getattr(self._unacked_messages, "ledger", None) or InFlight()
 
-    def guarded_track_message(self: Any, message: Any) -> None:
-        if self.app.topics.acks_enabled_for(message.topic):
-            in_flight(self).delivered(message.tp, message.offset)
-        track_message(self, message)
+    def guarded_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        self._unacked_messages = _TrackingSet(InFlight())
 
     def guarded_ack(self: Any, message: Any) -> bool:
         result = ack(self, message)
@@ -109,7 +124,7 @@ def install() -> None:
         in_flight(self).forget(revoked_tps)  # whoever gets them next reads them from the committed offset
         await revoked(self, revoked_tps)
 
-    Consumer.track_message = guarded_track_message  # type: ignore[method-assign]
+    Consumer.__init__ = guarded_init  # type: ignore[method-assign]
     Consumer.ack = guarded_ack  # type: ignore[method-assign]
     Consumer._new_offset = guarded_new_offset  # type: ignore[method-assign]
     Consumer.on_partitions_revoked = guarded_revoked  # type: ignore[method-assign]
