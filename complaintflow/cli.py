@@ -274,7 +274,9 @@ def import_mail(path: Path) -> None:
     from services.intake.publisher import ComplaintPublisher
 
     settings = _settings()
-    publisher = ComplaintPublisher(_bootstrap(settings), settings.topic_prefix, source="import")
+    publisher = ComplaintPublisher(
+        _bootstrap(settings), settings.topic_prefix, source="import", max_record_bytes=settings.kafka_max_record_bytes
+    )
     messages = list(iter_messages(path))
     with progress() as bar:
         task = bar.add_task("importing mail", total=len(messages))

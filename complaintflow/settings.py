@@ -227,6 +227,12 @@ class Settings(BaseSettings):
         return self._kafka_choice(self.kafka_linger_ms, 20, 2)
 
     @property
+    def kafka_max_record_bytes(self) -> int:
+        """The largest record the workers produce (and the topics are created to take): a mail of
+        ``smtp_max_message_bytes`` in its raw envelope (base64, so 4/3 of it) with room for the envelope's fields."""
+        return max(1024 * 1024, -(-self.smtp_max_message_bytes // 3) * 4 + 64 * 1024)
+
+    @property
     def offset_gap_patience_s(self) -> float:
         return self._kafka_choice(self.kafka_offset_gap_patience_ms, 500, 0) / 1000
 

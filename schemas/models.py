@@ -237,10 +237,17 @@ class DeadLetter(Record):
     partition: int | None = None
     offset: int | None = None
     key_base64: str | None = None
-    original_base64: str
+    original_base64: str = Field(description="the original bytes, or their first part when original_truncated")
     attempts: int = 1
     complaint_id: str | None = None
     failed_at: datetime
+    original_bytes: int | None = Field(default=None, description="size of the original value in bytes")
+    original_sha256: str | None = Field(default=None, description="hex SHA-256 of the whole original value")
+    original_truncated: bool = Field(
+        default=False,
+        description="true when the original was too large for a record: original_base64 holds only its start, "
+        "and the source pointer finds the whole of it while the topic keeps it",
+    )
 
 
 ALL_MODELS: dict[str, type[Record]] = {

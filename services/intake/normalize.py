@@ -112,8 +112,15 @@ def normalize(
     *,
     bank_timezone: str = "Asia/Shanghai",
     low_confidence_threshold: float = LOW_ASR_CONFIDENCE,
+    expected_channel: Channel | None = None,
+    now: datetime | None = None,
 ) -> NormalizeResult:
-    """Decode a ``complaints.raw.<channel>`` value and normalise it. Never raises."""
+    """Decode a ``complaints.raw.<channel>`` value and normalise it. Never raises.
+
+    ``expected_channel``: the channel of the raw topic the value was read from; an envelope of another channel is
+    refused. ``now``: the reader's clock; an envelope received later than ``now`` plus a day is refused (without
+    it, only times that leave the calendar's range in the bank's zone are).
+    """
     if not isinstance(raw_value, bytes | bytearray | memoryview | str):
         return Rejected("message value is not bytes", "invalid_envelope")
     if len(raw_value) > MAX_ENVELOPE_BYTES:
@@ -126,6 +133,15 @@ def normalize(
         return Rejected(f"envelope does not match RawEnvelope: {describe_validation_error(error)}", "invalid_envelope")
     except Exception as error:
         return Rejected(f"envelope could not be read ({type(error).__name__})", "invalid_envelope")
+    if expected_channel is not None and envelope.channel != expected_channel:
+        return Rejected(
+            f"a {envelope.channel.value} envelope on the {expected_channel.value} raw topic: each channel's "
+            f"envelopes belong on their own topic",
+            "wrong_channel",
+        )
+    problem = received_at_problem(envelope.received_at, now)
+    if problem:
+        return Rejected(problem, "validation_error")
     try:
         handler = {
             Channel.email: normalize_email,
@@ -138,6 +154,20 @@ def normalize(
         )
     except Exception as error:  # a bug here must dead-letter one message, not stop the worker
         return Rejected(f"unexpected {type(error).__name__} while normalising {envelope.channel}", "internal_error")
+
+
+EARLIEST_RECEIVED_AT = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_RECEIVED_AT = datetime(9000, 1, 1, tzinfo=UTC)  # far from the calendar's end, where deadlines overflow
+MAX_CLOCK_AHEAD = timedelta(days=1)  # a sender's clock may run ahead; a received time further ahead is wrong
+
+
+def received_at_problem(received_at: datetime, now: datetime | None = None) -> str | None:
+    """Why an envelope's ``received_at`` cannot be taken (a clear refusal instead of an overflow later on)."""
+    if received_at < EARLIEST_RECEIVED_AT:
+        return f"received_at {received_at.isoformat()} is before {EARLIEST_RECEIVED_AT.year}"
+    if received_at >= LATEST_RECEIVED_AT or (now is not None and received_at > now + MAX_CLOCK_AHEAD):
+        return f"received_at {received_at.isoformat()} is in the future"
+    return None
 
 
 @dataclass(frozen=True)

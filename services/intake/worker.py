@@ -36,7 +36,13 @@ class ChannelIntake:
 
     async def __call__(self, message: InboundMessage) -> str:
         pointer = SourcePointer(topic=message.topic, partition=message.partition, offset=message.offset)
-        result = normalize(message.value, pointer, bank_timezone=self.runtime.settings.timezone)
+        result = normalize(
+            message.value,
+            pointer,
+            bank_timezone=self.runtime.settings.timezone,
+            expected_channel=self.channel,
+            now=datetime.now(UTC),
+        )
         if isinstance(result, Rejected):
             raise PermanentError(result.reason, result.error_type)
         if isinstance(result, AutoReply):

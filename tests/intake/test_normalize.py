@@ -11,6 +11,7 @@ import pytest
 
 from schemas import Channel, ContactChannel, Language, SourcePointer, complaint_id_for, complaint_number_for
 from services.intake import samples
+from services.intake.envelopes import encode, json_envelope
 from services.intake.normalize import AutoReply, Normalized, Rejected, normalize, satisfaction_score_of
 
 POINTER = SourcePointer(topic="complaints.raw.email", partition=3, offset=1042)
@@ -260,3 +261,46 @@ def test_redelivery_gives_the_same_complaint() -> None:
 def test_raw_email_bytes_survive_the_envelope() -> None:
     envelope = json.loads(samples.email_envelope(samples.big5_email()))
     assert base64.b64decode(envelope["payload_base64"]) == samples.big5_email()
+
+
+WEB_FORM = {
+    "name": "李娜",
+    "email": "li.na@example.cn",
+    "description": "信用卡年费被重复扣了两次，请退还多扣的680元。",
+    "consent": True,
+}
+
+
+@pytest.mark.parametrize(
+    "received_at",
+    [
+        datetime(9999, 12, 31, 20, 0, tzinfo=UTC),  # past the calendar's end in the bank's zone
+        datetime(9999, 1, 1, tzinfo=UTC),
+        datetime(2027, 1, 20, tzinfo=UTC),  # weeks ahead of the reader's clock
+        datetime(1969, 12, 31, tzinfo=UTC),
+    ],
+)
+def test_a_received_time_out_of_reach_is_a_clear_refusal(received_at: datetime) -> None:
+    value = encode(json_envelope(Channel.webform, "form-7c1d", WEB_FORM, "adapter", received_at=received_at))
+    result = normalize(value, now=datetime(2026, 11, 22, 2, 30, tzinfo=UTC))
+    assert isinstance(result, Rejected) and result.error_type == "validation_error", result
+    assert "received_at" in result.reason and received_at.isoformat() in result.reason
+
+
+def test_a_sender_clock_a_little_ahead_is_taken() -> None:
+    now = datetime(2026, 11, 22, 2, 30, tzinfo=UTC)
+    ahead = now.replace(hour=9)
+    value = encode(json_envelope(Channel.webform, "form-7c1e", WEB_FORM, "adapter", received_at=ahead))
+    assert isinstance(normalize(value, now=now), Normalized)
+
+
+def test_an_envelope_of_another_channel_on_a_raw_topic_is_refused() -> None:
+    hotline = {"call_id": "CALL-20261122-0931", "caller_number": "13912345678", "turns": []}
+    value = encode(json_envelope(Channel.hotline, "CALL-20261122-0931", hotline, "adapter"))
+    result = normalize(value, expected_channel=Channel.webform)
+    assert isinstance(result, Rejected) and result.error_type == "wrong_channel"
+    assert "hotline envelope on the webform raw topic" in result.reason
+    assert isinstance(
+        normalize(encode(json_envelope(Channel.webform, "f-1", WEB_FORM, "adapter")), expected_channel=Channel.webform),
+        Normalized,
+    )
