@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ValidationError
 
 from schemas import (
+    Attachment,
     Channel,
     Complaint,
     ContactChannel,
@@ -48,6 +49,10 @@ from services.intake.text import MAX_TEXT_CHARS, clean_text, detect_language, ne
 MAX_ENVELOPE_BYTES = 40 * 1024 * 1024  # base64 of the largest mail the SMTP intake accepts, plus room
 MAX_EMAIL_BYTES = 25 * 1024 * 1024
 LOW_ASR_CONFIDENCE = 0.6
+MAX_LISTED_ATTACHMENTS = 20
+NO_CONTACT = "no_contact"  # flag: no phone, e-mail or social account to answer on
+ATTACHMENT_ONLY = "attachment_only"  # flag: a mail without text; the complaint is in its attachments
+_CJK_RE = re.compile(r"[\u3400-\u9fff]")
 
 _COMPLAINT_NUMBER_RE = re.compile(r"(?<![A-Za-z0-9])CF-\d{8}-[0-9A-Za-z]{6}(?![A-Za-z0-9])", re.I)
 _SCORE_RE = re.compile(
@@ -189,6 +194,8 @@ def _build(
     received_at = envelope.received_at.astimezone(UTC)
     if len(text) >= MAX_TEXT_CHARS:
         flags.append("text_truncated")
+    if not has_usable_contact(customer):
+        flags.append(NO_CONTACT)
     return Complaint(
         complaint_id=complaint_id,
         complaint_number=complaint_number_for(complaint_id, received_at.astimezone(context.bank_zone).date()),
@@ -208,6 +215,39 @@ def _build(
         raw=context.pointer,
         **details,  # type: ignore[arg-type]
     )
+
+
+def has_usable_contact(customer: Customer) -> bool:
+    """Whether any notification can reach the customer: a valid phone number, an e-mail address or a
+    social account to message. Without one, the department must reach them another way."""
+    return bool(
+        to_e164(customer.phone)
+        or normalise_email(customer.email)
+        or (customer.social_platform and customer.social_handle)
+    )
+
+
+def _size_text(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KB"
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def describe_attachments(attachments: list[Attachment], subject: str | None = None) -> str:
+    """One line naming what a mail without text carried: names, types, sizes. Chinese when the subject or a
+    file name is Chinese, else English."""
+    items = [(a.filename or "-", a.content_type, _size_text(a.size)) for a in attachments[:MAX_LISTED_ATTACHMENTS]]
+    more = len(attachments) - len(items)
+    chinese = _CJK_RE.search(" ".join([subject or "", *(name for name, _, _ in items)])) is not None
+    if chinese:
+        listed = "；".join(f"{name}（{kind}，{size}）" for name, kind, size in items)
+        tail = f"；另有 {more} 个附件" if more > 0 else ""
+        return f"（邮件无正文，仅有附件）附件：{listed}{tail}"
+    listed = "; ".join(f"{name} ({kind}, {size})" for name, kind, size in items)
+    tail = f"; and {more} more" if more > 0 else ""
+    return f"(No message text, attachments only) Attachments: {listed}{tail}"
 
 
 def _last4_found(findings: list[pii.Finding]) -> tuple[str | None, str | None]:
@@ -269,7 +309,15 @@ def normalize_email(
         )
 
     subject = parsed.subject
-    text = _clean(parsed.text) or _clean(strip_subject_prefixes(subject or ""))
+    attachment_only = not _clean(parsed.text) and bool(parsed.attachments)
+    if attachment_only:
+        # The complaint is in the attachments (a scanned letter, a photo): say what came, so it is answered
+        # and the department knows to open them.
+        text = _clean(
+            f"{_clean(strip_subject_prefixes(subject or ''))}\n{describe_attachments(parsed.attachments, subject)}"
+        )
+    else:
+        text = _clean(parsed.text) or _clean(strip_subject_prefixes(subject or ""))
     if not text:
         return Rejected("empty complaint text", "empty_text")
     email = normalise_email(parsed.from_address) or normalise_email(envelope.envelope_from)
@@ -291,6 +339,7 @@ def normalize_email(
             ("charset_mismatch", parsed.charset_mismatch),
             ("text_truncated", parsed.truncated),
             ("has_attachments", bool(parsed.attachments)),
+            (ATTACHMENT_ONLY, attachment_only),
         )
         if present
     ]
@@ -300,7 +349,7 @@ def normalize_email(
         redacted_text=redacted_text,
         subject=subject,
         customer=customer,
-        amount=extract_amount(f"{subject or ''}\n{text}"),
+        amount=None if attachment_only else extract_amount(f"{subject or ''}\n{text}"),
         flags=flags,
         source_timezone=parsed.utc_offset,
         attachments=parsed.attachments,
@@ -450,7 +499,8 @@ def normalize_social(
         redacted_text=redacted_text,
         customer=customer,
         amount=extract_amount(text),
-        flags=["public_post"] if post.public else ["direct_message"] if post.is_direct_message else [],
+        # Not public is private: a message sent with is_public false is a direct message, answered privately.
+        flags=["public_post"] if post.public else ["direct_message"],
         source_timezone=_offset_name(post.created_at),
         social=SocialDetails(
             platform=post.platform,

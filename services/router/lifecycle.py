@@ -50,6 +50,17 @@ class _Precomputed:
         return self.classification
 
 
+def reply_context(complaint: Complaint) -> dict[str, str]:
+    """What the notifier needs to answer in the customer's own thread: the Message-ID of the customer's mail
+    (so our e-mails thread under it), and that a social direct message is answered privately."""
+    context: dict[str, str] = {}
+    if complaint.email and complaint.email.message_id:
+        context["in_reply_to"] = complaint.email.message_id
+    if complaint.social and not complaint.social.public:
+        context["social_visibility"] = "private"
+    return context
+
+
 def routed_key(complaint_id: str) -> str:
     return f"cf:routed:{complaint_id}"
 
@@ -230,7 +241,7 @@ class Lifecycle:
             severity=routed.severity,
             customer=complaint.customer,
             deadline=deadline,
-            details=details or {},
+            details={**reply_context(complaint), **(details or {})},
         )
         await self.outbox.send(self.runtime.topics.events, complaint.complaint_id, event.model_dump_json().encode())
 

@@ -6,12 +6,20 @@ import base64
 import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from email.message import EmailMessage
 
 import pytest
 
-from schemas import Channel, ContactChannel, Language, SourcePointer, complaint_id_for, complaint_number_for
+from schemas import Attachment, Channel, ContactChannel, Language, SourcePointer, complaint_id_for, complaint_number_for
 from services.intake import samples
-from services.intake.normalize import AutoReply, Normalized, Rejected, normalize, satisfaction_score_of
+from services.intake.normalize import (
+    AutoReply,
+    Normalized,
+    Rejected,
+    describe_attachments,
+    normalize,
+    satisfaction_score_of,
+)
 
 POINTER = SourcePointer(topic="complaints.raw.email", partition=3, offset=1042)
 
@@ -260,3 +268,73 @@ def test_redelivery_gives_the_same_complaint() -> None:
 def test_raw_email_bytes_survive_the_envelope() -> None:
     envelope = json.loads(samples.email_envelope(samples.big5_email()))
     assert base64.b64decode(envelope["payload_base64"]) == samples.big5_email()
+
+
+def _scan_letter_mail(subject: str | None) -> bytes:
+    message = EmailMessage()
+    message["From"] = "王芳 <wang.fang@example.cn>"
+    message["To"] = "tousu@bank.example"
+    message["Message-ID"] = "<scan-1@example.cn>"
+    if subject is not None:
+        message["Subject"] = subject
+    message.set_content(
+        b"\x89PNG\r\n\x1a\n" + b"\x00" * 250_000, maintype="image", subtype="png", filename="投诉信.png"
+    )
+    return message.as_bytes()
+
+
+@pytest.mark.parametrize("subject", [None, "", "投诉"])
+def test_attachment_only_mail_is_a_complaint_that_lists_its_attachments(subject: str | None) -> None:
+    complaint = _normalized(samples.email_envelope(_scan_letter_mail(subject))).complaint
+    assert "attachment_only" in complaint.flags and "has_attachments" in complaint.flags
+    assert "投诉信.png" in complaint.text and "image/png" in complaint.text and "244.1 KB" in complaint.text
+    assert "仅有附件" in complaint.text and complaint.language == Language.zh
+    assert complaint.text.startswith("投诉") if subject else complaint.text.startswith("（")
+    assert complaint.customer.email == "wang.fang@example.cn" and "no_contact" not in complaint.flags
+    assert complaint.amount is None
+
+
+def test_attachment_listing_in_english_and_bounded() -> None:
+    pdf = Attachment(filename="page.pdf", content_type="application/pdf", size=2_500_000, sha256="0" * 64)
+    files = [pdf.model_copy(update={"filename": f"page{i}.pdf"}) for i in range(25)]
+    listing = describe_attachments(files, "Complaint")
+    assert listing.startswith("(No message text, attachments only) Attachments: page0.pdf (application/pdf, 2.4 MB)")
+    assert listing.endswith("; and 5 more") and "page19.pdf" in listing and "page20.pdf" not in listing
+    unnamed = pdf.model_copy(update={"filename": None, "content_type": "image/jpeg", "size": 12})
+    assert describe_attachments([unnamed]).endswith("Attachments: - (image/jpeg, 12 B)")
+
+
+def test_mail_with_text_and_attachment_is_not_attachment_only() -> None:
+    message = EmailMessage()
+    message["From"] = "a@example.com"
+    message["Message-ID"] = "<t@x>"
+    message.set_content("My card was charged twice for the same purchase, please refund.")
+    message.add_attachment(b"%PDF-1.4", maintype="application", subtype="pdf", filename="statement.pdf")
+    complaint = _normalized(samples.email_envelope(message.as_bytes())).complaint
+    assert "attachment_only" not in complaint.flags and "statement.pdf" not in complaint.text
+
+
+@pytest.mark.parametrize("caller", ["withheld", None, "anonymous", "12", "+86 000"])
+def test_hotline_caller_without_usable_number_is_flagged_no_contact(caller: str | None) -> None:
+    payload = samples.hotline_payload_zh()
+    payload["caller_number"] = caller
+    complaint = _normalized(samples.envelope(Channel.hotline, payload["call_id"], payload=payload)).complaint
+    assert complaint.customer.phone is None and "no_contact" in complaint.flags
+
+
+def test_reachable_customers_are_not_flagged_no_contact() -> None:
+    for value in (
+        samples.hotline_envelope_zh(),
+        samples.social_envelope_weibo(),
+        samples.email_envelope(samples.gbk_email()),
+    ):
+        assert "no_contact" not in _normalized(value).complaint.flags
+
+
+def test_non_public_social_message_is_a_direct_message_without_the_dm_field() -> None:
+    payload = samples.social_payload_weibo()
+    payload["is_public"] = False
+    payload.pop("is_direct_message", None)
+    complaint = _normalized(samples.envelope(Channel.social, f"weibo:{payload['post_id']}", payload=payload)).complaint
+    assert complaint.social is not None and not complaint.social.public
+    assert "direct_message" in complaint.flags and "public_post" not in complaint.flags
