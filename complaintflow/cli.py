@@ -10,7 +10,7 @@ import click
 
 from complaintflow.settings import Settings, get_settings
 
-CHANNELS = ("email", "webform", "hotline", "social")
+CHANNELS = ("email", "webform", "hotline", "social", "sms")
 
 
 def _settings() -> Settings:

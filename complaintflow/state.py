@@ -6,6 +6,7 @@ Message-ID lookups, idempotency markers, customer history, SLA deadlines, notifi
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import weakref
@@ -188,6 +189,23 @@ class ComplaintStore:
             if owner:
                 return owner
         return None
+
+    async def recent_complaints_of(self, customer: Customer, limit: int = 20) -> list[tuple[str, str]]:
+        """The customer's latest complaints as (complaint id, status), newest first, read from their history
+        (phone, e-mail, customer id, social account; see ``record_customer_complaint``) without adding to it."""
+        keys = customer_keys(customer)
+        if not keys:
+            return []
+        found: dict[str, float] = {}
+        for entries in await asyncio.gather(
+            *(self.redis.zrevrange(Keys.customer_history(key), 0, limit - 1, withscores=True) for key in keys)
+        ):
+            for member, score in entries:
+                complaint_id = member.partition("|")[0]
+                found[complaint_id] = max(score, found.get(complaint_id, score))
+        newest = sorted(found, key=lambda c: -found[c])[:limit]
+        statuses = await asyncio.gather(*(self.redis.hget(Keys.complaint(c), "status") for c in newest))
+        return [(c, status) for c, status in zip(newest, statuses, strict=True) if status]
 
 
 def customer_keys(customer: Customer) -> list[str]:

@@ -10,6 +10,7 @@ class Channel(StrEnum):
     webform = "webform"
     hotline = "hotline"
     social = "social"
+    sms = "sms"  # a customer's text message to the bank's number (an SMS gateway's inbound webhook)
 
 
 class Language(StrEnum):

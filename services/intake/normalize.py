@@ -43,7 +43,13 @@ from services.intake import pii
 from services.intake.amounts import extract_amount
 from services.intake.contacts import normalise_email, to_e164
 from services.intake.email_parser import parse_email, strip_subject_prefixes
-from services.intake.forms import HotlineTranscript, SocialPost, WebformSubmission, describe_validation_error
+from services.intake.forms import (
+    HotlineTranscript,
+    InboundSms,
+    SocialPost,
+    WebformSubmission,
+    describe_validation_error,
+)
 from services.intake.text import MAX_TEXT_CHARS, clean_text, detect_language, neutralise_markup
 
 MAX_ENVELOPE_BYTES = 40 * 1024 * 1024  # base64 of the largest mail the SMTP intake accepts, plus room
@@ -76,6 +82,8 @@ class Normalized:
     reply_to_message_ids: tuple[str, ...] = ()  # In-Reply-To + References message ids (email)
     subject_complaint_number: str | None = None  # complaint number found in the SUBJECT only
     satisfaction_score: int | None = None  # reply whose new text is just a number 1..5
+    text_complaint_number: str | None = None  # complaint number named in the text of an SMS
+    thread_by_sender: bool = False  # an SMS: a reply to the sender's open complaint, if they have one
 
 
 @dataclass(frozen=True)
@@ -137,6 +145,7 @@ def normalize(
             Channel.webform: normalize_webform,
             Channel.hotline: normalize_hotline,
             Channel.social: normalize_social,
+            Channel.sms: normalize_sms,
         }[envelope.channel]
         return handler(
             envelope, pointer, bank_timezone=bank_timezone, low_confidence_threshold=low_confidence_threshold
@@ -513,3 +522,49 @@ def normalize_social(
         ),
     )
     return Normalized(complaint=complaint)
+
+
+def normalize_sms(
+    envelope: RawEnvelope,
+    pointer: SourcePointer | None = None,
+    *,
+    bank_timezone: str = "Asia/Shanghai",
+    low_confidence_threshold: float = LOW_ASR_CONFIDENCE,
+) -> NormalizeResult:
+    """An inbound SMS: usually a reply to one of our messages (threaded by the worker onto the complaint it
+    names, else onto the sender's open complaint), otherwise a new complaint by SMS."""
+    context = _Context(envelope, pointer, _zone(bank_timezone), low_confidence_threshold)
+    sms = _validated_payload(context, InboundSms, "inbound SMS")
+    if isinstance(sms, Rejected):
+        return sms
+    text = _clean(sms.text)
+    if not text:
+        return Rejected("empty complaint text", "empty_text")
+    phone = to_e164(sms.sender)
+    redacted_text, findings = pii.redact_with_findings(text)
+    card_last4, account_last4 = _last4_found(findings)
+    customer = Customer(
+        phone=phone,
+        card_last4=card_last4,
+        account_last4=account_last4,
+        preferred_contact=ContactChannel.sms if phone else None,
+    )
+    sent_at = sms.received_at
+    if sent_at is not None and sent_at.utcoffset() is None:
+        sent_at = sent_at.replace(tzinfo=context.bank_zone)
+    complaint = _build(
+        context,
+        text=text,
+        redacted_text=redacted_text,
+        customer=customer,
+        amount=extract_amount(text),
+        flags=[],
+        source_timezone=_offset_name(sent_at),
+    )
+    number_match = _COMPLAINT_NUMBER_RE.search(text)
+    return Normalized(
+        complaint=complaint,
+        text_complaint_number=normalise_complaint_number(number_match.group(0)) if number_match else None,
+        thread_by_sender=True,
+        satisfaction_score=satisfaction_score_of(text),
+    )

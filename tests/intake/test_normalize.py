@@ -12,6 +12,7 @@ import pytest
 
 from schemas import Attachment, Channel, ContactChannel, Language, SourcePointer, complaint_id_for, complaint_number_for
 from services.intake import samples
+from services.intake.forms import InboundSms
 from services.intake.normalize import (
     AutoReply,
     Normalized,
@@ -338,3 +339,42 @@ def test_non_public_social_message_is_a_direct_message_without_the_dm_field() ->
     complaint = _normalized(samples.envelope(Channel.social, f"weibo:{payload['post_id']}", payload=payload)).complaint
     assert complaint.social is not None and not complaint.social.public
     assert "direct_message" in complaint.flags and "public_post" not in complaint.flags
+
+
+def _sms_envelope(body: dict[str, object]) -> bytes:
+    sms = InboundSms.model_validate(body)
+    return samples.envelope(
+        Channel.sms, f"sms:{sms.message_id}", payload=sms.model_dump(mode="json", exclude_none=True)
+    )
+
+
+def test_inbound_sms_names_its_complaint_and_its_sender() -> None:
+    result = _normalized(
+        _sms_envelope(
+            {
+                "message_id": "SM7f3a9c01",
+                "from": "+86 138 1234 5678",
+                "text": "回复 cf-20261122-7k3q9m：转账凭证已经发到邮箱了，卡号6222 0212 3456 7890",
+                "received_at": "2026-11-23 09:15:02",
+            }
+        )
+    )
+    complaint = result.complaint
+    assert complaint.channel == Channel.sms and complaint.channel_ref == "sms:SM7f3a9c01"
+    assert complaint.customer.phone == "+8613812345678" and complaint.customer.preferred_contact == ContactChannel.sms
+    assert result.thread_by_sender and result.text_complaint_number == "CF-20261122-7K3Q9M"
+    assert "0212 3456" not in complaint.redacted_text and "7890" in complaint.redacted_text
+    assert complaint.source_timezone == "+08:00" and "no_contact" not in complaint.flags
+
+
+def test_inbound_sms_in_other_gateways_shapes() -> None:
+    twilio = InboundSms.model_validate({"MessageSid": "SM1", "From": "+14155550132", "Body": "5", "AccountSid": "AC1"})
+    assert (twilio.message_id, twilio.sender, twilio.text) == ("SM1", "+14155550132", "5")
+    aliyun = InboundSms.model_validate(
+        {"sequence_id": 1234567, "phone_number": "13698765432", "content": "满意", "send_time": "2026-11-23 10:00:00"}
+    )
+    assert aliyun.message_id == "1234567" and aliyun.sender == "13698765432"
+    score = _normalized(_sms_envelope({"id": "m-9", "sender": "13698765432", "text": "5分"}))
+    assert score.satisfaction_score == 5 and score.text_complaint_number is None
+    unknown = _normalized(_sms_envelope({"id": "m-10", "sender": "BANKPROMO", "text": "hello, my card is blocked"}))
+    assert unknown.complaint.customer.phone is None and "no_contact" in unknown.complaint.flags
