@@ -117,6 +117,8 @@ class EventKind(StrEnum):
     auto_reply_recorded = "auto_reply_recorded"
     sla_warning = "sla_warning"
     sla_breached = "sla_breached"
+    sla_paused = "sla_paused"  # waiting on the customer (need_info): the decision clock stands still
+    sla_resumed = "sla_resumed"  # the customer answered: the decision deadline moves by the time waited
     escalated = "escalated"
     incident = "incident"
     notification_sent = "notification_sent"
