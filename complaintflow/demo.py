@@ -14,6 +14,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from kafka import KafkaConsumer
@@ -36,11 +37,12 @@ class Sample:
     department: str = "—"
     severity: str = "—"
     notified: list[str] = field(default_factory=list)
+    held: dict[str, str] = field(default_factory=dict)  # channel -> when it goes out (held for quiet hours)
     error: str | None = None
 
     @property
     def done(self) -> bool:
-        return self.error is not None or (self.department != "—" and bool(self.notified))
+        return self.error is not None or (self.department != "—" and bool(self.notified or self.held))
 
 
 def _post(url: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -133,27 +135,44 @@ def follow(bootstrap: str, topics: Topics, sent: list[Sample], timeout: float) -
                 else:
                     event = ComplaintEvent.model_validate_json(record.value)
                     sample = by_id.get(event.complaint_id)
-                    if (
-                        sample
-                        and event.kind == EventKind.notification_sent
-                        and event.details.get("for_event") == EventKind.acknowledged.value
-                    ):
-                        channel = event.details.get("delivery", "?")
-                        if channel not in sample.notified:
-                            sample.notified.append(channel)
+                    if not sample or event.details.get("for_event") != EventKind.acknowledged.value:
+                        continue
+                    channel = event.details.get("delivery", "?")
+                    if event.kind == EventKind.notification_sent and channel not in sample.notified:
+                        sample.notified.append(channel)
+                        sample.held.pop(channel, None)
+                    elif event.kind == EventKind.notification_deferred and channel not in sample.notified:
+                        sample.held[channel] = event.details.get("send_after", "")
                 if all(s.done for s in sent) or time.monotonic() > deadline:
                     break
     finally:
         consumer.close()
 
 
+def _held_text(channel: str, send_after: str) -> str:
+    try:
+        at = datetime.fromisoformat(send_after).astimezone().strftime("%H:%M")
+    except ValueError:
+        return f"{channel} held (quiet hours)"
+    return f"{channel} held until {at} (quiet hours)"
+
+
+def acknowledgement_text(sample: Sample) -> str:
+    """What became of the sample's acknowledgement: sent, held for the customer's quiet hours, or not yet."""
+    if sample.error:
+        return sample.error
+    parts = [f"{c} ✓" for c in sample.notified] + [_held_text(c, at) for c, at in sample.held.items()]
+    return ", ".join(parts) or "not yet"
+
+
 def _table(sent: list[Sample]) -> Table:
     table = Table(title="complaintflow demo")
-    for column in ("complaint number", "channel", "sample", "department", "severity", "acknowledgement"):
-        table.add_column(column)
+    # Ids are never cut: the number keeps its whole width, the other columns wrap instead.
+    table.add_column("complaint number", no_wrap=True, min_width=max(len(s.number) for s in sent) if sent else None)
+    for column in ("channel", "sample", "department", "severity", "acknowledgement"):
+        table.add_column(column, overflow="fold")
     for s in sent:
-        ack = s.error or (", ".join(f"{c} ✓" for c in s.notified) if s.notified else "not yet")
-        table.add_row(s.number, s.channel.value, s.label, s.department, s.severity, ack)
+        table.add_row(s.number, s.channel.value, s.label, s.department, s.severity, acknowledgement_text(s))
     return table
 
 
@@ -196,4 +215,9 @@ def run_demo(settings: Settings, timeout: float) -> int:
     if missing:
         print(f"{len(missing)} sample(s) not routed and acknowledged within {timeout:.0f}s", file=sys.stderr)
         return 1
+    if any(s.held for s in sent):
+        print(
+            "acknowledgements marked held wait for the customer's quiet hours to end; they are not lost",
+            file=sys.stderr,
+        )
     return 0

@@ -123,6 +123,7 @@ class EventKind(StrEnum):
     incident = "incident"
     notification_sent = "notification_sent"
     notification_failed = "notification_failed"
+    notification_deferred = "notification_deferred"  # held for the customer's quiet hours; sent after them
 
 
 CUSTOMER_FACING_EVENTS: frozenset[EventKind] = frozenset(
