@@ -267,6 +267,9 @@ class Lifecycle:
         note = {"note": update.note} if update.note else {}
         if status in (ComplaintStatus.accepted, ComplaintStatus.investigating, ComplaintStatus.proposal):
             await self.schedule.cancel(routed, "first_contact")
+            if routed.deadlines.paused_at is not None:  # the department has what it asked for, by whatever way
+                await self.resume_clock(routed.complaint.complaint_id, update.update_id, now)
+                routed = await self.current(routed.complaint.complaint_id) or routed
             await self.emit(
                 routed,
                 EventKind.in_progress,
@@ -355,7 +358,8 @@ class Lifecycle:
         await self.runtime.redis.set(routed_key(cid), body)
         await self._record(extended, ComplaintStatus.extended, now)
         await self.schedule.cancel(routed, "decision")
-        await self.schedule.plan(extended, only="decision")
+        if deadlines.paused_at is None:  # a stopped clock is planned again when it resumes
+            await self.schedule.plan(extended, only="decision")
         await self.outbox.send(self.runtime.topics.routed, cid, body.encode())
         await self.emit(
             extended,

@@ -51,12 +51,14 @@ def routed_on(embedded: EmbeddedStack, topic: str, match: Any, timeout: float = 
     return RoutedComplaint.model_validate(fields(found[0]))
 
 
-def events(embedded: EmbeddedStack, complaint_id: str, kind: str, timeout: float = 45.0) -> list[ComplaintEvent]:
+def events(
+    embedded: EmbeddedStack, complaint_id: str, kind: str, timeout: float = 45.0, count: int = 1
+) -> list[ComplaintEvent]:
     found = wait_for_records(
         bootstrap(embedded),
         TOPICS.events,
         lambda r: r.get("complaint_id") == complaint_id and r.get("kind") == kind,
-        1,
+        count,
         timeout,
     )
     return [ComplaintEvent.model_validate(fields(r)) for r in found]
@@ -225,3 +227,25 @@ def test_need_info_stops_the_clock_and_the_customers_sms_reply_starts_it(stack, 
     new_deadline = datetime.fromisoformat(resumed.details["new_deadline"])
     assert new_deadline >= routed.deadlines.decision_by and resumed.deadline == new_deadline
     assert int(resumed.details["paused_s"]) >= 0
+
+    # Asked again, and this time the answer comes another way: the department moving on starts the clock.
+    def update(status: ComplaintStatus, update_id: str) -> None:
+        send_status(
+            embedded,
+            StatusUpdate(
+                update_id=update_id,
+                complaint_id=complaint_id,
+                complaint_number=body["complaint_number"],
+                status=status,
+                department=routed.department,
+                note="请提供银行流水",
+                at=datetime.now(UTC),
+            ),
+        )
+
+    second_ask, moving_on = unique("upd-"), unique("upd-")
+    update(ComplaintStatus.need_info, second_ask)
+    assert events(embedded, complaint_id, "sla_paused", count=2)
+    update(ComplaintStatus.investigating, moving_on)
+    resumes = events(embedded, complaint_id, "sla_resumed", count=2)
+    assert len({e.event_id for e in resumes}) == 2
