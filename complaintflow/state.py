@@ -137,6 +137,14 @@ class ComplaintStore:
         """True the first time ``item_id`` is seen by ``stage``; False on every redelivery."""
         return bool(await self.redis.set(Keys.done(stage, item_id), "1", nx=True, ex=ttl_s))
 
+    async def first_copy(self, stage: str, item_id: str, ref: str, ttl_s: int = IDEMPOTENCY_TTL_S) -> str:
+        """Where ``stage`` first saw ``item_id`` (e.g. a raw record's topic:partition:offset): ``ref`` itself for the
+        first copy and its redeliveries, the first one's for a second copy of the same message sent again."""
+        key = Keys.done(stage, item_id)
+        if await self.redis.set(key, ref, nx=True, ex=ttl_s):
+            return ref
+        return await self.redis.get(key) or ref
+
     async def forget(self, stage: str, item_id: str) -> None:
         await self.redis.delete(Keys.done(stage, item_id))
 

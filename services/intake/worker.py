@@ -55,11 +55,15 @@ class ChannelIntake:
         store = self.runtime.store
         complaint = result.complaint
         target = await self._thread_target(result)
+        raw_ref = f"{pointer.topic}:{pointer.partition}:{pointer.offset}"
         if target is not None and target != complaint.complaint_id:
+            # A second copy of a reply (a gateway or adapter sending it again) is counted, not attached twice; a
+            # redelivery of the same record is attached again under the same event id (the first may be lost).
+            if await store.first_copy("follow_up", complaint.complaint_id, raw_ref) != raw_ref:
+                return "duplicate"
             await self._emit_follow_up(target, result)
             return "feedback" if result.satisfaction_score is not None else "follow_up"
 
-        raw_ref = f"{pointer.topic}:{pointer.partition}:{pointer.offset}"
         local_day = complaint.received_at.astimezone(self.runtime.settings.tz).date()
         # Independent and idempotent, so they share one Redis round trip: claiming the number again for the
         # same id gives the same number, and recording a complaint in the history twice changes nothing.
