@@ -14,7 +14,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from kafka import KafkaConsumer
@@ -93,6 +93,18 @@ def send_samples(http_url: str, smtp_intake: str, run: str) -> list[Sample]:
         payload = {**payload, "post_id": f"{payload['post_id']}-{run}"}
         web(label, Channel.social, "/api/v1/intake/social", payload, lambda p: p["post_id"])
 
+    sms = Sample("sms (zh)", Channel.sms)
+    message_id = f"demo-{run}"
+    sms.complaint_id = complaint_id_for(Channel.sms, f"sms:{message_id}")
+    try:  # from a number of its own, so it starts a complaint rather than answering an earlier one
+        _post(
+            http_url + "/api/v1/intake/sms",
+            {"message_id": message_id, "from": f"+86139{int(run, 16) % 10**8:08d}", "text": samples.SMS_TEXT_ZH},
+        )
+    except (OSError, urllib.error.HTTPError) as exc:
+        sms.error = f"not accepted: {exc}"
+    sent.append(sms)
+
     host, _, port = smtp_intake.rpartition(":")
     for index, (label, raw) in enumerate(
         (("e-mail GBK (zh)", samples.gbk_email()), ("e-mail HTML (en)", samples.html_only_email()))
@@ -149,31 +161,41 @@ def follow(bootstrap: str, topics: Topics, sent: list[Sample], timeout: float) -
         consumer.close()
 
 
-def _held_text(channel: str, send_after: str) -> str:
+def _held_text(channel: str, send_after: str, zone: tzinfo | None) -> str:
     try:
-        at = datetime.fromisoformat(send_after).astimezone().strftime("%H:%M")
+        at = datetime.fromisoformat(send_after).astimezone(zone).strftime("%H:%M")
     except ValueError:
         return f"{channel} held (quiet hours)"
     return f"{channel} held until {at} (quiet hours)"
 
 
-def acknowledgement_text(sample: Sample) -> str:
-    """What became of the sample's acknowledgement: sent, held for the customer's quiet hours, or not yet."""
+def acknowledgement_text(sample: Sample, zone: tzinfo | None = None) -> str:
+    """What became of the sample's acknowledgement: sent, held for the customer's quiet hours (until when, in
+    ``zone``), or not yet."""
     if sample.error:
         return sample.error
-    parts = [f"{c} ✓" for c in sample.notified] + [_held_text(c, at) for c, at in sample.held.items()]
+    parts = [f"{c} ✓" for c in sample.notified] + [_held_text(c, at, zone) for c, at in sample.held.items()]
     return ", ".join(parts) or "not yet"
 
 
-def _table(sent: list[Sample]) -> Table:
+def _table(sent: list[Sample], zone: tzinfo | None = None) -> Table:
     table = Table(title="complaintflow demo")
     # Ids are never cut: the number keeps its whole width, the other columns wrap instead.
     table.add_column("complaint number", no_wrap=True, min_width=max(len(s.number) for s in sent) if sent else None)
     for column in ("channel", "sample", "department", "severity", "acknowledgement"):
         table.add_column(column, overflow="fold")
     for s in sent:
-        table.add_row(s.number, s.channel.value, s.label, s.department, s.severity, acknowledgement_text(s))
+        table.add_row(s.number, s.channel.value, s.label, s.department, s.severity, acknowledgement_text(s, zone))
     return table
+
+
+def _ready(http_url: str) -> bool:
+    """The stack's file is written before its servers listen: it is ready once /readyz says so."""
+    try:
+        with urllib.request.urlopen(http_url + "/readyz", timeout=5) as response:
+            return response.status == 200
+    except (OSError, urllib.error.HTTPError):
+        return False
 
 
 def _start_stack(settings: Settings) -> tuple[subprocess.Popen[bytes], dict[str, object]]:
@@ -188,7 +210,7 @@ def _start_stack(settings: Settings) -> tuple[subprocess.Popen[bytes], dict[str,
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         stack = read_stack_file(settings)
-        if stack and stack.get("pid") == process.pid:
+        if stack and stack.get("pid") == process.pid and _ready(str(stack["http_url"])):
             return process, stack
         if process.poll() is not None:
             raise RuntimeError("the stack could not start; run `complaintflow run` to see why")
@@ -210,7 +232,7 @@ def run_demo(settings: Settings, timeout: float) -> int:
         if process is not None:
             process.terminate()
             process.wait(30)
-    Console().print(_table(sent))
+    Console().print(_table(sent, settings.tz))
     missing = [s for s in sent if not s.done]
     if missing:
         print(f"{len(missing)} sample(s) not routed and acknowledged within {timeout:.0f}s", file=sys.stderr)

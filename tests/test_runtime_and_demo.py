@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from rich.console import Console
@@ -51,6 +52,7 @@ def test_held_acknowledgements_are_reported_as_held_not_missing() -> None:
     assert not held.done and acknowledgement_text(held) == "not yet"
     held.held["sms"] = "2026-11-23T00:00:00+00:00"
     assert held.done and acknowledgement_text(held).startswith("sms held until ")
+    assert acknowledgement_text(held, ZoneInfo("Asia/Shanghai")) == "sms held until 08:00 (quiet hours)"
     assert "quiet hours" in acknowledgement_text(held)
     held.notified.append("email")
     assert acknowledgement_text(held).startswith("email ✓, sms held")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import smtplib
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from datetime import UTC, datetime
@@ -142,7 +143,9 @@ def test_inbound_sms_threads_onto_the_senders_complaint_or_starts_one(stack, emb
         "From": phone,
         "Body": f"关于{routed.complaint.complaint_number.lower()}，手续费的收据我拍照了。",
     }
-    assert stack.post("/api/v1/intake/sms", by_number)[0] == 202
+    form = urllib.parse.urlencode({**by_number, "AccountSid": "AC0001", "NumSegments": "1"}).encode()
+    status, answer = stack.post("/api/v1/intake/sms", form, {"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 202 and answer["message_id"] == by_number["MessageSid"], answer  # a form post, as Twilio sends
 
     follow_ups = wait_for_records(
         bootstrap(embedded),
