@@ -10,7 +10,7 @@ import click
 
 from complaintflow.settings import Settings, get_settings
 
-CHANNELS = ("email", "webform", "hotline", "social")
+CHANNELS = ("email", "webform", "hotline", "social", "sms")
 
 
 def _settings() -> Settings:
@@ -345,13 +345,20 @@ def sla_sweep(at: str | None) -> None:
 @main.command()
 @click.option("--since", default="30d", show_default=True, help="Start: a duration back from now (30d, 12h) or a date.")
 @click.option("--until", "until", default=None, help="End date (YYYY-MM-DD, inclusive); default now.")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("var/report"), show_default=True)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder for the report  [default: report/ in COMPLAINTFLOW_VAR_DIR]",
+)
 @click.option("--format", "fmt", type=click.Choice(["html", "csv", "json"]), default="html", show_default=True)
-def report(since: str, until: str | None, out_dir: Path, fmt: str) -> None:
+def report(since: str, until: str | None, out_dir: Path | None, fmt: str) -> None:
     """The complaint ledger: counts, trends, recurring problems, SLA and satisfaction, from the event log."""
     from complaintflow.report.command import run_report
 
     settings = _settings()
+    out_dir = out_dir or settings.var_dir / "report"
     path = run_report(settings, _bootstrap(settings), since=since, until=until, out_dir=out_dir, fmt=fmt)
     click.echo(f"wrote {path}")
 

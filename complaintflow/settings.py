@@ -146,6 +146,11 @@ class Settings(BaseSettings):
     storm_window_s: int = Field(default=900, ge=10, validation_alias=_env("COMPLAINTFLOW_STORM_WINDOW_S"))
     sla_sweep_interval_s: float = Field(default=5.0, gt=0, validation_alias=_env("COMPLAINTFLOW_SLA_SWEEP_INTERVAL_S"))
     sla_breach_apology: bool = Field(default=True, validation_alias=_env("COMPLAINTFLOW_SLA_BREACH_APOLOGY"))
+    sla_pause_on_need_info: bool | None = Field(
+        default=None,
+        validation_alias=_env("COMPLAINTFLOW_SLA_PAUSE_ON_NEED_INFO"),
+        description="Waiting on the customer stops the decision clock; unset: as the SLA profile says (cn: yes)",
+    )
 
     # --- notifier -----------------------------------------------------------------------------------
     mail_from: str = Field(

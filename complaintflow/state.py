@@ -6,6 +6,7 @@ Message-ID lookups, idempotency markers, customer history, SLA deadlines, notifi
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import weakref
@@ -170,6 +171,14 @@ class ComplaintStore:
         """True the first time ``item_id`` is seen by ``stage``; False on every redelivery."""
         return bool(await self.redis.set(Keys.done(stage, item_id), "1", nx=True, ex=ttl_s))
 
+    async def first_copy(self, stage: str, item_id: str, ref: str, ttl_s: int = IDEMPOTENCY_TTL_S) -> str:
+        """Where ``stage`` first saw ``item_id`` (e.g. a raw record's topic:partition:offset): ``ref`` itself for the
+        first copy and its redeliveries, the first one's for a second copy of the same message sent again."""
+        key = Keys.done(stage, item_id)
+        if await self.redis.set(key, ref, nx=True, ex=ttl_s):
+            return ref
+        return await self.redis.get(key) or ref
+
     async def forget(self, stage: str, item_id: str) -> None:
         await self.redis.delete(Keys.done(stage, item_id))
 
@@ -222,6 +231,23 @@ class ComplaintStore:
             if owner:
                 return owner
         return None
+
+    async def recent_complaints_of(self, customer: Customer, limit: int = 20) -> list[tuple[str, str]]:
+        """The customer's latest complaints as (complaint id, status), newest first, read from their history
+        (phone, e-mail, customer id, social account; see ``record_customer_complaint``) without adding to it."""
+        keys = customer_keys(customer)
+        if not keys:
+            return []
+        found: dict[str, float] = {}
+        for entries in await asyncio.gather(
+            *(self.redis.zrevrange(Keys.customer_history(key), 0, limit - 1, withscores=True) for key in keys)
+        ):
+            for member, score in entries:
+                complaint_id = member.partition("|")[0]
+                found[complaint_id] = max(score, found.get(complaint_id, score))
+        newest = sorted(found, key=lambda c: -found[c])[:limit]
+        statuses = await asyncio.gather(*(self.redis.hget(Keys.complaint(c), "status") for c in newest))
+        return [(c, status) for c, status in zip(newest, statuses, strict=True) if status]
 
 
 def customer_keys(customer: Customer) -> list[str]:

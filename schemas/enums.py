@@ -10,6 +10,7 @@ class Channel(StrEnum):
     webform = "webform"
     hotline = "hotline"
     social = "social"
+    sms = "sms"  # a customer's text message to the bank's number (an SMS gateway's inbound webhook)
 
 
 class Language(StrEnum):
@@ -116,10 +117,13 @@ class EventKind(StrEnum):
     auto_reply_recorded = "auto_reply_recorded"
     sla_warning = "sla_warning"
     sla_breached = "sla_breached"
+    sla_paused = "sla_paused"  # waiting on the customer (need_info): the decision clock stands still
+    sla_resumed = "sla_resumed"  # the customer answered: the decision deadline moves by the time waited
     escalated = "escalated"
     incident = "incident"
     notification_sent = "notification_sent"
     notification_failed = "notification_failed"
+    notification_deferred = "notification_deferred"  # held for the customer's quiet hours; sent after them
 
 
 CUSTOMER_FACING_EVENTS: frozenset[EventKind] = frozenset(

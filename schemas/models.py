@@ -143,6 +143,10 @@ class Deadlines(Record):
     first_contact_by: AwareDatetime
     decision_by: AwareDatetime
     extensions: int = 0
+    paused_at: AwareDatetime | None = Field(
+        default=None, description="The decision clock stopped here, waiting on the customer (need_info)"
+    )
+    paused_s: int = Field(default=0, description="Seconds the decision clock has stood still so far")
 
 
 class RoutedComplaint(Record):

@@ -14,13 +14,16 @@ from complaintflow.runtime import Runtime
 from complaintflow.smtpd import SmtpServer
 from complaintflow.state import record_customer_complaint
 from complaintflow.streams import InboundMessage, Outbox, PermanentError, StageRunner, add_stage
-from schemas import Channel, Complaint, ComplaintEvent, EventKind, SourcePointer, event_id_for
+from schemas import Channel, Complaint, ComplaintEvent, ComplaintStatus, EventKind, SourcePointer, event_id_for
 from services.intake.http_api import intake_routes
 from services.intake.normalize import AutoReply, Normalized, Rejected, normalize
 from services.intake.smtp_intake import IntakeMailHandler
 
 log = logging.getLogger(__name__)
 RELATED_WINDOW = timedelta(days=1)
+CLOSED_STATUSES = frozenset(
+    s.value for s in (ComplaintStatus.resolved, ComplaintStatus.rejected, ComplaintStatus.closed)
+)
 
 
 class ChannelIntake:
@@ -58,11 +61,15 @@ class ChannelIntake:
         store = self.runtime.store
         complaint = result.complaint
         target = await self._thread_target(result)
+        raw_ref = f"{pointer.topic}:{pointer.partition}:{pointer.offset}"
         if target is not None and target != complaint.complaint_id:
+            # A second copy of a reply (a gateway or adapter sending it again) is counted, not attached twice; a
+            # redelivery of the same record is attached again under the same event id (the first may be lost).
+            if await store.first_copy("follow_up", complaint.complaint_id, raw_ref) != raw_ref:
+                return "duplicate"
             await self._emit_follow_up(target, result)
             return "feedback" if result.satisfaction_score is not None else "follow_up"
 
-        raw_ref = f"{pointer.topic}:{pointer.partition}:{pointer.offset}"
         local_day = complaint.received_at.astimezone(self.runtime.settings.tz).date()
         # Independent and idempotent, so they share one Redis round trip: claiming the number again for the
         # same id gives the same number, and recording a complaint in the history twice changes nothing.
@@ -139,7 +146,28 @@ class ChannelIntake:
                 sender = (result.complaint.customer.email or "").lower()
                 if sender and record.get("email") == sender:
                     target = candidate
+        if target is None and result.thread_by_sender:
+            target = await self._sender_thread(result)
         return target
+
+    async def _sender_thread(self, result: Normalized) -> str | None:
+        """The complaint an SMS answers: the one its text names, when the sender's number is that complaint's,
+        else the sender's newest open complaint (for a bare score, their newest complaint). None for a new one.
+
+        Idempotent: once this message made a complaint of its own, a redelivery finds it and is not threaded."""
+        store = self.runtime.store
+        complaint = result.complaint
+        phone_last4 = (complaint.customer.phone or "")[-4:]
+        if not phone_last4 or await store.get(complaint.complaint_id):
+            return None
+        if result.text_complaint_number:
+            candidate = await store.id_for_number(result.text_complaint_number)
+            if candidate and (await store.get(candidate)).get("phone_last4") == phone_last4:
+                return candidate
+        recent = await store.recent_complaints_of(complaint.customer)
+        if result.satisfaction_score is not None and recent:
+            return recent[0][0]
+        return next((cid for cid, status in recent if status not in CLOSED_STATUSES), None)
 
     async def _record_auto_reply(self, result: AutoReply) -> None:
         """An auto-reply to one of our notifications goes on that complaint's audit trail (never answered)."""
@@ -168,6 +196,8 @@ class ChannelIntake:
         record = await self.runtime.store.get(target)
         kind = EventKind.feedback_received if result.satisfaction_score is not None else EventKind.follow_up_received
         details = {"channel_ref": complaint.channel_ref, "text": complaint.redacted_text[:2000]}
+        if record.get("status") == ComplaintStatus.need_info.value:
+            details["answers"] = ComplaintStatus.need_info.value  # the customer's reply to a request for information
         if result.satisfaction_score is not None:
             details["score"] = str(result.satisfaction_score)
             await self.runtime.store.update(target, satisfaction=result.satisfaction_score)

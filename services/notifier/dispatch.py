@@ -152,6 +152,9 @@ class Dispatcher:
                     Attempt(event, delivery, attempt.attempt, past_quiet_hours=True), resume, reason=DEFERRED
                 )
                 NOTIFICATIONS.labels(delivery.channel, "deferred").inc()
+                await self._record(
+                    event, EventKind.notification_deferred, delivery, {"send_after": resume.isoformat()}, now
+                )
                 return "deferred"
         claimed = await redis.set(key, f"pending:{self.owner}", nx=True, ex=self.settings.notify_claim_lease_s)
         if not claimed:

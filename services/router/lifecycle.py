@@ -31,7 +31,14 @@ from schemas import (
 from services.router.classifier import Classification, Classifier
 from services.router.decide import decide
 from services.router.routing import RoutingTable
-from services.router.sla import ExtensionNotAllowed, extend_deadlines, load_holidays
+from services.router.sla import (
+    ExtensionNotAllowed,
+    extend_deadlines,
+    load_holidays,
+    pause_deadlines,
+    pauses_on_need_info,
+    resume_deadlines,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +55,17 @@ class _Precomputed:
 
     def classify(self, text: str, subject: str | None = None) -> Classification:
         return self.classification
+
+
+def reply_context(complaint: Complaint) -> dict[str, str]:
+    """What the notifier needs to answer in the customer's own thread: the Message-ID of the customer's mail
+    (so our e-mails thread under it), and that a social direct message is answered privately."""
+    context: dict[str, str] = {}
+    if complaint.email and complaint.email.message_id:
+        context["in_reply_to"] = complaint.email.message_id
+    if complaint.social and not complaint.social.public:
+        context["social_visibility"] = "private"
+    return context
 
 
 def routed_key(complaint_id: str) -> str:
@@ -230,7 +248,7 @@ class Lifecycle:
             severity=routed.severity,
             customer=complaint.customer,
             deadline=deadline,
-            details=details or {},
+            details={**reply_context(complaint), **(details or {})},
         )
         await self.outbox.send(self.runtime.topics.events, complaint.complaint_id, event.model_dump_json().encode())
 
@@ -249,6 +267,9 @@ class Lifecycle:
         note = {"note": update.note} if update.note else {}
         if status in (ComplaintStatus.accepted, ComplaintStatus.investigating, ComplaintStatus.proposal):
             await self.schedule.cancel(routed, "first_contact")
+            if routed.deadlines.paused_at is not None:  # the department has what it asked for, by whatever way
+                await self.resume_clock(routed.complaint.complaint_id, update.update_id, now)
+                routed = await self.current(routed.complaint.complaint_id) or routed
             await self.emit(
                 routed,
                 EventKind.in_progress,
@@ -260,6 +281,7 @@ class Lifecycle:
         elif status == ComplaintStatus.need_info:
             await self.schedule.cancel(routed, "first_contact")
             await self.emit(routed, EventKind.need_info, update.update_id, at=now, details=note)
+            routed = await self.pause_clock(routed, update.update_id, now)
         elif status in (ComplaintStatus.resolved, ComplaintStatus.rejected, ComplaintStatus.closed):
             await self.schedule.cancel(routed, None)
             kind = {
@@ -336,7 +358,8 @@ class Lifecycle:
         await self.runtime.redis.set(routed_key(cid), body)
         await self._record(extended, ComplaintStatus.extended, now)
         await self.schedule.cancel(routed, "decision")
-        await self.schedule.plan(extended, only="decision")
+        if deadlines.paused_at is None:  # a stopped clock is planned again when it resumes
+            await self.schedule.plan(extended, only="decision")
         await self.outbox.send(self.runtime.topics.routed, cid, body.encode())
         await self.emit(
             extended,
@@ -352,3 +375,66 @@ class Lifecycle:
             },
         )
         return extended
+
+    # --- waiting on the customer ------------------------------------------------------------------------
+    async def pause_clock(self, routed: RoutedComplaint, cause: str, now: datetime) -> RoutedComplaint:
+        """A request for information stops the decision clock, where the SLA profile says so (event sla_paused)."""
+        deadlines = routed.deadlines
+        if deadlines.paused_at is not None or not pauses_on_need_info(
+            deadlines.profile, self.settings.sla_pause_on_need_info
+        ):
+            return routed
+        paused = routed.model_copy(update={"deadlines": pause_deadlines(deadlines, now)})
+        await self._store_deadlines(paused, now)
+        await self.schedule.cancel(routed, "decision")
+        await self.emit(
+            paused,
+            EventKind.sla_paused,
+            cause,
+            at=now,
+            deadline=deadlines.decision_by,
+            details={"deadline_kind": "decision", "waiting_on": "customer"},
+        )
+        return paused
+
+    async def resume_clock(self, complaint_id: str, cause: str, now: datetime) -> str:
+        """The customer's reply starts a stopped decision clock again; the deadline moves by the time waited
+        (event sla_resumed). ``cause`` (the reply's event id) is applied once."""
+        routed = await self.current(complaint_id)
+        if routed is None or routed.deadlines.paused_at is None:
+            return "not_paused"
+        store = self.runtime.store
+        if not await store.mark_once("sla_resume", cause):
+            return "duplicate"  # a reply seen before must not end a later wait
+        deadlines = resume_deadlines(routed.deadlines, max(now, routed.deadlines.paused_at))
+        resumed = routed.model_copy(update={"deadlines": deadlines})
+        try:
+            await self._store_deadlines(resumed, now)
+            await self.schedule.plan(resumed, only="decision")
+        except BaseException:
+            await store.forget("sla_resume", cause)  # not applied: the redelivery applies it
+            raise
+        await self.emit(
+            resumed,
+            EventKind.sla_resumed,
+            cause,
+            at=now,
+            deadline=deadlines.decision_by,
+            details={
+                "deadline_kind": "decision",
+                "previous_deadline": routed.deadlines.decision_by.isoformat(),
+                "new_deadline": deadlines.decision_by.isoformat(),
+                "paused_s": str(deadlines.paused_s - routed.deadlines.paused_s),
+            },
+        )
+        return "resumed"
+
+    async def _store_deadlines(self, routed: RoutedComplaint, now: datetime) -> None:
+        body = routed.model_dump_json()
+        await self.runtime.redis.set(routed_key(routed.complaint.complaint_id), body)
+        await self.runtime.store.update(
+            routed.complaint.complaint_id,
+            deadlines=routed.deadlines.model_dump(mode="json"),
+            updated_at=now.isoformat(),
+        )
+        await self.outbox.send(self.runtime.topics.routed, routed.complaint.complaint_id, body.encode())

@@ -14,7 +14,7 @@ import faust
 from complaintflow.runner import RoleParts
 from complaintflow.runtime import Runtime
 from complaintflow.streams import InboundMessage, Outbox, StageRunner, add_stage, guarded, parse_record
-from schemas import Complaint, RoutedComplaint, StatusUpdate
+from schemas import Complaint, ComplaintEvent, EventKind, RoutedComplaint, StatusUpdate, peek_event_kind
 from services.router.classifier import Classifier
 from services.router.lifecycle import Lifecycle
 from services.router.routing import RoutingTable
@@ -45,6 +45,22 @@ class StatusApplier:
         return await self.lifecycle.apply_status(update, datetime.now(UTC))
 
 
+class CustomerReplies:
+    """A customer's reply (a follow-up on ``complaints.events``) starts a decision clock stopped for need_info."""
+
+    def __init__(self, lifecycle: Lifecycle) -> None:
+        self.lifecycle = lifecycle
+
+    async def __call__(self, message: InboundMessage) -> str:
+        kind = peek_event_kind(message.value)
+        if kind is not None and kind != EventKind.follow_up_received.value:
+            return "skipped"  # most events: not parsed
+        event = parse_record(ComplaintEvent, message)
+        if event.kind != EventKind.follow_up_received:
+            return "skipped"
+        return await self.lifecycle.resume_clock(event.complaint_id, event.event_id, datetime.now(UTC))
+
+
 def install(app: faust.App, runtime: Runtime, options: dict[str, object]) -> RoleParts:
     settings = runtime.settings
     outbox = Outbox(app)
@@ -60,6 +76,11 @@ def install(app: faust.App, runtime: Runtime, options: dict[str, object]) -> Rol
         runtime.topics.status,
         StageRunner("router.status", StatusApplier(lifecycle), outbox, runtime.topics, attempts),
     )
+    add_stage(
+        app,
+        runtime.topics.events,
+        StageRunner("router.replies", CustomerReplies(lifecycle), outbox, runtime.topics, attempts),
+    )
     clock = SlaClock(runtime, lifecycle)
 
     app.timer(settings.sla_sweep_interval_s, name="sla_sweeper")(guarded("sla_sweeper", clock.sweep))
@@ -67,4 +88,4 @@ def install(app: faust.App, runtime: Runtime, options: dict[str, object]) -> Rol
     return RoleParts()
 
 
-__all__ = ["ComplaintRouter", "RoutedComplaint", "StatusApplier", "install"]
+__all__ = ["ComplaintRouter", "CustomerReplies", "RoutedComplaint", "StatusApplier", "install"]

@@ -152,3 +152,13 @@ def test_classify_records_matches_one_by_one(classifier: Classifier, table: Rout
         {"id": "3", "text": "Zelle scam", "subject": "fraud", "channel": "email"},
     ]
     assert classify_records(records, classifier, table) == [classify_record(r, classifier, table) for r in records]
+
+
+def test_flagged_complaints_tell_the_department_what_to_do(classifier: Classifier, table: RoutingTable) -> None:
+    item = complaint("来电反映网银转账失败但扣了款，对方没有收到，要求尽快处理。")
+    withheld = item.model_copy(update={"flags": ["no_contact"]})
+    routed = decide(withheld, classifier=classifier, table=table, now=NOW)
+    assert "no_contact" in routed.complaint.flags
+    assert any(e.startswith("no_contact:") and "call-back" in e for e in routed.explanations)
+    plain = decide(item, classifier=classifier, table=table, now=NOW)
+    assert not any(e.startswith(("no_contact:", "attachment_only:")) for e in plain.explanations)
