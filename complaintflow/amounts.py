@@ -1,10 +1,17 @@
-"""The amount at stake in a complaint, read from free text in Chinese or English.
+"""Sums of money named in complaint text, Chinese or English: the one amount parser of the product.
+
+The intake reads the amount at stake of every complaint with it and the router's severity reads the sums of a
+text it classifies (``complaintflow classify``) with it, so both read ``五十万`` as 500,000. Pure, no I/O.
 
 Recognised forms: ``¥1,234.50``, ``￥500``, ``RMB 2000``, ``CNY 2,000``, ``人民币3000元``, ``5000元``,
-``5万元`` / ``5万`` / ``1.2亿元``, ``三千元`` / ``两万五千块``, ``$100``, ``US$ 1,000``, ``USD 20``,
-``200 dollars``, ``100美元``, CFPB's ``{$100.00}``, and ``HK$``/``€``/``£`` for completeness.
+``5万元`` / ``5万`` / ``2.5万`` / ``1.2亿元``, Chinese numerals (``三千元``, ``两万五千块``, ``五十万``, ``一百二十万``,
+``十万八千``, financial ``壹万元``), ``$100``, ``US$ 1,000``, ``USD 20``, ``200 dollars``, ``$3k``, ``100美元``,
+CFPB's ``{$100.00}``, and ``HK$``/``€``/``£``. A bare number is money when a Chinese money verb comes just
+before it (``骗了3000``, ``扣了三千五``) or, for a ten-thousands or hundred-millions figure (``被骗了20万``,
+``五十万``), unless a counting word follows (``粉丝3万人``, ``走了一万步``); idioms (``十万火急``, ``千万别``,
+``万一``) are not money.
 
-When several amounts appear the largest one is returned, compared in rough CNY terms
+When several amounts appear :func:`extract_amount` returns the largest one, compared in rough CNY terms
 (:data:`ROUGH_CNY_RATE`) only to pick one; the returned ``Money`` keeps its own currency.
 """
 
@@ -29,14 +36,22 @@ ROUGH_CNY_RATE = {
 _NUMBER_RE = re.compile(r"(?<![\d.,])(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)")
 _PREFIX_RE = re.compile(r"(\{\$|US\$|USD|U\.S\.\s?\$|HK\$|\$|€|£|¥|￥|RMB|CNY|人民币)\s*$", re.I)
 _SUFFIX_RE = re.compile(
-    r"\s*(万|亿|千|百|(?:k|m|million|billion|thousand)(?![A-Za-z]))?\s*"
+    r"\s*(?:[多余几来]\s*)?(万|亿|千|百|(?:k|m|million|billion|thousand)(?![A-Za-z]))?\s*"
     r"(元|块钱|块|圆|人民币|RMB|CNY|yuan|USD|US dollars?|dollars?|bucks|美元|美金|"
     r"港币|港元|HKD|欧元|EUR|euros?)?"
     r"(?![A-Za-z])",
     re.I,
 )
 # A bare 万/亿 after a number is money in complaints ("被骗了20万"), unless a counting word follows.
-_COUNT_WORD_RE = re.compile(r"\s*(?:人|次|户|股|条|個|个|名|张|份|笔|公里|步|字|粉|阅读|播放|多人|余人)")
+_COUNT_WORD_RE = re.compile(
+    r"\s*(?:多|余|来)?\s*(?:人|次|户|股|条|個|个|名|张|份|笔|公里|米|步|字|粉|阅读|播放|年|月|日|天|号|期|岁|小时|"
+    r"分|秒|周|遍|家|位|件|台|辆|套|平|亩|斤|公斤|克|页|元素|积分|里程)"
+)
+# A bare number just after one of these verbs is a sum of money ("骗了3000", "扣了三千五", "损失2.5万").
+_MONEY_VERB_RE = re.compile(
+    r"(?:骗了|骗走|骗去|被骗|扣了|扣走|扣除|被扣|多扣|损失|损失了|亏了|亏损|亏损了|转走|转走了|转了|被转|盗刷|盗刷了|刷了|"
+    r"花了|借了|还了|欠了|欠|赔了|赔偿|少了|收了|取了|存了|存入|取出|汇了|付了|支付了|罚了|共计|合计|总共|一共)\s*$"
+)
 _CURRENCY_OF = {
     "{$": "USD", "us$": "USD", "usd": "USD", "$": "USD", "u.s.$": "USD", "u.s. $": "USD", "hk$": "HKD",
     "€": "EUR", "£": "GBP", "¥": "CNY", "￥": "CNY", "rmb": "CNY", "cny": "CNY", "人民币": "CNY",
@@ -53,7 +68,14 @@ _CN_DIGITS = {
 _CN_SMALL_UNITS = {"十": 10, "拾": 10, "百": 100, "佰": 100, "千": 1000, "仟": 1000}
 _CN_BIG_UNITS = {"万": 10_000, "萬": 10_000, "亿": 100_000_000, "億": 100_000_000}
 _CN_NUMERAL_RE = re.compile(
-    r"([零〇一壹二贰两三叁四肆五伍六陆七柒八捌九玖十拾百佰千仟万萬亿億]{1,20})\s*(?:元|块钱|块|圆)"
+    r"([零〇一壹二贰两三叁四肆五伍六陆七柒八捌九玖十拾百佰千仟万萬亿億]{1,20})(?:[多余几来]([万萬亿億千]?))?"
+    r"\s*(元|块钱|块|圆|人民币|美元|美金|港币|港元|欧元)?"
+)
+_CN_CURRENCY = {"美元": "USD", "美金": "USD", "港币": "HKD", "港元": "HKD", "欧元": "EUR"}
+_CN_LEADING = frozenset("一壹二贰两三叁四肆五伍六陆七柒八捌九玖十拾")  # a numeral that is money opens with a digit
+_CN_IDIOM_RE = re.compile(
+    r"十万火急|十万八千里|万无一失|成千上万|千千万万|千言万语|万水千山|"
+    r"(?<![零〇一壹二贰两三叁四肆五伍六陆七柒八捌九玖十拾百佰])(?:千万(?!元|块)|万万|万一)"
 )
 
 _SCALE_FACTORS = {
@@ -116,29 +138,64 @@ def _currency_around(text: str, start: int, end: int) -> tuple[str | None, str |
     return None, None
 
 
+def _after_money_verb(text: str, start: int) -> bool:
+    return _MONEY_VERB_RE.search(text, max(0, start - 6), start) is not None
+
+
 def _candidates(text: str) -> list[tuple[Decimal, str]]:
     found: list[tuple[Decimal, str]] = []
     for match in _NUMBER_RE.finditer(text):
         currency, scale = _currency_around(text, match.start(), match.end())
         if currency is None:
-            continue
+            suffix = _SUFFIX_RE.match(text, match.end(), match.end() + 24)
+            after = suffix.end() if suffix else match.end()
+            if not _after_money_verb(text, match.start()) or _COUNT_WORD_RE.match(text, after, after + 6):
+                continue
+            currency, scale = "CNY", suffix.group(1) if suffix else None
         value = _to_decimal(match.group(0), scale)
         if value is not None and 0 < value <= MAX_AMOUNT:
             found.append((value, currency))
-    for match in _CN_NUMERAL_RE.finditer(text):
-        numeral_value = chinese_numeral_value(match.group(1))
-        if numeral_value and numeral_value <= MAX_AMOUNT:
-            found.append((Decimal(numeral_value), "CNY"))
+    if _ANY_CN_NUMERAL.search(text):
+        found.extend(_chinese_candidates(text))
     return found
+
+
+_ANY_CN_NUMERAL = re.compile(r"[十拾百佰千仟万萬亿億]")
+
+
+def _chinese_candidates(text: str) -> list[tuple[Decimal, str]]:
+    """Amounts written in Chinese numerals: with a currency word, after a money verb, or in 万/亿 on their own."""
+    found: list[tuple[Decimal, str]] = []
+    idioms = [m.span() for m in _CN_IDIOM_RE.finditer(text)]
+    for match in _CN_NUMERAL_RE.finditer(text):
+        numeral, unit = match.group(1) + (match.group(2) or ""), match.group(3)
+        start, end = match.start(1), match.end(2) if match.group(2) is not None else match.end(1)
+        if any(a <= start < b or a < match.end(1) <= b for a, b in idioms):
+            continue
+        if numeral[0] not in _CN_LEADING:
+            continue
+        if unit is None and (
+            not (_after_money_verb(text, start) or any(ch in numeral for ch in "万萬亿億"))
+            or _COUNT_WORD_RE.match(text, end, end + 6)
+        ):
+            continue
+        value = chinese_numeral_value(numeral)
+        if value and value <= MAX_AMOUNT:
+            found.append((Decimal(value), _CN_CURRENCY.get(unit or "", "CNY")))
+    return found
+
+
+def amounts_in_text(text: str) -> list[Money]:
+    """Every sum of money named in ``text`` (its first 20,000 characters), in order of the forms found."""
+    try:
+        return [Money(amount=v.quantize(Decimal("0.01")), currency=c) for v, c in _candidates(text[:20_000])]
+    except Exception:
+        return []
 
 
 def extract_amount(text: str) -> Money | None:
     """The largest amount of money named in ``text``, or None. Never raises."""
-    try:
-        found = _candidates(text[:20_000])
-        if not found:
-            return None
-        value, currency = max(found, key=lambda item: item[0] * ROUGH_CNY_RATE.get(item[1], Decimal(1)))
-        return Money(amount=value.quantize(Decimal("0.01")), currency=currency)
-    except Exception:
+    found = amounts_in_text(text)
+    if not found:
         return None
+    return max(found, key=lambda m: m.amount * ROUGH_CNY_RATE.get(m.currency, Decimal(1)))
