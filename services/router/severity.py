@@ -29,8 +29,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
+from complaintflow.amounts import amounts_in_text
 from schemas import Complaint, Money, Reason, Severity, SocialDetails
 from services.router.classifier import Classification
 
@@ -107,26 +108,71 @@ def _by_first_character(terms: list[str]) -> str:
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _terms = TermPattern
 
+# Chinese terms match anywhere, so a term that is also part of ordinary words is given in the contexts that make it
+# a signal ("向监管", "人行投诉") rather than alone ("资金监管账户", "个人行为" are not threats). Traditional forms of
+# the commonest terms are listed too. English terms match on word boundaries and are phrases where a single word
+# would also be ordinary ("the news", not "news": "Good news" is not a threat).
 SIGNAL_PATTERNS: dict[str, TermPattern] = {
     "regulator_threat": _terms(
-        "监管",
         "银保监",
+        "銀保監",
         "银监",
+        "保监会",
+        "证监会",
         "金融监管总局",
+        "金融监督管理",
+        "监管部门",
+        "监管机构",
+        "监管机关",
+        "监管局",
+        "监管热线",
+        "向监管",
+        "找监管",
+        "到监管",
+        "去监管",
+        "给监管",
+        "監管部門",
+        "監管機構",
         "人民银行",
-        "人行",
+        "人民銀行",
+        "央行",
+        "向人行",
+        "找人行",
+        "到人行",
+        "去人行",
+        "给人行",
+        "人行投诉",
+        "人行举报",
+        "人行热线",
         "12378",
+        "12363",
+        "12315",
+        "12345",
         "消协",
         "消费者协会",
-        "12315",
+        "消保委",
+        "市长热线",
+        "市民热线",
+        "金融办",
+        "银行业协会",
         "信访",
+        "信訪",
+        "上访",
         "regulators?",
+        "regulatory agenc(?:y|ies)",
         "cfpb",
         "consumer financial protection bureau",
         "occ",
+        "comptroller of the currency",
         "fdic",
         "federal reserve",
-        "attorney general",
+        "ftc",
+        "federal trade commission",
+        "attorney general'?s?",
+        "department of financial (?:services|institutions|protection)",
+        "banking department",
+        "department of banking",
+        "banking commission(?:er)?",
         "financial ombudsman",
         "fca",
         "better business bureau",
@@ -134,90 +180,182 @@ SIGNAL_PATTERNS: dict[str, TermPattern] = {
     ),
     "media_threat": _terms(
         "媒体",
+        "媒體",
         "曝光",
         "记者",
+        "記者",
         "电视台",
+        "報社",
         "报社",
+        "报纸",
+        "新闻",
         "上热搜",
         "发微博",
+        "微博上",
+        "发抖音",
+        "发到网上",
+        "发网上",
         "网上曝光",
-        "media",
-        "news",
+        "公之于众",
+        "黑猫投诉",
+        "315晚会",
+        "the news",
+        "local news",
+        "national news",
+        "news media",
+        "news station",
+        "news outlets?",
+        "news channel",
+        "the media",
         "journalists?",
         "reporters?",
-        "newspaper",
+        "newspapers?",
         "tv station",
+        "television station",
+        "the press",
         "go public",
+        "going public",
         "social media",
+        "post (?:this|it|my story) online",
+        "go viral",
     ),
     "legal_threat": _terms(
         "起诉",
+        "起訴",
         "律师",
+        "律師",
         "法院",
         "诉讼",
+        "訴訟",
         "打官司",
         "仲裁",
         "报警",
-        "attorney",
+        "報警",
+        "报案",
+        "派出所",
+        "公安局",
+        "法律途径",
+        "法律手段",
+        "法律责任",
+        "走法律",
+        "告你们",
+        "attorney(?! general)",
         "lawyers?",
         "sue",
         "suing",
         "lawsuit",
         "legal action",
+        "legal counsel",
+        "litigation",
         "court",
         "small claims",
         "class action",
+        "police report",
     ),
     "vulnerable_customer": _terms(
         "老人",
         "老年",
         "年迈",
         "高龄",
+        "七旬",
+        "八旬",
+        "九旬",
+        "古稀",
+        "耄耋",
+        "退休",
+        "离休",
+        "老大爷",
         "大爷",
         "大妈",
-        "老大爷",
         "老太太",
+        "老太",
+        "老伴",
+        "老母亲",
+        "老父亲",
+        "空巢",
+        "孤寡",
         "残疾",
+        "殘疾",
         "残障",
         "盲人",
         "聋哑",
+        "视障",
+        "听障",
+        "瘫痪",
+        "卧床",
+        "失能",
         "重病",
         "癌症",
+        "化疗",
         "住院",
         "病重",
+        "老年痴呆",
+        "阿尔茨海默",
         "孕妇",
         "精神病",
+        "低保",
         "older american",
         "elderly",
-        "senior citizen",
+        "senior citizens?",
+        "retired",
+        "retiree",
+        "pensioner",
+        "on a fixed income",
         "disabled",
         "disability",
         "seriously ill",
         "terminally ill",
         "cancer",
+        "chemotherapy",
         "dementia",
+        "alzheimer'?s",
         "blind",
+        "deaf",
         "wheelchair",
+        "hospice",
         "hospitali[sz]ed",
     ),
     "fraud_in_progress": _terms(
         "盗刷",
+        "盜刷",
         "被盗",
+        "被盜",
         "被骗",
+        "被騙",
+        "骗了",
+        "骗走",
         "诈骗",
-        "冻结",
+        "詐騙",
+        "骗子",
+        "假客服",
+        "冒充",
+        "冒用",
+        "盗用",
+        "钓鱼",
         "正在被转",
         "被转走",
+        "被人转走",
+        "被转账",
+        "资金被转",
         "不是我本人操作",
-        "骗子",
+        "不是本人操作",
+        "非本人操作",
+        "未经我授权",
+        "未经本人授权",
         "unauthori[sz]ed",
         "someone is using my",
         "someone used my",
         "stolen",
         "scam",
         "scammed",
+        "scammers?",
+        "phishing",
         "hacked",
-        "fraudulent (?:charges?|transactions?|withdrawals?)",
+        "impersonat(?:ed|ing|or)",
+        "fraudulent (?:charges?|transactions?|withdrawals?|transfers?|activity)",
+        "did not authori[sz]e",
+        "didn't authori[sz]e",
+        "never authori[sz]ed",
         "draining my account",
         "emptied my account",
     ),
@@ -227,21 +365,68 @@ SIGNAL_PATTERNS: dict[str, TermPattern] = {
         "不想活",
         "轻生",
         "自杀",
-        "崩溃",
+        "跳楼",
+        "寻死",
+        "精神崩溃",
+        "快崩溃",
+        "要崩溃",
+        "濒临崩溃",
+        "情绪崩溃",
+        "彻底崩溃",
         "绝望",
         "救命钱",
         "看病的钱",
+        "治病的钱",
+        "手术费",
         "养老钱",
+        "吃不上饭",
         "suicid\\w*",
+        "kill myself",
+        "end my life",
         "desperate",
         "can't feed",
         "cannot feed",
         "homeless",
+        "evicted",
+        "eviction",
         "lose my home",
-        "breakdown",
+        "losing my home",
+        "nervous breakdown",
+        "mental breakdown",
         "life savings",
     ),
 }
+
+# Phrases that contain a signal's term without being that signal, blanked out before the scan.
+_NOT_SIGNALS = re.compile(
+    r"unauthori[sz]ed (?:hard )?inquir(?:y|ies)|power of attorney|attorney-in-fact|stolen identity report"
+    r"|reporters? (?:agenc|compan)\w*|credit reporter"
+)
+# A stated age of 65 or more: "我今年七十八岁了", "年过七十", "I am 82 years old", "my 85-year-old mother", "aged 70".
+_CN_AGE = (
+    "(?:六十[五六七八九]|[七八九]十[一二三四五六七八九]?|一百(?:零?[一二三四五六七八九十])?|6[5-9]|[7-9][0-9]|10[0-9])"
+)
+_AGE = re.compile(
+    rf"(?<![\d.]){_CN_AGE}\s*(?:多)?\s*(?:周岁|岁)|(?:年过|年近|年逾|年满|已过|过了)\s*(?:[七八九]十|[7-9]0)"
+    r"|(?<![\d$.,])(?:6[5-9]|[7-9][0-9]|10[0-9])[\s-]*(?:years?|yrs?)[\s-]*(?:old|of age)"
+    r"|\b(?:aged?|at the age of|age of)\s+(?:6[5-9]|[7-9][0-9]|10[0-9])\b"
+    r"|\bin (?:my|his|her|their) (?:late sixties|seventies|eighties|nineties|70s|80s|90s|70's|80's|90's)",
+    re.I,
+)
+# Debts and accounts have ages too ("a debt over 70 years old" never happens, "an account 10 years old" does):
+# only ages of 65 and more count, and "... years old" after a debt word is not the customer's age.
+_AGE_OF_A_THING = re.compile(
+    r"(?:debt|account|loan|car|house|home|vehicle|record|item|card)s?\s+"
+    r"(?:that is |is |was )?(?:over |more than |about )?$"
+)
+
+
+def _stated_age(text: str) -> str | None:
+    for match in _AGE.finditer(text):
+        if _AGE_OF_A_THING.search(text, max(0, match.start() - 30), match.start()):
+            continue
+        return match.group(0)
+    return None
 
 
 class SignalScanner:
@@ -294,59 +479,12 @@ _SIGNAL_SCANNER = SignalScanner(SIGNAL_PATTERNS)
 _RISKY_REASONS = frozenset(
     {Reason.unauthorised_loss, Reason.information_security, Reason.collection_conduct, Reason.mis_selling}
 )
-# (currency, pattern, characters one of which every match contains)
-_AMOUNT_PATTERNS: tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...] = (
-    ("USD", re.compile(r"\{?\$\s?([\d,]+(?:\.\d+)?)\}?"), ("$",)),
-    ("GBP", re.compile(r"£\s?([\d,]+(?:\.\d+)?)"), ("£",)),
-    ("CNY", re.compile(r"[¥￥]\s?([\d,]+(?:\.\d+)?)"), ("¥", "￥")),
-    ("CNY", re.compile(r"([\d,]+(?:\.\d+)?)\s?(万|千)?\s?(?:元|块|人民币)"), ("元", "块", "人民币")),
-    ("CNY", re.compile(r"([\d,]+(?:\.\d+)?)\s?万"), ("万",)),
-)
-_CHINESE_NUMERALS = {
-    "一": 1,
-    "二": 2,
-    "两": 2,
-    "三": 3,
-    "四": 4,
-    "五": 5,
-    "六": 6,
-    "七": 7,
-    "八": 8,
-    "九": 9,
-    "十": 10,
-}
-_CHINESE_AMOUNT = re.compile(r"([一二两三四五六七八九十]+)(万|千)(?:元|块)?")
-
-
-def amounts_in_text(text: str) -> list[Money]:
-    """Sums of money named in a complaint: $1,800.00, {$100.00}, £300, ¥500, 5000元, 20万, 两万元."""
-    return [Money(amount=value, currency=currency) for value, currency in _amounts(text)]
-
-
-def _amounts(text: str) -> list[tuple[Decimal, str]]:
-    found: list[tuple[Decimal, str]] = []
-    for currency, pattern, marks in _AMOUNT_PATTERNS:
-        if not any(mark in text for mark in marks):
-            continue  # a cheap substring test spares a regular-expression scan of the whole complaint
-        for match in pattern.finditer(text):
-            try:
-                value = Decimal(match.group(1).replace(",", ""))
-            except InvalidOperation:
-                continue
-            unit = match.group(2) if pattern.groups >= 2 else ("万" if pattern.pattern.endswith("万") else None)
-            value *= {"万": 10_000, "千": 1_000}.get(unit or "", 1)
-            found.append((value, currency))
-    for match in _CHINESE_AMOUNT.finditer(text) if "万" in text or "千" in text else ():
-        digits = match.group(1)
-        value = sum(_CHINESE_NUMERALS[ch] for ch in digits) if len(digits) <= 2 else 0
-        if value:
-            found.append((Decimal(value * (10_000 if match.group(2) == "万" else 1_000)), "CNY"))
-    return found
 
 
 def _amount_signal(amount: Money | None, text: str, thresholds: SeverityThresholds) -> tuple[str | None, str]:
     """The signal for the highest threshold reached, and its level (``critical``/``high``/``medium``/"")."""
-    candidates = [(amount.amount, amount.currency)] if amount is not None else _amounts(text)
+    found = [amount] if amount is not None else amounts_in_text(text)
+    candidates = [(money.amount, money.currency) for money in found]
     best: tuple[int, str | None, str] = (0, None, "")
     for value, currency in candidates:
         limits = thresholds.amounts.get(currency.upper())
@@ -384,16 +522,20 @@ def assess_text(
     thresholds: SeverityThresholds = DEFAULT,
 ) -> SeverityAssessment:
     """Severity from raw parts, for callers without a :class:`Complaint` (the ``classify`` CLI)."""
-    lowered = f"{text} {' '.join(tags)}".lower()
+    lowered = _NOT_SIGNALS.sub(" ", f"{text} {' '.join(tags)}".lower())
     signals: list[str] = []
     explanations: list[str] = []
     amount_signal, amount_level = _amount_signal(amount, text, thresholds)
     if amount_signal:
         signals.append(amount_signal)
         explanations.append(f"amount at stake reaches the {amount_level} threshold ({amount_signal})")
-    for name, term in _SIGNAL_SCANNER.first_terms(lowered).items():
-        signals.append(name)
-        explanations.append(f"{name}: {term!r}")
+    found = _SIGNAL_SCANNER.first_terms(lowered)
+    if "vulnerable_customer" not in found and (age := _stated_age(lowered)):
+        found["vulnerable_customer"] = f"age {age}"
+    for name in SIGNAL_PATTERNS:
+        if name in found:
+            signals.append(name)
+            explanations.append(f"{name}: {found[name]!r}")
     if repeat_count >= 1:
         signals.append("repeat_complaint")
         explanations.append(f"repeat_complaint: {repeat_count} earlier complaint(s) by this customer")

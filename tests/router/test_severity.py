@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from complaintflow.amounts import amounts_in_text
 from schemas import (
     BusinessLine,
     Channel,
@@ -23,7 +24,6 @@ from services.router.classifier import Classification
 from services.router.severity import (
     AmountThresholds,
     SeverityThresholds,
-    amounts_in_text,
     assess_severity,
     assess_text,
 )
