@@ -27,7 +27,7 @@ Mapping, first that applies:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -152,9 +152,14 @@ SIGNAL_PATTERNS: dict[str, TermPattern] = {
         "消费者协会",
         "消保委",
         "市长热线",
+        "政府投诉",
+        "向政府",
         "市民热线",
         "金融办",
         "银行业协会",
+        "金管会",
+        "金管會",
+        "金管局",
         "信访",
         "信訪",
         "上访",
@@ -166,8 +171,6 @@ SIGNAL_PATTERNS: dict[str, TermPattern] = {
         "comptroller of the currency",
         "fdic",
         "federal reserve",
-        "ftc",
-        "federal trade commission",
         "attorney general'?s?",
         "department of financial (?:services|institutions|protection)",
         "banking department",
@@ -246,11 +249,9 @@ SIGNAL_PATTERNS: dict[str, TermPattern] = {
         "lawsuit",
         "legal action",
         "legal counsel",
-        "litigation",
         "court",
         "small claims",
         "class action",
-        "police report",
     ),
     "vulnerable_customer": _terms(
         "老人",
@@ -322,7 +323,6 @@ SIGNAL_PATTERNS: dict[str, TermPattern] = {
         "被盜",
         "被骗",
         "被騙",
-        "骗了",
         "骗走",
         "诈骗",
         "詐騙",
@@ -349,8 +349,9 @@ SIGNAL_PATTERNS: dict[str, TermPattern] = {
         "scam",
         "scammed",
         "scammers?",
-        "phishing",
         "hacked",
+        "pretending to be",
+        "posing as",
         "impersonat(?:ed|ing|or)",
         "fraudulent (?:charges?|transactions?|withdrawals?|transfers?|activity)",
         "did not authori[sz]e",
@@ -397,34 +398,62 @@ SIGNAL_PATTERNS: dict[str, TermPattern] = {
     ),
 }
 
-# Phrases that contain a signal's term without being that signal, blanked out before the scan.
-_NOT_SIGNALS = re.compile(
-    r"unauthori[sz]ed (?:hard )?inquir(?:y|ies)|power of attorney|attorney-in-fact|stolen identity report"
-    r"|reporters? (?:agenc|compan)\w*|credit reporter"
+# Phrases that contain a signal's term without being that signal, blanked out before the scan; each with a
+# substring it cannot match without, so that a text is scanned only for the phrases that may be in it.
+_NOT_SIGNALS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("inquir", re.compile(r"authori[sz]ed? (?:(?:this|these|the|any|those) )?(?:hard )?inquir(?:y|ies)")),
+    ("threat", re.compile(r"threat\w* (?:me )?(?:with )?(?:legal action|a lawsuit|to sue|court|arrest)")),
+    ("attorney", re.compile(r"power of attorney|attorney-in-fact")),
+    ("stolen identity", re.compile(r"stolen identity report")),
+    ("reporter", re.compile(r"reporters? (?:agenc|compan)\w*|credit reporter")),
+    ("威胁", re.compile(r"威胁\w{0,4}(?:起诉|报警|法院)")),
+    ("我", re.compile(r"(?:起诉|告)我")),
+    ("被骗", re.compile(r"(?:感觉|觉得|好像|像是)被骗")),
 )
 # A stated age of 65 or more: "我今年七十八岁了", "年过七十", "I am 82 years old", "my 85-year-old mother", "aged 70".
 _CN_AGE = (
     "(?:六十[五六七八九]|[七八九]十[一二三四五六七八九]?|一百(?:零?[一二三四五六七八九十])?|6[5-9]|[7-9][0-9]|10[0-9])"
 )
-_AGE = re.compile(
-    rf"(?<![\d.]){_CN_AGE}\s*(?:多)?\s*(?:周岁|岁)|(?:年过|年近|年逾|年满|已过|过了)\s*(?:[七八九]十|[7-9]0)"
-    r"|(?<![\d$.,])(?:6[5-9]|[7-9][0-9]|10[0-9])[\s-]*(?:years?|yrs?)[\s-]*(?:old|of age)"
-    r"|\b(?:aged?|at the age of|age of)\s+(?:6[5-9]|[7-9][0-9]|10[0-9])\b"
-    r"|\bin (?:my|his|her|their) (?:late sixties|seventies|eighties|nineties|70s|80s|90s|70's|80's|90's)",
-    re.I,
-)
-# Debts and accounts have ages too ("a debt over 70 years old" never happens, "an account 10 years old" does):
-# only ages of 65 and more count, and "... years old" after a debt word is not the customer's age.
+_CN_AGE_RE = re.compile(rf"(?<![\d.]){_CN_AGE}\s*(?:多)?\s*(?:周岁|岁)")
+_CN_AGE_OVER_RE = re.compile(r"(?:年过|年近|年逾|年满|已过|过了)\s*(?:[七八九]十|[7-9]0)")
+# English ages are figures: the figures of a text are found at C speed, then the words around them are read.
+# English ages are figures next to a few words: each occurrence of "old", "of age" or "age" (found by plain substring
+# search, much cheaper than a regular-expression scan of the text) is checked for an age of 65 or more around it.
+_AGE_FIGURE = r"(?<![0-9$.,])(?:6[5-9]|[7-9][0-9]|10[0-9])"
+_YEARS_OLD_RE = re.compile(rf"{_AGE_FIGURE}[\s-]*(?:years?|yrs?)[\s-]*(?:old|of age)$")
+_AGE_THEN_FIGURE_RE = re.compile(rf"age(?:d| of)?\s+{_AGE_FIGURE}(?![0-9])")
+_DECADE_RE = re.compile(r"\bin (?:my|his|her|their) (?:late sixties|seventies|eighties|nineties|[7-9]0'?s)")
+# Debts and accounts have ages too ("a debt 10 years old"): only ages of 65 and more count, and "... years old"
+# right after a debt word is not the customer's age.
 _AGE_OF_A_THING = re.compile(
     r"(?:debt|account|loan|car|house|home|vehicle|record|item|card)s?\s+"
     r"(?:that is |is |was )?(?:over |more than |about )?$"
 )
 
 
+def _occurrences(text: str, needle: str) -> Iterator[int]:
+    at = text.find(needle)
+    while at >= 0:
+        yield at
+        at = text.find(needle, at + 1)
+
+
 def _stated_age(text: str) -> str | None:
-    for match in _AGE.finditer(text):
-        if _AGE_OF_A_THING.search(text, max(0, match.start() - 30), match.start()):
-            continue
+    """The first statement of an age of 65 or more in an already lower-cased text, or None."""
+    if "岁" in text and (match := _CN_AGE_RE.search(text)):
+        return match.group(0)
+    if ("年" in text or "过了" in text) and (match := _CN_AGE_OVER_RE.search(text)):
+        return match.group(0)
+    for needle in ("old", "of age"):
+        for at in _occurrences(text, needle):
+            end = at + len(needle)
+            years = _YEARS_OLD_RE.search(text, max(0, at - 16), end)
+            if years and not _AGE_OF_A_THING.search(text, max(0, years.start() - 30), years.start()):
+                return years.group(0)
+    for at in _occurrences(text, "age"):
+        if (at == 0 or not text[at - 1].isalpha()) and (match := _AGE_THEN_FIGURE_RE.match(text, at)):
+            return match.group(0)
+    if ("0s" in text or "0's" in text or "ties" in text) and (match := _DECADE_RE.search(text)):
         return match.group(0)
     return None
 
@@ -510,6 +539,20 @@ def _social_reach(social: SocialDetails | None, thresholds: SeverityThresholds) 
     )
 
 
+def _signal_terms(lowered: str) -> dict[str, str]:
+    """Every signal's first term, once the phrases that only look like signals are blanked out. The blanking
+    costs a scan of the text, so it is done only when the plain scan found some signal (it can only remove)."""
+    found = _SIGNAL_SCANNER.first_terms(lowered)
+    if found:
+        blanked = lowered
+        for needle, phrase in _NOT_SIGNALS:
+            if needle in blanked:
+                blanked = phrase.sub(" ", blanked)
+        if blanked != lowered:
+            found = _SIGNAL_SCANNER.first_terms(blanked)
+    return found
+
+
 def assess_text(
     text: str,
     classification: Classification | None,
@@ -522,14 +565,14 @@ def assess_text(
     thresholds: SeverityThresholds = DEFAULT,
 ) -> SeverityAssessment:
     """Severity from raw parts, for callers without a :class:`Complaint` (the ``classify`` CLI)."""
-    lowered = _NOT_SIGNALS.sub(" ", f"{text} {' '.join(tags)}".lower())
+    lowered = f"{text} {' '.join(tags)}".lower()
     signals: list[str] = []
     explanations: list[str] = []
     amount_signal, amount_level = _amount_signal(amount, text, thresholds)
     if amount_signal:
         signals.append(amount_signal)
         explanations.append(f"amount at stake reaches the {amount_level} threshold ({amount_signal})")
-    found = _SIGNAL_SCANNER.first_terms(lowered)
+    found = _signal_terms(lowered)
     if "vulnerable_customer" not in found and (age := _stated_age(lowered)):
         found["vulnerable_customer"] = f"age {age}"
     for name in SIGNAL_PATTERNS:
