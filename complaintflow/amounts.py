@@ -148,7 +148,8 @@ def _after_money_verb(text: str, start: int) -> bool:
 
 def _candidates(text: str) -> list[tuple[Decimal, str]]:
     found: list[tuple[Decimal, str]] = []
-    chinese = _ANY_CJK.search(text) is not None  # the money verbs are Chinese: English text skips their test
+    # The money verbs and numerals are Chinese: English text skips their tests (isascii is a flag, no scan).
+    chinese = not text.isascii() and _ANY_CJK.search(text) is not None
     # In English text a number is money only next to a currency mark or word: where those are is found by plain
     # substring search, and only the numbers near one are read (a complaint holds many dates and references).
     marks = [] if chinese else _currency_positions(text)
@@ -187,7 +188,7 @@ def _currency_positions(text: str) -> list[int]:
     """Where a currency mark or word starts in ``text``, sorted."""
     positions: list[int] = []
     lowered = text.lower()
-    for needle in (*_CURRENCY_MARKS, *_CURRENCY_WORDS):
+    for needle in ("$", *_CURRENCY_WORDS) if text.isascii() else (*_CURRENCY_MARKS, *_CURRENCY_WORDS):
         at = lowered.find(needle)
         while at >= 0:
             positions.append(at)

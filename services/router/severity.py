@@ -398,17 +398,25 @@ SIGNAL_PATTERNS: dict[str, TermPattern] = {
     ),
 }
 
-# Phrases that contain a signal's term without being that signal, blanked out before the scan; each with a
-# substring it cannot match without, so that a text is scanned only for the phrases that may be in it.
-_NOT_SIGNALS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("inquir", re.compile(r"authori[sz]ed? (?:(?:this|these|the|any|those) )?(?:hard )?inquir(?:y|ies)")),
-    ("threat", re.compile(r"threat\w* (?:me )?(?:with )?(?:legal action|a lawsuit|to sue|court|arrest)")),
-    ("attorney", re.compile(r"power of attorney|attorney-in-fact")),
-    ("stolen identity", re.compile(r"stolen identity report")),
-    ("reporter", re.compile(r"reporters? (?:agenc|compan)\w*|credit reporter")),
-    ("威胁", re.compile(r"威胁\w{0,4}(?:起诉|报警|法院)")),
-    ("我", re.compile(r"(?:起诉|告)我")),
-    ("被骗", re.compile(r"(?:感觉|觉得|好像|像是)被骗")),
+# Phrases that contain a signal's term without being that signal, blanked out before the scan; each with the
+# signal it can hide and a substring it cannot match without, so a text is scanned again only when it may hold one.
+_NOT_SIGNALS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
+    (
+        "fraud_in_progress",
+        "inquir",
+        re.compile(r"authori[sz]ed? (?:(?:this|these|the|any|those) )?(?:hard )?inquir(?:y|ies)"),
+    ),
+    ("fraud_in_progress", "stolen identity", re.compile(r"stolen identity report")),
+    ("fraud_in_progress", "被骗", re.compile(r"(?:感觉|觉得|好像|像是)被骗")),
+    (
+        "legal_threat",
+        "threat",
+        re.compile(r"threat\w* (?:me )?(?:with )?(?:legal action|a lawsuit|to sue|court|arrest)"),
+    ),
+    ("legal_threat", "attorney", re.compile(r"power of attorney|attorney-in-fact")),
+    ("legal_threat", "威胁", re.compile(r"威胁\w{0,4}(?:起诉|报警|法院)")),
+    ("legal_threat", "我", re.compile(r"(?:起诉|告)我")),
+    ("media_threat", "reporter", re.compile(r"reporters? (?:agenc|compan)\w*|credit reporter")),
 )
 # A stated age of 65 or more: "我今年七十八岁了", "年过七十", "I am 82 years old", "my 85-year-old mother", "aged 70".
 _CN_AGE = (
@@ -453,7 +461,9 @@ def _stated_age(text: str) -> str | None:
     for at in _occurrences(text, "age"):
         if (at == 0 or not text[at - 1].isalpha()) and (match := _AGE_THEN_FIGURE_RE.match(text, at)):
             return match.group(0)
-    if ("0s" in text or "0's" in text or "ties" in text) and (match := _DECADE_RE.search(text)):
+    if any(words in text for words in ("in my ", "in his ", "in her ", "in their ")) and (
+        match := _DECADE_RE.search(text)
+    ):
         return match.group(0)
     return None
 
@@ -545,8 +555,8 @@ def _signal_terms(lowered: str) -> dict[str, str]:
     found = _SIGNAL_SCANNER.first_terms(lowered)
     if found:
         blanked = lowered
-        for needle, phrase in _NOT_SIGNALS:
-            if needle in blanked:
+        for signal, needle, phrase in _NOT_SIGNALS:
+            if signal in found and needle in blanked:
                 blanked = phrase.sub(" ", blanked)
         if blanked != lowered:
             found = _SIGNAL_SCANNER.first_terms(blanked)
