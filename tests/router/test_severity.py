@@ -187,7 +187,7 @@ def test_signal_scan_finds_what_a_word_boundary_search_finds(text: str) -> None:
         ("钱被转走了", "fraud_in_progress"),
         ("我的信用卡被盜刷了", "fraud_in_progress"),
         ("someone pretending to be from the bank called me", "fraud_in_progress"),
-        ("I did not authorize these withdrawals", "fraud_in_progress"),
+        ("There are three withdrawals I did not make on my statement", "fraud_in_progress"),
         ("再不处理我就去人行投诉", "regulator_threat"),
         ("我要向金融监管总局反映", "regulator_threat"),
         ("否則我會向金管會投訴", "regulator_threat"),
