@@ -367,13 +367,20 @@ SIGNAL_PATTERNS: dict[str, TermPattern] = {
         "非本人操作",
         "未经我授权",
         "未经本人授权",
-        "unauthori[sz]ed",
+        "unauthori[sz]ed (?:[a-z]+ ){0,2}(?:charges?|transactions?|withdrawals?|transfers?|purchases?)",
+        "unauthori[sz]ed (?:use of|access to) my (?:credit |debit |bank |checking |savings )?(?:cards?|accounts?)",
         "someone is using my",
         "someone used my",
-        "stolen",
-        "scam",
+        "stolen (?:credit |debit |bank )?(?:cards?|checks?|wallet|purse|money|funds|phone)",
+        *(
+            f"{thing} (?:was|were|has been|have been|had been|got) stolen"
+            for thing in ("cards?", "wallet", "purse", "checks?", "checkbook", "money", "funds", "phone", "number")
+        ),
         "scammed",
         "scammers?",
+        "victim of a scam",
+        "fell for a scam",
+        "scam (?:calls?|callers?|texts?|emails?)",
         "hacked",
         "pretending to be from",
         "sim swap",
@@ -436,6 +443,11 @@ _NOT_SIGNALS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
         re.compile(r"authori[sz]ed? (?:(?:this|these|the|any|those) )?(?:hard )?inquir(?:y|ies)"),
     ),
     ("fraud_in_progress", "stolen identity", re.compile(r"stolen identity report")),
+    (
+        "fraud_in_progress",
+        "scammed",
+        re.compile(r"(?:feel|felt)(?: like)?(?: i(?:'ve| have| was| got)?(?: been)?)? scammed"),
+    ),
     ("fraud_in_progress", "被骗", re.compile(r"(?:感觉|觉得|好像|像是)被骗")),
     (
         "legal_threat",

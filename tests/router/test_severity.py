@@ -273,3 +273,29 @@ def test_a_fraud_signal_routes_to_fraud_whatever_the_model_says() -> None:
         for line, reason in ((BusinessLine.other, Reason.other), (BusinessLine.deposits_accounts, Reason.fees_pricing)):
             route = table.route(line, reason, Severity(record["severity"]), Channel.webform, tuple(record["signals"]))
             assert route.department.value == "fraud", record["id"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I never authorized this inquiry and the unauthorized accounts are still on my report.",
+        "My identity was stolen and these accounts are not mine.",
+        "This payday loan is a scam: the interest is 400 percent.",
+        "I feel like I was scammed by the loan officer's promises.",
+    ],
+)
+def test_credit_report_and_lending_wording_is_not_fraud_in_progress(text: str) -> None:
+    assert "fraud_in_progress" not in assess_text(text, classified()).signals
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "There are unauthorized charges on my debit card.",
+        "Someone made unauthorized use of my credit card.",
+        "My wallet was stolen and the cards were used the same day.",
+        "I was the victim of a scam call and sent them $2,000.",
+    ],
+)
+def test_money_being_taken_is_fraud_in_progress(text: str) -> None:
+    assert "fraud_in_progress" in assess_text(text, classified()).signals
