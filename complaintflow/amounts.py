@@ -209,16 +209,23 @@ _ANY_CN_NUMERAL = re.compile(r"[十拾百佰千仟万萬亿億]")
 def _chinese_candidates(text: str) -> list[tuple[Decimal, str]]:
     """Amounts written in Chinese numerals: with a currency word, after a money verb, or in 万/亿 on their own."""
     found: list[tuple[Decimal, str]] = []
-    idioms = [m.span() for m in _CN_IDIOM_RE.finditer(text)]
+    in_idiom = bytearray(len(text))  # 1 where an idiom holds the character
+    for idiom in _CN_IDIOM_RE.finditer(text):
+        in_idiom[idiom.start() : idiom.end()] = b"\x01" * (idiom.end() - idiom.start())
     for match in _CN_NUMERAL_RE.finditer(text):
         numeral, unit = match.group(1) + (match.group(2) or ""), match.group(3)
         start, end = match.start(1), match.end(2) if match.group(2) is not None else match.end(1)
-        if any(a <= start < b or a < match.end(1) <= b for a, b in idioms):
+        if in_idiom[start] or in_idiom[match.end(1) - 1]:
             continue
         if numeral[0] not in _CN_LEADING:
             continue
+        # Without a currency word: a figure in 万/亿, or one of tens or more after a money verb ("扣了三千五"; a lone
+        # digit after a verb is a count, "取了一下").
         if unit is None and (
-            not (_after_money_verb(text, start) or any(ch in numeral for ch in "万萬亿億"))
+            not (
+                any(ch in numeral for ch in "万萬亿億")
+                or (_after_money_verb(text, start) and any(ch in numeral for ch in "十拾百佰千仟"))
+            )
             or _COUNT_WORD_RE.match(text, end, end + 6)
         ):
             continue

@@ -92,6 +92,8 @@ def test_largest_amount_wins() -> None:
         "转了3次",
         "还了12期",
         "三千五",  # a bare small numeral with no money word or verb is not read as money
+        "我取了一下钱",  # a lone digit after a verb is a count
+        "扣了两次",
         "about 3k people",
     ],
 )
