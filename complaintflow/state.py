@@ -56,10 +56,14 @@ for _, key in ipairs(KEYS) do
 end
 return out
 """
-# KEYS: a set. ARGV: member, expiry in seconds. Answers the set's size with the member in it.
-_ADD_AND_COUNT = """
+# KEYS: the window's customer set, its complaint set. ARGV: customer key, complaint id, expiry in seconds. Answers
+# the number of distinct customers with this one counted; a redelivered complaint or a second complaint by the same
+# customer does not raise it.
+_STORM_COUNT = """
 redis.call('SADD', KEYS[1], ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
 return redis.call('SCARD', KEYS[1])
 """
 # KEYS: a counter. ARGV: expiry in seconds, set when this call creates it. Answers the count and its TTL.
@@ -110,8 +114,14 @@ class Keys:
         return f"{PREFIX}:customer:{customer_key}"
 
     @staticmethod
-    def storm(bucket: str) -> str:
-        return f"{PREFIX}:storm:{bucket}"
+    def storm_customers(line: str, reason: str, bucket: int) -> str:
+        """Set of the hashed customer keys who complained about ``line``/``reason`` in one storm window."""
+        return f"{PREFIX}:storm:{line}:{reason}:{bucket}:customers"
+
+    @staticmethod
+    def storm_complaints(line: str, reason: str, bucket: int) -> str:
+        """Set of the complaint ids counted in the same window (linked to the incident once it is raised)."""
+        return f"{PREFIX}:storm:{line}:{reason}:{bucket}:complaints"
 
     @staticmethod
     def submission(complaint_id: str) -> str:
@@ -307,7 +317,35 @@ async def record_customer_complaint(
     return history
 
 
-async def add_and_count(client: aioredis.Redis, key: str, member: str, expire_s: int) -> int:
-    """Add ``member`` to the set at ``key``, which expires ``expire_s`` from now; the set's size. Idempotent per
-    member, so a redelivered message is not counted twice; one call instead of three commands."""
-    return int(await _script(client, _ADD_AND_COUNT)(keys=[key], args=[member, expire_s]))
+def storm_customer_key(customer: Customer, complaint_id: str) -> str:
+    """One stable, hashed key per customer for storm counts: the bank's customer id, else the e-mail address, else
+    the phone number, else the social handle (the first a complaint carries, so that a customer writing by mail and
+    by web form is one customer). A complaint without any contact counts as a customer of its own."""
+    for kind, value in (
+        ("cid", customer.customer_id),
+        ("email", customer.email.lower() if customer.email else None),
+        ("phone", customer.phone),
+        (
+            "social",
+            f"{customer.social_platform}:{customer.social_handle.lower()}"
+            if customer.social_platform and customer.social_handle
+            else None,
+        ),
+    ):
+        if value:
+            return hashlib.sha256(f"{kind}:{value}".encode()).hexdigest()[:24]
+    return hashlib.sha256(f"complaint:{complaint_id}".encode()).hexdigest()[:24]
+
+
+async def count_storm_customer(
+    client: aioredis.Redis, line: str, reason: str, bucket: int, customer_key: str, complaint_id: str, expire_s: int
+) -> int:
+    """Count the complaint and its customer in the line/reason window ``bucket``; the window's distinct customers.
+    Both sets expire ``expire_s`` after the last complaint. Idempotent: one script call."""
+    keys = [Keys.storm_customers(line, reason, bucket), Keys.storm_complaints(line, reason, bucket)]
+    return int(await _script(client, _STORM_COUNT)(keys=keys, args=[customer_key, complaint_id, expire_s]))
+
+
+async def storm_complaints(client: aioredis.Redis, line: str, reason: str, bucket: int) -> list[str]:
+    """The complaint ids counted in a storm window, sorted."""
+    return sorted(await client.smembers(Keys.storm_complaints(line, reason, bucket)))

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ValidationError
 
+from complaintflow.amounts import extract_amount
 from schemas import (
     Attachment,
     Channel,
@@ -40,7 +41,6 @@ from schemas import (
     normalise_complaint_number,
 )
 from services.intake import pii
-from services.intake.amounts import extract_amount
 from services.intake.contacts import normalise_email, to_e164
 from services.intake.email_parser import parse_email, strip_subject_prefixes
 from services.intake.forms import (

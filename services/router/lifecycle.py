@@ -14,7 +14,12 @@ from typing import Protocol
 from complaintflow.batching import TurnBatcher
 from complaintflow.dashboard.counters import record_incident
 from complaintflow.runtime import Runtime
-from complaintflow.state import add_and_count, record_customer_complaint
+from complaintflow.state import (
+    count_storm_customer,
+    record_customer_complaint,
+    storm_complaints,
+    storm_customer_key,
+)
 from complaintflow.streams import PermanentError
 from schemas import (
     Complaint,
@@ -39,6 +44,7 @@ from services.router.sla import (
     pauses_on_need_info,
     resume_deadlines,
 )
+from services.router.storm import StormRule
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +76,6 @@ def reply_context(complaint: Complaint) -> dict[str, str]:
 
 def routed_key(complaint_id: str) -> str:
     return f"cf:routed:{complaint_id}"
-
-
-def storm_key(line: str, reason: str, bucket: int) -> str:
-    return f"cf:storm:{line}:{reason}:{bucket}"
 
 
 class Lifecycle:
@@ -153,36 +155,61 @@ class Lifecycle:
     async def _storm(
         self, complaint: Complaint, classification: Classification, now: datetime
     ) -> tuple[bool, str | None]:
-        window = self.settings.storm_window_s
-        bucket = int(now.timestamp() // window)
+        """Counts the complaint's customer in its line/reason window; once the window has enough distinct customers,
+        raises the incident (once) and links every complaint of the window to it, the earlier ones included."""
+        rule = StormRule(self.settings.storm_window_s, self.settings.storm_threshold)
+        bucket = rule.bucket(now)
         line, reason = classification.business_line.value, classification.reason.value
-        key = storm_key(line, reason, bucket)
-        count = await add_and_count(self.runtime.redis, key, complaint.complaint_id, window * 2)
-        if count < self.settings.storm_threshold:
+        redis = self.runtime.redis
+        customer = storm_customer_key(complaint.customer, complaint.complaint_id)
+        customers = await count_storm_customer(
+            redis, line, reason, bucket, customer, complaint.complaint_id, rule.key_ttl_s()
+        )
+        if not rule.is_storm(customers):
             return False, None
-        incident_id = stable_id("inc", line, reason, str(bucket))
+        incident_id = rule.incident_id(line, reason, bucket)
+        await self.runtime.store.update(complaint.complaint_id, incident_id=incident_id)
         if await self.runtime.store.mark_once("incident", incident_id):
-            event = ComplaintEvent(
-                event_id=event_id_for(complaint.complaint_id, EventKind.incident.value, incident_id),
-                kind=EventKind.incident,
-                complaint_id=complaint.complaint_id,
-                complaint_number=complaint.complaint_number,
-                occurred_at=now,
-                details={
+            details = {
+                "incident_id": incident_id,
+                "business_line": line,
+                "reason": reason,
+                "customers": str(customers),
+                "window_s": str(rule.window_s),
+            }
+            await self._incident_event(complaint.complaint_id, complaint.complaint_number, now, details, "raised")
+            linked = [c for c in await storm_complaints(redis, line, reason, bucket) if c != complaint.complaint_id]
+            for other in linked:
+                await self.runtime.store.update(other, incident_id=incident_id)
+                number = (await self.runtime.store.get(other)).get("number", "")
+                await self._incident_event(other, number, now, details, "linked")
+            await record_incident(redis, {**details, "at": now.isoformat(timespec="seconds")})
+            log.warning(
+                "complaint storm",
+                extra={
                     "incident_id": incident_id,
                     "business_line": line,
                     "reason": reason,
-                    "count": str(count),
-                    "window_s": str(window),
+                    "customers": customers,
+                    "linked": len(linked),
                 },
             )
-            await self.outbox.send(self.runtime.topics.events, complaint.complaint_id, event.model_dump_json().encode())
-            await record_incident(self.runtime.redis, {**event.details, "at": now.isoformat(timespec="seconds")})
-            log.warning(
-                "complaint storm",
-                extra={"incident_id": incident_id, "business_line": line, "reason": reason, "count": count},
-            )
         return True, incident_id
+
+    async def _incident_event(
+        self, complaint_id: str, number: str, now: datetime, details: dict[str, str], role: str
+    ) -> None:
+        """The incident event of one complaint: ``raised`` for the complaint that made the storm, ``linked`` for
+        those counted before it. One per complaint and incident (stable id), so a redelivery repeats nothing."""
+        event = ComplaintEvent(
+            event_id=event_id_for(complaint_id, EventKind.incident.value, details["incident_id"]),
+            kind=EventKind.incident,
+            complaint_id=complaint_id,
+            complaint_number=number,
+            occurred_at=now,
+            details={**details, "role": role},
+        )
+        await self.outbox.send(self.runtime.topics.events, complaint_id, event.model_dump_json().encode())
 
     async def _record(self, routed: RoutedComplaint, status: ComplaintStatus, now: datetime) -> None:
         await self.runtime.store.update(

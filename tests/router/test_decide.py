@@ -1,4 +1,4 @@
-"""decide() builds the RoutedComplaint; classify_record() keeps the CLI contract; storm windows."""
+"""decide() builds the RoutedComplaint; classify_record() keeps the CLI contract."""
 
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ from schemas import (
 from services.router.classifier import Classifier
 from services.router.decide import classify_record, classify_records, decide
 from services.router.routing import RoutingTable
-from services.router.storm import StormDetector, StormThresholds
 
 NOW = datetime(2026, 11, 20, 2, 5, tzinfo=UTC)
 
@@ -126,22 +125,6 @@ def test_classify_record_without_text_reports_an_error(
 ) -> None:
     assert classify_record(record, classifier, table) == {"id": "x", "error": "missing or empty 'text'"}
     assert "error" in classify_record(["not", "an", "object"], classifier, table)
-
-
-def test_storm_detector_windows_and_incident_ids() -> None:
-    detector = StormDetector(StormThresholds(window=timedelta(minutes=30), min_complaints=5))
-    at = datetime(2026, 11, 20, 2, 17, tzinfo=UTC)
-    line, reason = BusinessLine.digital_channels, Reason.operational_error
-    assert detector.window_start(at) == datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
-    assert detector.key(line, reason, at) == "storm:digital_channels:operational_error:20261120T0200"
-    assert not detector.assess(line, reason, 4, at).storm
-    first = detector.assess(line, reason, 5, at)
-    later = detector.assess(line, reason, 9, at + timedelta(minutes=10))
-    assert first.storm and first.first and later.storm and not later.first
-    assert first.incident_id == later.incident_id
-    assert detector.assess(line, reason, 5, at + timedelta(minutes=20)).incident_id != first.incident_id
-    assert detector.threshold(Reason.unauthorised_loss) == 10
-    assert detector.key_ttl() == timedelta(hours=1)
 
 
 def test_classify_records_matches_one_by_one(classifier: Classifier, table: RoutingTable) -> None:
