@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
@@ -102,10 +103,12 @@ def send_samples(
     sms = Sample("sms (zh)", Channel.sms)
     message_id = f"demo-{run}"
     sms.complaint_id = complaint_id_for(Channel.sms, f"sms:{message_id}")
+    sms_path = "/api/v1/intake/sms"
     try:  # from a number of its own, so it starts a complaint rather than answering an earlier one
         _post(
-            http_url + "/api/v1/intake/sms",
-            {"message_id": message_id, "from": f"+86139{int(run, 16) % 10**8:08d}", "text": samples.SMS_TEXT_ZH},
+            http_url + sms_path,
+            {"message_id": message_id, "from": f"+86139{zlib.crc32(run.encode()) % 10**8:08d}", "text": samples.SMS_TEXT_ZH},
+            (adapter_tokens or {}).get(adapter_of(sms_path)),
         )
     except (OSError, urllib.error.HTTPError) as exc:
         sms.error = f"not accepted: {exc}"
