@@ -20,7 +20,8 @@ import redis.asyncio as aioredis
 from complaintflow.metrics import SLA_CLOCKS
 from complaintflow.runtime import Runtime
 from complaintflow.state import Keys
-from schemas import Department, EventKind, RoutedComplaint
+from schemas import Department, DepartmentRecord, EventKind, RoutedComplaint
+from services.router.department_feed import escalation_record, sla_record
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +156,7 @@ class SlaClock:
         deadline = routed.deadlines.first_contact_by if which == "first_contact" else routed.deadlines.decision_by
         details = {"deadline_kind": which}
         await self.lifecycle.emit(routed, kind, member, at=now, deadline=deadline, details=details)
+        await self._to_queue(sla_record(routed, kind, which, member, now))
         if kind == EventKind.sla_breached:  # open and warning are set from the schedule (complaintflow.operations)
             SLA_CLOCKS.labels("breached").inc()
         log.warning(
@@ -163,11 +165,9 @@ class SlaClock:
         )
         if kind != EventKind.sla_breached:
             return
-        cid = routed.complaint.complaint_id
         escalation = Department.consumer_protection
-        await self.lifecycle.outbox.send(
-            self.runtime.topics.department(escalation), cid, routed.model_dump_json().encode()
-        )
+        if routed.department != escalation:  # a record of its own: the routing's id would be dropped as a repeat
+            await self._to_queue(escalation_record(routed, escalation, f"sla_breached:{which}", member, now))
         await self.lifecycle.emit(
             routed,
             EventKind.escalated,
@@ -177,3 +177,7 @@ class SlaClock:
         )
         if which == "decision" and self.runtime.settings.sla_breach_apology:
             await self.lifecycle.emit(routed, EventKind.sla_breach_apology, member, at=now, deadline=deadline)
+
+    async def _to_queue(self, record: DepartmentRecord) -> None:
+        topic = self.runtime.topics.department(record.department)
+        await self.lifecycle.outbox.send(topic, record.complaint_id, record.model_dump_json().encode())

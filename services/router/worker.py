@@ -6,6 +6,7 @@ complaint seen twice is routed once, the same way.
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime
 
@@ -13,9 +14,18 @@ import faust
 
 from complaintflow.runner import RoleParts
 from complaintflow.runtime import Runtime
-from complaintflow.streams import InboundMessage, Outbox, StageRunner, add_stage, guarded, parse_record
-from schemas import Complaint, RoutedComplaint, StatusUpdate
+from complaintflow.streams import (
+    InboundMessage,
+    Outbox,
+    PermanentError,
+    StageRunner,
+    add_stage,
+    guarded,
+    parse_record,
+)
+from schemas import Complaint, ComplaintEvent, RoutedComplaint, StatusUpdate, peek_event_kind
 from services.router.classifier import Classifier
+from services.router.department_feed import FOLLOW_UP_EVENTS, follow_up_record, refused
 from services.router.lifecycle import Lifecycle
 from services.router.routing import RoutingTable
 from services.router.sla_clock import SlaClock
@@ -41,8 +51,59 @@ class StatusApplier:
         self.lifecycle = lifecycle
 
     async def __call__(self, message: InboundMessage) -> str:
-        update = parse_record(StatusUpdate, message)
-        return await self.lifecycle.apply_status(update, datetime.now(UTC))
+        try:
+            update = parse_record(StatusUpdate, message)
+        except PermanentError as exc:
+            await self._refuse_unreadable(message, exc)
+            raise
+        outcome, decided_now = await self.lifecycle.answer_status(update, datetime.now(UTC))
+        return outcome.outcome.value if decided_now else "duplicate"
+
+    async def _refuse_unreadable(self, message: InboundMessage, exc: PermanentError) -> None:
+        """An update that names its id but does not fit the schema is answered (refused) as well as dead-lettered."""
+        try:
+            data = json.loads(message.value)
+        except ValueError:
+            return
+        update_id = data.get("update_id") if isinstance(data, dict) else None
+        if not isinstance(update_id, str) or not update_id:
+            return
+        number, status = data.get("complaint_number"), data.get("status")
+        outcome = refused(
+            update_id,
+            number if isinstance(number, str) else "",
+            status if isinstance(status, str) else "",
+            "invalid",
+            f"the update does not fit the StatusUpdate schema ({exc.reason})",
+            datetime.now(UTC),
+        )
+        runtime = self.lifecycle.runtime
+        await self.lifecycle.outbox.send(runtime.topics.status_outcomes, update_id, outcome.model_dump_json().encode())
+
+
+class FollowUpForwarder:
+    """Puts each customer follow-up on the queue of the department that holds the complaint."""
+
+    def __init__(self, lifecycle: Lifecycle) -> None:
+        self.lifecycle = lifecycle
+
+    async def __call__(self, message: InboundMessage) -> str:
+        event = parse_record(ComplaintEvent, message)
+        if event.kind.value not in FOLLOW_UP_EVENTS:
+            return "ignored"
+        routed = await self.lifecycle.current(event.complaint_id)
+        if routed is None:  # not routed yet: retried, then dead-lettered (replayable), never dropped silently
+            raise LookupError(f"follow-up for complaint {event.complaint_id}, which is not routed yet")
+        status = (await self.lifecycle.runtime.store.get(event.complaint_id)).get("status")
+        record = follow_up_record(routed, event, status)
+        topic = self.lifecycle.runtime.topics.department(record.department)
+        await self.lifecycle.outbox.send(topic, event.complaint_id, record.model_dump_json().encode())
+        return record.kind.value
+
+
+def _not_a_follow_up(value: bytes) -> bool:
+    kind = peek_event_kind(value)
+    return kind is not None and kind not in FOLLOW_UP_EVENTS
 
 
 def install(app: faust.App, runtime: Runtime, options: dict[str, object]) -> RoleParts:
@@ -60,6 +121,12 @@ def install(app: faust.App, runtime: Runtime, options: dict[str, object]) -> Rol
         runtime.topics.status,
         StageRunner("router.status", StatusApplier(lifecycle), outbox, runtime.topics, attempts),
     )
+    add_stage(
+        app,
+        runtime.topics.events,
+        StageRunner("router.follow_up", FollowUpForwarder(lifecycle), outbox, runtime.topics, attempts),
+        not_for_me=_not_a_follow_up,
+    )
     clock = SlaClock(runtime, lifecycle)
 
     app.timer(settings.sla_sweep_interval_s, name="sla_sweeper")(guarded("sla_sweeper", clock.sweep))
@@ -67,4 +134,4 @@ def install(app: faust.App, runtime: Runtime, options: dict[str, object]) -> Rol
     return RoleParts()
 
 
-__all__ = ["ComplaintRouter", "RoutedComplaint", "StatusApplier", "install"]
+__all__ = ["ComplaintRouter", "FollowUpForwarder", "RoutedComplaint", "StatusApplier", "install"]
