@@ -266,7 +266,8 @@ class Lifecycle:
             )
             log.info("status update refused", extra={"update_id": update.update_id, "code": exc.error_type})
         else:
-            outcome = applied(update, *await self._applied_detail(update), now)
+            complaint_id, detail = await self._applied_detail(update)
+            outcome = applied(update, complaint_id, now, detail)
         body = outcome.model_dump_json()
         if not await self.runtime.redis.set(key, body, nx=True, ex=IDEMPOTENCY_TTL_S):
             body = await self.runtime.redis.get(key) or body  # another router answered first: theirs stands
@@ -283,7 +284,10 @@ class Lifecycle:
             return complaint_id, None
         if update.status == ComplaintStatus.transferred:
             return complaint_id, f"now with {routed.department.value}"
-        return complaint_id, f"decision due {routed.deadlines.decision_by.isoformat(timespec='minutes')}"
+        if update.status in (ComplaintStatus.resolved, ComplaintStatus.rejected, ComplaintStatus.closed):
+            return complaint_id, None
+        prefix = "decision now due" if update.status == ComplaintStatus.extended else "decision due"
+        return complaint_id, f"{prefix} {routed.deadlines.decision_by.isoformat(timespec='minutes')}"
 
     async def apply_status(self, update: StatusUpdate, now: datetime) -> str:
         store = self.runtime.store
