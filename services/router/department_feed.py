@@ -41,7 +41,7 @@ def _record(
     *id_parts: str,
     **parts: object,
 ) -> DepartmentRecord:
-    complaint = routed.complaint
+    complaint, queue = routed.complaint, Department(queue)
     return DepartmentRecord(
         kind=kind,
         record_id=stable_id("dpr", complaint.complaint_id, kind.value, queue.value, *id_parts),
