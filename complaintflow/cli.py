@@ -313,7 +313,7 @@ def dept_update(
             update = client.update(number, status, **fields)
             click.echo(f"sent {update.status.value} for {update.complaint_number} (update id {update.update_id})")
             return
-        outcome = client.update_and_wait(number, status, timeout_s=wait_s, **fields)
+        outcome = client.update_and_wait(number, status, **fields, timeout_s=wait_s)
     except NoOutcome as exc:
         click.echo(f"no answer: {exc}", err=True)
         sys.exit(3)

@@ -196,24 +196,32 @@ class DepartmentClient:
         complaint_number: str,
         status: ComplaintStatus | str,
         *,
+        note: str | None = None,
+        to_department: Department | str | None = None,
+        reason: str | None = None,
+        approver: str | None = None,
+        by: str | None = None,
+        update_id: str | None = None,
         timeout_s: float = 30.0,
-        **fields: str | Department | None,
     ) -> StatusOutcome:
         """Send a status update and return the router's outcome (applied, or refused with the reason).
 
         Raises ``InvalidUpdate`` before sending anything that cannot be right, ``NoOutcome`` when no answer came
-        within ``timeout_s``. Takes the keyword arguments of ``update``.
+        within ``timeout_s``. Sending the same ``update_id`` again returns the same outcome; it is applied once.
         """
-        check_update(
-            complaint_number,
-            status,
-            self.table,
-            to_department=fields.get("to_department"),
-            approver=fields.get("approver"),  # type: ignore[arg-type]
-        )
+        check_update(complaint_number, status, self.table, to_department=to_department, approver=approver)
         reader = self._outcome_reader()
         try:
-            update = self.update(complaint_number, status, **fields)  # type: ignore[arg-type]
+            update = self.update(
+                complaint_number,
+                status,
+                note=note,
+                to_department=to_department,
+                reason=reason,
+                approver=approver,
+                by=by,
+                update_id=update_id,
+            )
             return self._wait_for_outcome(reader, update.update_id, timeout_s)
         finally:
             reader.close()

@@ -6,6 +6,7 @@ A stack of its own (topic prefix ``dl.``) on the session's broker and Redis; CLI
 
 from __future__ import annotations
 
+import json
 import smtplib
 import subprocess
 import sys
@@ -265,3 +266,27 @@ def test_a_transfer_in_reaches_the_new_department_and_its_tail(loop_stack) -> No
 
     shown = lines_of(tail(loop_stack, target), number)
     assert any(line.startswith(f"[transfer_in] {number}") for line in shown), shown
+
+
+def test_an_update_that_is_not_a_status_update_is_refused_and_dead_lettered(loop_stack) -> None:
+    from kafka import KafkaProducer
+
+    bootstrap = loop_stack.env["KAFKA_BOOTSTRAP_SERVERS"]
+    update_id = f"upd-{uuid.uuid4()}"
+    body = {"update_id": update_id, "complaint_number": "CF-20261122-7K3Q9M", "status": "done", "at": "2026-11-22"}
+    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    try:
+        producer.send(PREFIX + "complaints.status", key=b"CF-20261122-7K3Q9M", value=json.dumps(body).encode())
+        producer.flush(30)
+    finally:
+        producer.close()
+    [outcome] = wait_for_records(
+        bootstrap, PREFIX + "complaints.status.outcomes", lambda r: r.get("update_id") == update_id
+    )
+    assert (outcome["outcome"], outcome["code"]) == ("refused", "invalid")
+    assert "does not fit the StatusUpdate schema" in outcome["reason"]
+    assert wait_for_records(
+        bootstrap,
+        PREFIX + "complaints.deadletter",
+        lambda r: r.get("stage") == "router.status" and r.get("error_type") == "schema",
+    )
