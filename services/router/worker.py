@@ -6,6 +6,7 @@ complaint seen twice is routed once, the same way.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ from services.router.routing import RoutingTable
 from services.router.sla_clock import SlaClock
 
 log = logging.getLogger(__name__)
+ROUTING_WAIT_S = 30  # how long a follow-up waits for its complaint's routing before it is retried
 
 
 class ComplaintRouter:
@@ -88,17 +90,30 @@ class FollowUpForwarder:
         self.lifecycle = lifecycle
 
     async def __call__(self, message: InboundMessage) -> str:
-        event = parse_record(ComplaintEvent, message)
+        try:
+            event = parse_record(ComplaintEvent, message)
+        except PermanentError:
+            return "ignored"  # not an event at all: the notifier, which reads every event, dead-letters it
         if event.kind.value not in FOLLOW_UP_EVENTS:
             return "ignored"
-        routed = await self.lifecycle.current(event.complaint_id)
-        if routed is None:  # not routed yet: retried, then dead-lettered (replayable), never dropped silently
+        routed = await self._routing(event.complaint_id)
+        if routed is None:  # still not routed: retried, then dead-lettered (replayable), never dropped silently
             raise LookupError(f"follow-up for complaint {event.complaint_id}, which is not routed yet")
         status = (await self.lifecycle.runtime.store.get(event.complaint_id)).get("status")
         record = follow_up_record(routed, event, status)
         topic = self.lifecycle.runtime.topics.department(record.department)
         await self.lifecycle.outbox.send(topic, event.complaint_id, record.model_dump_json().encode())
         return record.kind.value
+
+    async def _routing(self, complaint_id: str) -> RoutedComplaint | None:
+        """The complaint's routing, waiting a while for it: a follow-up can overtake its complaint's routing when
+        the router is behind on complaints.normalized (other complaints' follow-ups go on meanwhile)."""
+        for _ in range(ROUTING_WAIT_S * 2):
+            routed = await self.lifecycle.current(complaint_id)
+            if routed is not None:
+                return routed
+            await asyncio.sleep(0.5)
+        return await self.lifecycle.current(complaint_id)
 
 
 def _not_a_follow_up(value: bytes) -> bool:
