@@ -234,7 +234,9 @@ class DepartmentRecord(Record):
     """One thing a department must act on (``dept.<department>``), told apart by ``kind``.
 
     New complaints and transfers in travel as the plain ``RoutedComplaint`` (no ``kind`` field), so consumers
-    written for it keep working; every other kind travels as this record, with ``kind`` second in the JSON.
+    written for it keep working: revision 1 is a ``complaint``, a later revision a ``transfer_in``, and on a queue
+    other than its department's (``escalate_to``) an ``escalation``. Every other kind travels as this record, with
+    ``kind`` second in the JSON.
     ``department_record`` reads either shape. ``record_id`` is stable and unique per record: a consumer drops
     repeats by it (for a routing it is the routing id).
     """
