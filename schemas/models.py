@@ -202,7 +202,7 @@ class StatusOutcome(Record):
     department: Department | None = Field(default=None, description="The department that sent the update")
     reason: str | None = Field(default=None, description="Why it was refused, in words a person understands")
     code: str | None = Field(
-        default=None, description="Refusal code: unknown_complaint, extension_refused, invalid, not_allowed"
+        default=None, description="Refusal code: unknown_complaint, extension_refused, invalid, not_allowed, failed"
     )
     detail: str | None = Field(default=None, description="What was applied, e.g. the new decision deadline")
     decided_at: AwareDatetime

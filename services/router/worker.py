@@ -21,6 +21,7 @@ from complaintflow.streams import (
     PermanentError,
     StageRunner,
     add_stage,
+    dependency_errors,
     guarded,
     parse_record,
 )
@@ -49,8 +50,11 @@ class ComplaintRouter:
 
 
 class StatusApplier:
-    def __init__(self, lifecycle: Lifecycle) -> None:
+    def __init__(self, lifecycle: Lifecycle, max_attempts: int) -> None:
         self.lifecycle = lifecycle
+        self.max_attempts = max_attempts
+        self._outages = dependency_errors()
+        self._failures: dict[tuple[str, int, int], int] = {}
 
     async def __call__(self, message: InboundMessage) -> str:
         try:
@@ -58,8 +62,35 @@ class StatusApplier:
         except PermanentError as exc:
             await self._refuse_unreadable(message, exc)
             raise
-        outcome, decided_now = await self.lifecycle.answer_status(update, datetime.now(UTC))
+        where = (message.topic, message.partition, message.offset)
+        try:
+            outcome, decided_now = await self.lifecycle.answer_status(update, datetime.now(UTC))
+        except self._outages:
+            raise  # held and retried until the dependency is back; not a failure of this update
+        except Exception as exc:
+            await self._answer_failure(where, update, exc)
+            raise
+        self._failures.pop(where, None)
         return outcome.outcome.value if decided_now else "duplicate"
+
+    async def _answer_failure(self, where: tuple[str, int, int], update: StatusUpdate, exc: Exception) -> None:
+        """On the last attempt the runner makes (it then dead-letters the update), the sender is told as well."""
+        failures = self._failures[where] = self._failures.get(where, 0) + 1
+        if failures < self.max_attempts:
+            return
+        del self._failures[where]
+        outcome = refused(
+            update.update_id,
+            update.complaint_number,
+            update.status.value,
+            "failed",
+            f"the router could not apply it ({type(exc).__name__}); operators find it in the dead letters",
+            datetime.now(UTC),
+            update.department,
+            update.complaint_id,
+        )
+        topic = self.lifecycle.runtime.topics.status_outcomes
+        await self.lifecycle.outbox.send(topic, update.update_id, outcome.model_dump_json().encode())
 
     async def _refuse_unreadable(self, message: InboundMessage, exc: PermanentError) -> None:
         """An update that names its id but does not fit the schema is answered (refused) as well as dead-lettered."""
@@ -134,7 +165,7 @@ def install(app: faust.App, runtime: Runtime, options: dict[str, object]) -> Rol
     add_stage(
         app,
         runtime.topics.status,
-        StageRunner("router.status", StatusApplier(lifecycle), outbox, runtime.topics, attempts),
+        StageRunner("router.status", StatusApplier(lifecycle, attempts), outbox, runtime.topics, attempts),
     )
     add_stage(
         app,

@@ -16,10 +16,19 @@ import pytest
 from complaintflow.embedded import EmbeddedStack
 from complaintflow.runtime import Runtime
 from complaintflow.settings import Settings
+from complaintflow.streams import InboundMessage
 from complaintflow.topics import Topics
-from schemas import ComplaintEvent, RoutedComplaint, StatusOutcome, StatusUpdate, complaint_id_for
+from schemas import (
+    ComplaintEvent,
+    RoutedComplaint,
+    StatusOutcome,
+    StatusUpdate,
+    complaint_id_for,
+    complaint_number_for,
+)
 from services.router.lifecycle import Lifecycle, routed_key
 from services.router.routing import RoutingTable
+from services.router.worker import StatusApplier
 from tests.conftest import on_own_redis_database
 from tests.test_schemas import NOW, sample_routed
 
@@ -50,8 +59,6 @@ async def _lifecycle(client: Any, outbox: RecordingOutbox) -> Lifecycle:
 async def _routed_complaint(lifecycle: Lifecycle, extensions: int = 0) -> RoutedComplaint:
     routed = sample_routed()
     complaint_id = complaint_id_for(routed.complaint.channel, f"outcome-{uuid.uuid4()}")
-    from schemas import complaint_number_for
-
     complaint = routed.complaint.model_copy(
         update={"complaint_id": complaint_id, "complaint_number": complaint_number_for(complaint_id, NOW.date())}
     )
@@ -168,5 +175,27 @@ def test_a_refused_update_stays_refused_when_resent(embedded: EmbeddedStack) -> 
         second, decided_now = await lifecycle.answer_status(update, NOW)
         assert first == second and first.code == "extension_refused" and not decided_now
         assert "approver" in (first.reason or "")
+
+    on_own_redis_database(embedded, 11, scenario)
+
+
+def test_an_update_the_router_cannot_apply_is_answered_on_its_last_attempt(embedded: EmbeddedStack) -> None:
+    async def scenario(client: Any) -> None:
+        outbox = RecordingOutbox()
+        lifecycle = await _lifecycle(client, outbox)
+        routed = await _routed_complaint(lifecycle)
+        await client.set(routed_key(routed.complaint.complaint_id), '{"routing_id": "truncated by a bad restore"')
+        update = _update(routed.complaint.complaint_number, "accepted")
+        message = InboundMessage(
+            TOPICS.status, 0, 7, update.complaint_number.encode(), update.model_dump_json().encode()
+        )
+        applier = StatusApplier(lifecycle, max_attempts=3)
+        for attempt in range(3):
+            with pytest.raises(ValueError):
+                await applier(message)
+            assert len(outbox.on(TOPICS.status_outcomes)) == (1 if attempt == 2 else 0)
+        [answer] = [StatusOutcome.model_validate_json(v) for v in outbox.on(TOPICS.status_outcomes)]
+        assert (answer.outcome.value, answer.code, answer.update_id) == ("refused", "failed", update.update_id)
+        assert "dead letters" in (answer.reason or "")
 
     on_own_redis_database(embedded, 11, scenario)
