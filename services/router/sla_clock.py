@@ -144,7 +144,11 @@ class SlaClock:
         emitted = 0
         for member in await self.schedule.claim_due(now):
             cid, which, kind, _ = member.split("|")
-            routed = await self.lifecycle.current(cid)
+            try:
+                routed = await self.lifecycle.current(cid)
+            except ValueError:  # a corrupt stored routing must not stop every other complaint's alerts
+                log.error("sla alert dropped: stored routing unreadable", extra={"complaint_id": cid, "kind": kind})
+                continue
             if routed is None:
                 continue
             await self.runtime.redis.srem(_members_key(cid), member)
