@@ -222,6 +222,8 @@ def _describe_record(record: object) -> list[str]:
         ]
         if kind == DepartmentRecordKind.transfer_in:
             lines.append(f"    {routed.explanations[-1] if routed.explanations else 'transferred'}")
+        if "no_contact" in c.flags:
+            lines.append("    no usable contact: reach the customer another way (hotline call-back)")
         return [*lines, f"    {c.redacted_text[:160]}"]
     if record.follow_up is not None:
         f = record.follow_up

@@ -123,3 +123,22 @@ def test_a_good_update_is_normalised() -> None:
         " cf-20261122-7k3q9o ", "transferred", TABLE, department="cards", to_department="payments"
     )
     assert (number, status.value, sender, target) == ("CF-20261122-7K3Q90", "transferred", "cards", "payments")
+
+
+def test_dept_tail_shows_every_kind_on_lines_of_its_own() -> None:
+    from complaintflow.cli import _describe_record
+
+    routed = sample_routed()
+    complaint = routed.complaint.model_copy(update={"flags": ["no_contact"]})
+    no_contact = department_record(routed.model_copy(update={"complaint": complaint}).model_dump_json(), "cards")
+    [head, hint, text] = _describe_record(no_contact)
+    assert head.startswith(f"[complaint] {routed.complaint.complaint_number}") and "flags: no_contact" in head
+    assert "hotline call-back" in hint and "[CARD ****0123]" in text
+    member = f"{routed.complaint.complaint_id}|decision|sla_breached|1766000000"
+    for record, start in [
+        (follow_up_record(routed, _follow_up_event("need_info"), None), "[need_info_reply]"),
+        (sla_record(routed, EventKind.sla_breached, "decision", member, NOW), "[sla_breach]"),
+        (escalation_record(routed, "consumer_protection", "sla_breached:decision", member, NOW), "[escalation]"),
+    ]:
+        lines = _describe_record(record)
+        assert lines[0].startswith(f"{start} {routed.complaint.complaint_number}"), lines
