@@ -104,10 +104,11 @@ def send_samples(
     message_id = f"demo-{run}"
     sms.complaint_id = complaint_id_for(Channel.sms, f"sms:{message_id}")
     sms_path = "/api/v1/intake/sms"
+    sender = f"+86139{zlib.crc32(run.encode()) % 10**8:08d}"
     try:  # from a number of its own, so it starts a complaint rather than answering an earlier one
         _post(
             http_url + sms_path,
-            {"message_id": message_id, "from": f"+86139{zlib.crc32(run.encode()) % 10**8:08d}", "text": samples.SMS_TEXT_ZH},
+            {"message_id": message_id, "from": sender, "text": samples.SMS_TEXT_ZH},
             (adapter_tokens or {}).get(adapter_of(sms_path)),
         )
     except (OSError, urllib.error.HTTPError) as exc:

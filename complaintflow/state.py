@@ -106,6 +106,10 @@ class Keys:
         return f"{PREFIX}:done:{stage}:{item_id}"
 
     @staticmethod
+    def status_outcome(update_id: str) -> str:
+        return f"{PREFIX}:outcome:{update_id}"
+
+    @staticmethod
     def notification(event_id: str, channel: str) -> str:
         return f"{PREFIX}:notify:{event_id}:{channel}"
 

@@ -98,6 +98,25 @@ class ComplaintStatus(StrEnum):
     closed = "closed"
 
 
+class DepartmentRecordKind(StrEnum):
+    """What a record on ``dept.<department>`` asks of the department (``DepartmentRecord.kind``)."""
+
+    complaint = "complaint"  # a new complaint routed to the department
+    transfer_in = "transfer_in"  # a complaint another department transferred to this one
+    follow_up = "follow_up"  # the customer wrote again about an open complaint
+    need_info_reply = "need_info_reply"  # the customer answered the department's request for information
+    sla_warning = "sla_warning"  # most of the time allowed for a deadline has gone
+    sla_breach = "sla_breach"  # a deadline has passed
+    escalation = "escalation"  # a complaint escalated to this department (consumer protection)
+
+
+class OutcomeKind(StrEnum):
+    """The router's answer to a ``StatusUpdate`` (``StatusOutcome.outcome``)."""
+
+    applied = "applied"
+    refused = "refused"
+
+
 class EventKind(StrEnum):
     """Lifecycle events on `complaints.events`. The first group is what customers are told about."""
 

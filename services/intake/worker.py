@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -198,6 +199,10 @@ class ChannelIntake:
         details = {"channel_ref": complaint.channel_ref, "text": complaint.redacted_text[:2000]}
         if record.get("status") == ComplaintStatus.need_info.value:
             details["answers"] = ComplaintStatus.need_info.value  # the customer's reply to a request for information
+        if record.get("status"):  # the router tells a reply to a need-info request from other follow-ups by it
+            details["complaint_status"] = record["status"]
+        if complaint.attachments:
+            details["attachments"] = json.dumps([a.model_dump(mode="json") for a in complaint.attachments])
         if result.satisfaction_score is not None:
             details["score"] = str(result.satisfaction_score)
             await self.runtime.store.update(target, satisfaction=result.satisfaction_score)

@@ -15,6 +15,8 @@ from complaintflow.batching import TurnBatcher
 from complaintflow.dashboard.counters import record_incident
 from complaintflow.runtime import Runtime
 from complaintflow.state import (
+    IDEMPOTENCY_TTL_S,
+    Keys,
     count_storm_customer,
     record_customer_complaint,
     storm_complaints,
@@ -28,6 +30,7 @@ from schemas import (
     Department,
     EventKind,
     RoutedComplaint,
+    StatusOutcome,
     StatusUpdate,
     event_id_for,
     normalise_complaint_number,
@@ -35,6 +38,7 @@ from schemas import (
 )
 from services.router.classifier import Classification, Classifier
 from services.router.decide import decide
+from services.router.department_feed import applied, pre_check, refused
 from services.router.routing import RoutingTable
 from services.router.sla import (
     ExtensionNotAllowed,
@@ -280,6 +284,58 @@ class Lifecycle:
         await self.outbox.send(self.runtime.topics.events, complaint.complaint_id, event.model_dump_json().encode())
 
     # --- status updates -----------------------------------------------------------------------------
+    async def answer_status(self, update: StatusUpdate, now: datetime) -> tuple[StatusOutcome, bool]:
+        """Applies the update (or refuses it) and publishes the outcome, keyed by the update id.
+
+        The outcome is stored the first time; a resent update gets the stored outcome again and is not applied
+        twice. Returns the outcome and whether it was decided now.
+        """
+        key = Keys.status_outcome(update.update_id)
+        stored = await self.runtime.redis.get(key)
+        if stored:
+            await self.outbox.send(self.runtime.topics.status_outcomes, update.update_id, stored.encode())
+            return StatusOutcome.model_validate_json(stored), False
+        check = pre_check(update)
+        try:
+            if check is not None:
+                raise PermanentError(check[1], check[0])
+            await self.apply_status(update, now)
+        except PermanentError as exc:
+            outcome = refused(
+                update.update_id,
+                update.complaint_number,
+                update.status.value,
+                exc.error_type,
+                exc.reason,
+                now,
+                update.department,
+                update.complaint_id,
+            )
+            log.info("status update refused", extra={"update_id": update.update_id, "code": exc.error_type})
+        else:
+            complaint_id, detail = await self._applied_detail(update)
+            outcome = applied(update, complaint_id, now, detail)
+        body = outcome.model_dump_json()
+        if not await self.runtime.redis.set(key, body, nx=True, ex=IDEMPOTENCY_TTL_S):
+            body = await self.runtime.redis.get(key) or body  # another router answered first: theirs stands
+        await self.outbox.send(self.runtime.topics.status_outcomes, update.update_id, body.encode())
+        return StatusOutcome.model_validate_json(body), True
+
+    async def _applied_detail(self, update: StatusUpdate) -> tuple[str | None, str | None]:
+        """The complaint id and a short line on what the applied update changed."""
+        complaint_id = update.complaint_id or await self.runtime.store.id_for_number(
+            normalise_complaint_number(update.complaint_number)
+        )
+        routed = await self.current(complaint_id) if complaint_id else None
+        if routed is None:
+            return complaint_id, None
+        if update.status == ComplaintStatus.transferred:
+            return complaint_id, f"now with {routed.department.value}"
+        if update.status in (ComplaintStatus.resolved, ComplaintStatus.rejected, ComplaintStatus.closed):
+            return complaint_id, None
+        prefix = "decision now due" if update.status == ComplaintStatus.extended else "decision due"
+        return complaint_id, f"{prefix} {routed.deadlines.decision_by.isoformat(timespec='minutes')}"
+
     async def apply_status(self, update: StatusUpdate, now: datetime) -> str:
         store = self.runtime.store
         complaint_id = update.complaint_id or await store.id_for_number(
@@ -287,7 +343,9 @@ class Lifecycle:
         )
         routed = await self.current(complaint_id) if complaint_id else None
         if routed is None:
-            raise PermanentError(f"status update for unknown complaint number {update.complaint_number}", "unknown")
+            raise PermanentError(
+                f"no complaint has the number {update.complaint_number} (check the number)", "unknown_complaint"
+            )
         if await self.runtime.redis.exists(f"cf:done:status:{update.update_id}"):
             return "duplicate"
         status = update.status
@@ -330,6 +388,8 @@ class Lifecycle:
         if update.to_department is None:
             raise PermanentError("a transfer needs to_department", "invalid")
         target = Department(update.to_department)
+        if target == routed.department:
+            raise PermanentError(f"the complaint is already with {target.value}", "invalid")
         revision = routed.revision + 1
         cid = routed.complaint.complaint_id
         moved = routed.model_copy(

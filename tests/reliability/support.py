@@ -191,6 +191,8 @@ class DepartmentView:
 
     def poll(self) -> None:
         for record in self.reader.poll(500):
+            if "kind" in record:
+                continue  # a DepartmentRecord (follow-up, SLA alert, escalation), not a routing
             routed = RoutedComplaint.model_validate({k: v for k, v in record.items() if not k.startswith("_")})
             if self.topic_of[record["_topic"]] != routed.department:
                 continue  # the escalation copy on a second department's topic
