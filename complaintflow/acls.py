@@ -1,11 +1,13 @@
 """Who may read and write which topic in production: the Kafka ACLs of every principal, from the topic registry.
 
 - ``intake`` reads the raw topics, writes them (HTTP and SMTP entry points) and the normalised complaints.
-- ``router`` reads normalised complaints and status updates, writes the routed topic and every department queue.
+- ``router`` reads normalised complaints, status updates and events (customers' follow-ups), writes the routed
+  topic, every department queue and the answers to status updates.
 - ``notifier`` reads lifecycle events, writes the social replies.
 - The three workers write events and dead letters, and may describe every topic (each checks at start that
   all topics exist).
-- ``dept_<department>`` reads only its own queue (in its own consumer group) and writes only ``complaints.status``.
+- ``dept_<department>`` reads only its own queue (in its own consumer group) and the answers to updates, and writes
+  only ``complaints.status``.
 - ``adapter_<channel>`` (a system publishing straight to Kafka) writes only ``complaints.raw.<channel>``.
 
 The broker's super user (``admin``) creates the topics and these ACLs; nothing else is allowed
@@ -51,12 +53,12 @@ def acl_plan(topics: Topics, group_prefix: str) -> list[Grant]:
     departments = [topics.department(d) for d in Department]
     reads = {
         "intake": raw,
-        "router": [topics.normalized, topics.status],
+        "router": [topics.normalized, topics.status, topics.events],
         "notifier": [topics.events],
     }
     writes = {
         "intake": [*raw, topics.normalized],
-        "router": [topics.routed, *departments],
+        "router": [topics.routed, *departments, topics.status_outcomes],
         "notifier": [topics.notifications_social],
     }
     grants: list[Grant] = []
@@ -71,6 +73,8 @@ def acl_plan(topics: Topics, group_prefix: str) -> list[Grant]:
         grants.append(Grant(principal, "Read", "topic", topics.department(department)))
         grants.append(Grant(principal, "Read", "group", f"{group_prefix}-dept-{department.value}"))
         grants.append(Grant(principal, "Write", "topic", topics.status))
+        # `dept update` waits for the router's answer to its update (read without a group).
+        grants.append(Grant(principal, "Read", "topic", topics.status_outcomes))
     for channel in Channel:
         grants.append(Grant(adapter_principal(channel), "Write", "topic", topics.raw(channel)))
     return sorted(set(grants))

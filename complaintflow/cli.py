@@ -10,7 +10,7 @@ import click
 
 from complaintflow.settings import Settings, get_settings
 
-CHANNELS = ("email", "webform", "hotline", "social")
+CHANNELS = ("email", "webform", "hotline", "social", "sms")
 
 
 def _settings() -> Settings:
@@ -191,24 +191,71 @@ def dept() -> None:
 @click.option("--group", default=None, help="Consumer group (default: complaintflow-dept-<DEPT>).")
 @click.option("--idle-timeout", type=float, default=None, help="Stop after this many seconds without a message.")
 def dept_tail(department: str, group: str | None, idle_timeout: float | None) -> None:
-    """Print complaints routed to DEPARTMENT as they arrive (and commit them as handled)."""
-    from services.router.department_client import DepartmentClient
+    """Print what DEPARTMENT must act on as it arrives (and commit it as handled).
+
+    Each record starts with its kind: complaint, transfer_in, follow_up, need_info_reply, sla_warning,
+    sla_breach or escalation.
+    """
+    from services.router.department_client import DepartmentClient, InvalidUpdate
 
     settings = _settings()
-    client = DepartmentClient(_bootstrap(settings), department, settings, group_id=group)
     try:
-        for routed in client.complaints(idle_timeout_s=idle_timeout):
-            c = routed.complaint
-            click.echo(
-                f"{c.complaint_number}  {routed.severity.value:<8} {routed.business_line.value}/"
-                f"{routed.reason.value}  via {c.channel.value}  due {routed.deadlines.decision_by:%Y-%m-%d}  "
-                f"[{'; '.join(routed.explanations[:3])}]"
-            )
-            click.echo(f"    {c.redacted_text[:160]}")
+        client = DepartmentClient(_bootstrap(settings), department, settings, group_id=group)
+    except InvalidUpdate as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    try:
+        for record in client.records(idle_timeout_s=idle_timeout):
+            for line in _describe_record(record):
+                click.echo(line)
     except KeyboardInterrupt:
         pass
     finally:
         client.close()
+
+
+def _describe_record(record: object) -> list[str]:
+    """A department record as the lines ``dept tail`` prints: kind and number first, then what to read."""
+    from schemas import DepartmentRecord, DepartmentRecordKind
+
+    assert isinstance(record, DepartmentRecord)
+    routed, kind = record.routed, record.kind
+    c = routed.complaint
+    head = f"[{kind.value}] {c.complaint_number}  {routed.severity.value:<8} "
+    flags = f"  flags: {', '.join(c.flags)}" if c.flags else ""
+    if kind in (DepartmentRecordKind.complaint, DepartmentRecordKind.transfer_in):
+        lines = [
+            head + f"{routed.business_line.value}/{routed.reason.value}  via {c.channel.value}  "
+            f"due {routed.deadlines.decision_by:%Y-%m-%d}{flags}  [{'; '.join(routed.explanations[:3])}]"
+        ]
+        if kind == DepartmentRecordKind.transfer_in:
+            lines.append(f"    {routed.explanations[-1] if routed.explanations else 'transferred'}")
+        if "no_contact" in c.flags:
+            lines.append("    no usable contact: reach the customer another way (hotline call-back)")
+        return [*lines, f"    {c.redacted_text[:160]}"]
+    if record.follow_up is not None:
+        f = record.follow_up
+        via = f.channel.value if f.channel else c.channel.value
+        lines = [head + f"customer wrote via {via} at {f.received_at:%Y-%m-%d %H:%M}{flags}"]
+        lines += [f"    {f.text[:160]}"] if f.text else []
+        lines += [
+            f"    attachment: {a.filename or '(no name)'} ({a.content_type}, {a.size} bytes)" for a in f.attachments
+        ]
+        return lines
+    if record.alert is not None:
+        what = "passed" if kind == DepartmentRecordKind.sla_breach else "nears"
+        due = f"{record.alert.deadline:%Y-%m-%d %H:%M %Z}"
+        return [
+            head + f"{record.alert.deadline_kind} deadline {what}: due {due}  (owner {routed.department.value}){flags}"
+        ]
+    if record.escalation is not None:
+        e = record.escalation
+        return [
+            head + f"escalated from {e.from_department.value} ({e.cause}){flags}  "
+            f"[{'; '.join(routed.explanations[:3])}]",
+            f"    {c.redacted_text[:160]}",
+        ]
+    return [head + c.complaint_number]
 
 
 @dept.command("update")
@@ -231,10 +278,12 @@ def dept_tail(department: str, group: str | None, idle_timeout: float | None) ->
     ),
 )
 @click.option("--note", default=None, help="Shown to the customer (need_info, resolved).")
-@click.option("--to", "to_department", default=None, help="Target department of a transfer.")
+@click.option("--to", "to_department", default=None, help="Target department of a transfer (required for it).")
 @click.option("--reason", default=None, help="Why (transfer, extension, rejection).")
 @click.option("--approver", default=None, help="Approver of a second extension.")
 @click.option("--department", default="consumer_protection", help="The department sending the update.")
+@click.option("--wait", "wait_s", type=float, default=30.0, show_default=True, help="Seconds to wait for the answer.")
+@click.option("--no-wait", is_flag=True, help="Send and return without waiting for the router's answer.")
 def dept_update(
     number: str,
     status: str,
@@ -243,25 +292,51 @@ def dept_update(
     reason: str | None,
     approver: str | None,
     department: str,
+    wait_s: float,
+    no_wait: bool,
 ) -> None:
-    """Send a StatusUpdate for complaint NUMBER to complaints.status."""
-    from schemas import normalise_complaint_number
-    from services.router.department_client import DepartmentClient
+    """Send a StatusUpdate for complaint NUMBER and print the router's answer.
+
+    Exit status: 0 applied (or sent, with --no-wait), 1 refused (the reason is printed), 2 invalid update
+    (nothing sent), 3 no answer within --wait seconds.
+    """
+    from services.router.department_client import DepartmentClient, InvalidUpdate, NoOutcome, check_update
+    from services.router.routing import RoutingTable
 
     settings = _settings()
-    client = DepartmentClient(_bootstrap(settings), department, settings)
     try:
-        update = client.update(
-            normalise_complaint_number(number),
+        number, *_ = check_update(
+            number,
             status,
-            note=note,
+            RoutingTable.load(settings.routing_table),
+            department=department,
             to_department=to_department,
-            reason=reason,
             approver=approver,
         )
+    except InvalidUpdate as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    client = DepartmentClient(_bootstrap(settings), department, settings)
+    fields = {"note": note, "to_department": to_department, "reason": reason, "approver": approver}
+    try:
+        if no_wait:
+            update = client.update(number, status, **fields)
+            click.echo(f"sent {update.status.value} for {update.complaint_number} (update id {update.update_id})")
+            return
+        outcome = client.update_and_wait(number, status, **fields, timeout_s=wait_s)
+    except NoOutcome as exc:
+        click.echo(f"no answer: {exc}", err=True)
+        sys.exit(3)
     finally:
         client.close()
-    click.echo(f"sent {update.status.value} for {update.complaint_number} (update id {update.update_id})")
+    if outcome.outcome.value == "applied":
+        detail = f": {outcome.detail}" if outcome.detail else ""
+        click.echo(f"applied {outcome.status} to {outcome.complaint_number}{detail} (update id {outcome.update_id})")
+        return
+    click.echo(
+        f"refused {outcome.status} for {outcome.complaint_number}: {outcome.reason} (update id {outcome.update_id})"
+    )
+    sys.exit(1)
 
 
 # --- intake tools -----------------------------------------------------------------------------------
@@ -274,7 +349,9 @@ def import_mail(path: Path) -> None:
     from services.intake.publisher import ComplaintPublisher
 
     settings = _settings()
-    publisher = ComplaintPublisher(_bootstrap(settings), settings.topic_prefix, source="import")
+    publisher = ComplaintPublisher(
+        _bootstrap(settings), settings.topic_prefix, source="import", max_record_bytes=settings.kafka_max_record_bytes
+    )
     messages = list(iter_messages(path))
     with progress() as bar:
         task = bar.add_task("importing mail", total=len(messages))
@@ -343,13 +420,20 @@ def sla_sweep(at: str | None) -> None:
 @main.command()
 @click.option("--since", default="30d", show_default=True, help="Start: a duration back from now (30d, 12h) or a date.")
 @click.option("--until", "until", default=None, help="End date (YYYY-MM-DD, inclusive); default now.")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("var/report"), show_default=True)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder for the report  [default: report/ in COMPLAINTFLOW_VAR_DIR]",
+)
 @click.option("--format", "fmt", type=click.Choice(["html", "csv", "json"]), default="html", show_default=True)
-def report(since: str, until: str | None, out_dir: Path, fmt: str) -> None:
+def report(since: str, until: str | None, out_dir: Path | None, fmt: str) -> None:
     """The complaint ledger: counts, trends, recurring problems, SLA and satisfaction, from the event log."""
     from complaintflow.report.command import run_report
 
     settings = _settings()
+    out_dir = out_dir or settings.var_dir / "report"
     path = run_report(settings, _bootstrap(settings), since=since, until=until, out_dir=out_dir, fmt=fmt)
     click.echo(f"wrote {path}")
 

@@ -7,6 +7,7 @@ again. Each dead letter is replayed at most once (a Redis marker), so running re
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from collections.abc import Iterator
 
@@ -21,6 +22,43 @@ from complaintflow.topics import Topics
 from schemas import ComplaintEvent, DeadLetter
 
 REPLAY_STAGE = "replay"
+RECORD_OVERHEAD_BYTES = 4096  # a record's batch framing and headers, left free under the producer's limit
+KEPT_KEY_BYTES = 1024  # a longer key is not copied into the letter (its digest keys the record instead)
+
+
+def fitted_dead_letter(letter: DeadLetter, original: bytes, max_record_bytes: int) -> DeadLetter:
+    """The letter with the original's size and SHA-256, its body cut to what fits in one record if need be.
+
+    A letter too large for the producer could not be published, and its partition could not move on (a dead letter
+    is never skipped). The cut one keeps the reason, the source pointer (topic, partition, offset: the whole
+    original is there while the topic keeps it), the size and digest of the original, and as much of its start as
+    fits; ``original_truncated`` and the reason say so.
+    """
+    letter = letter.model_copy(
+        update={"original_bytes": len(original), "original_sha256": hashlib.sha256(original).hexdigest()}
+    )
+    limit = max(1024, max_record_bytes - RECORD_OVERHEAD_BYTES)
+    if len(letter.model_dump_json()) <= limit and len(letter.key_base64 or "") <= KEPT_KEY_BYTES * 4 // 3 + 4:
+        return letter
+    key_note = ""
+    if letter.key_base64 and len(letter.key_base64) > KEPT_KEY_BYTES * 4 // 3 + 4:
+        letter = letter.model_copy(update={"key_base64": None})
+        key_note = "; its key, too long, is not kept"
+    reason = (
+        f"{letter.reason} [original of {len(original)} bytes too large for a dead letter: only its start is kept"
+        f"{key_note}; sha256 {letter.original_sha256}]"
+    )
+    shell = letter.model_copy(update={"original_base64": "", "original_truncated": True, "reason": reason})
+    room = limit - len(shell.model_dump_json())
+    kept = original[: max(0, room) // 4 * 3]
+    return shell.model_copy(update={"original_base64": base64.b64encode(kept).decode()})
+
+
+def dead_letter_record_key(key: bytes | None) -> bytes | None:
+    """The dead letter's record key: the original's key, or the digest of a key too long to copy."""
+    if key is None or len(key) <= KEPT_KEY_BYTES:
+        return key
+    return hashlib.sha256(key).hexdigest().encode()
 
 
 def read_dead_letters(settings: Settings, bootstrap: str, idle_ms: int = 1500) -> Iterator[DeadLetter]:
@@ -76,6 +114,8 @@ def show_dead_letter(settings: Settings, bootstrap: str, dead_letter_id: str) ->
         if letter.dead_letter_id == dead_letter_id:
             summary = letter.model_dump(mode="json", exclude={"original_base64"})
             original = _decoded(base64.b64decode(letter.original_base64))
+            if letter.original_truncated:
+                original += f"\n… (cut: the original has {letter.original_bytes} bytes)"
             return json.dumps(summary, indent=2, ensure_ascii=False) + "\n--- original ---\n" + original
     raise click.ClickException(f"no dead letter {dead_letter_id}")
 
@@ -89,8 +129,8 @@ def _redis(settings: Settings) -> redis.Redis:
 
 def replay_target(letter: DeadLetter, topics: Topics) -> tuple[str, bytes | None, bytes] | None:
     """Topic, key and value to send the letter back as; None when it cannot be replayed."""
-    if not letter.source_topic:
-        return None
+    if not letter.source_topic or letter.original_truncated:
+        return None  # a cut original cannot be sent back as it was
     original = base64.b64decode(letter.original_base64)
     key = base64.b64decode(letter.key_base64) if letter.key_base64 else None
     if letter.stage.startswith("notifier."):

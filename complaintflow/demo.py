@@ -12,8 +12,10 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
 from typing import Any
 
 from kafka import KafkaConsumer
@@ -37,11 +39,12 @@ class Sample:
     department: str = "—"
     severity: str = "—"
     notified: list[str] = field(default_factory=list)
+    held: dict[str, str] = field(default_factory=dict)  # channel -> when it goes out (held for quiet hours)
     error: str | None = None
 
     @property
     def done(self) -> bool:
-        return self.error is not None or (self.department != "—" and bool(self.notified))
+        return self.error is not None or (self.department != "—" and bool(self.notified or self.held))
 
 
 def _post(url: str, body: dict[str, Any], token: str | None = None) -> dict[str, Any]:
@@ -97,6 +100,21 @@ def send_samples(
         payload = {**payload, "post_id": f"{payload['post_id']}-{run}"}
         web(label, Channel.social, "/api/v1/intake/social", payload, lambda p: p["post_id"])
 
+    sms = Sample("sms (zh)", Channel.sms)
+    message_id = f"demo-{run}"
+    sms.complaint_id = complaint_id_for(Channel.sms, f"sms:{message_id}")
+    sms_path = "/api/v1/intake/sms"
+    sender = f"+86139{zlib.crc32(run.encode()) % 10**8:08d}"
+    try:  # from a number of its own, so it starts a complaint rather than answering an earlier one
+        _post(
+            http_url + sms_path,
+            {"message_id": message_id, "from": sender, "text": samples.SMS_TEXT_ZH},
+            (adapter_tokens or {}).get(adapter_of(sms_path)),
+        )
+    except (OSError, urllib.error.HTTPError) as exc:
+        sms.error = f"not accepted: {exc}"
+    sent.append(sms)
+
     host, _, port = smtp_intake.rpartition(":")
     for index, (label, raw) in enumerate(
         (("e-mail GBK (zh)", samples.gbk_email()), ("e-mail HTML (en)", samples.html_only_email()))
@@ -139,28 +157,55 @@ def follow(bootstrap: str, topics: Topics, sent: list[Sample], timeout: float) -
                 else:
                     event = ComplaintEvent.model_validate_json(record.value)
                     sample = by_id.get(event.complaint_id)
-                    if (
-                        sample
-                        and event.kind == EventKind.notification_sent
-                        and event.details.get("for_event") == EventKind.acknowledged.value
-                    ):
-                        channel = event.details.get("delivery", "?")
-                        if channel not in sample.notified:
-                            sample.notified.append(channel)
+                    if not sample or event.details.get("for_event") != EventKind.acknowledged.value:
+                        continue
+                    channel = event.details.get("delivery", "?")
+                    if event.kind == EventKind.notification_sent and channel not in sample.notified:
+                        sample.notified.append(channel)
+                        sample.held.pop(channel, None)
+                    elif event.kind == EventKind.notification_deferred and channel not in sample.notified:
+                        sample.held[channel] = event.details.get("send_after", "")
                 if all(s.done for s in sent) or time.monotonic() > deadline:
                     break
     finally:
         consumer.close()
 
 
-def _table(sent: list[Sample]) -> Table:
+def _held_text(channel: str, send_after: str, zone: tzinfo | None) -> str:
+    try:
+        at = datetime.fromisoformat(send_after).astimezone(zone).strftime("%H:%M")
+    except ValueError:
+        return f"{channel} held (quiet hours)"
+    return f"{channel} held until {at} (quiet hours)"
+
+
+def acknowledgement_text(sample: Sample, zone: tzinfo | None = None) -> str:
+    """What became of the sample's acknowledgement: sent, held for the customer's quiet hours (until when, in
+    ``zone``), or not yet."""
+    if sample.error:
+        return sample.error
+    parts = [f"{c} ✓" for c in sample.notified] + [_held_text(c, at, zone) for c, at in sample.held.items()]
+    return ", ".join(parts) or "not yet"
+
+
+def _table(sent: list[Sample], zone: tzinfo | None = None) -> Table:
     table = Table(title="complaintflow demo")
-    for column in ("complaint number", "channel", "sample", "department", "severity", "acknowledgement"):
-        table.add_column(column)
+    # Ids are never cut: the number keeps its whole width, the other columns wrap instead.
+    table.add_column("complaint number", no_wrap=True, min_width=max(len(s.number) for s in sent) if sent else None)
+    for column in ("channel", "sample", "department", "severity", "acknowledgement"):
+        table.add_column(column, overflow="fold")
     for s in sent:
-        ack = s.error or (", ".join(f"{c} ✓" for c in s.notified) if s.notified else "not yet")
-        table.add_row(s.number, s.channel.value, s.label, s.department, s.severity, ack)
+        table.add_row(s.number, s.channel.value, s.label, s.department, s.severity, acknowledgement_text(s, zone))
     return table
+
+
+def _ready(http_url: str) -> bool:
+    """The stack's file is written before its servers listen: it is ready once /readyz says so."""
+    try:
+        with urllib.request.urlopen(http_url + "/readyz", timeout=5) as response:
+            return response.status == 200
+    except (OSError, urllib.error.HTTPError):
+        return False
 
 
 def _start_stack(settings: Settings) -> tuple[subprocess.Popen[bytes], dict[str, object]]:
@@ -175,7 +220,7 @@ def _start_stack(settings: Settings) -> tuple[subprocess.Popen[bytes], dict[str,
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         stack = read_stack_file(settings)
-        if stack and stack.get("pid") == process.pid:
+        if stack and stack.get("pid") == process.pid and _ready(str(stack["http_url"])):
             return process, stack
         if process.poll() is not None:
             raise RuntimeError("the stack could not start; run `complaintflow run` to see why")
@@ -198,9 +243,14 @@ def run_demo(settings: Settings, timeout: float) -> int:
         if process is not None:
             process.terminate()
             process.wait(30)
-    Console().print(_table(sent))
+    Console().print(_table(sent, settings.tz))
     missing = [s for s in sent if not s.done]
     if missing:
         print(f"{len(missing)} sample(s) not routed and acknowledged within {timeout:.0f}s", file=sys.stderr)
         return 1
+    if any(s.held for s in sent):
+        print(
+            "acknowledgements marked held wait for the customer's quiet hours to end; they are not lost",
+            file=sys.stderr,
+        )
     return 0

@@ -50,13 +50,19 @@ def admin_client(bootstrap: str, timeout_s: float = 30.0) -> KafkaAdminClient:
             time.sleep(0.5)
 
 
-def ensure_topics(bootstrap: str, topics: dict[str, int], replication: int = 1) -> list[str]:
-    """Create the topics that do not exist yet with their partition counts; return the ones created."""
+def ensure_topics(
+    bootstrap: str, topics: dict[str, int], replication: int = 1, max_record_bytes: int | None = None
+) -> list[str]:
+    """Create the topics that do not exist yet with their partition counts (and, if given, the largest record they
+    take: ``max.message.bytes``); return the ones created."""
     admin = admin_client(bootstrap)
+    configs = {"max.message.bytes": str(max_record_bytes)} if max_record_bytes else None
     try:
         existing = set(admin.list_topics())
         missing = [
-            NewTopic(name, partitions, replication) for name, partitions in topics.items() if name not in existing
+            NewTopic(name, partitions, replication, topic_configs=configs)
+            for name, partitions in topics.items()
+            if name not in existing
         ]
         created = []
         for topic in missing:  # one by one: a concurrent creator must not fail the whole batch
@@ -87,7 +93,10 @@ def create_all_topics(settings: Settings, bootstrap: str | None = None) -> list[
     if not server:
         raise ValueError("no Kafka bootstrap servers configured")
     return ensure_topics(
-        server, Topics(settings.topic_prefix).all(settings.topic_partitions), settings.topic_replication
+        server,
+        Topics(settings.topic_prefix).all(settings.topic_partitions),
+        settings.topic_replication,
+        settings.kafka_max_record_bytes,
     )
 
 

@@ -12,6 +12,14 @@ DEAD_LETTERS = Counter(
     "Dead letters written, by stage and error type",
     ["stage", "error_type"],
 )
+DEAD_LETTER_PUBLISH_FAILURES = Counter(
+    "complaintflow_dead_letter_publish_failures_total",
+    "Dead letters the broker did not accept (each try), by stage and error type; the partition waits meanwhile",
+    ["stage", "error_type"],
+)
+AGENT_CRASHES = Counter(
+    "complaintflow_agent_crashes_total", "Stream agents that crashed, by stage and error type", ["stage", "error_type"]
+)
 PROCESSING_SECONDS = Histogram(
     "complaintflow_processing_seconds",
     "Time to handle one message",

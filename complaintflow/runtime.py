@@ -42,34 +42,62 @@ def stack_file(settings: Settings) -> Path:
     return settings.var_dir / STACK_FILE
 
 
+def user_stack_file() -> Path:
+    """Where the user's running stack is also recorded, whatever the directory: the per-user runtime directory
+    (``XDG_RUNTIME_DIR``), else the user's cache directory."""
+    base = os.environ.get("XDG_RUNTIME_DIR") or os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "complaintflow" / STACK_FILE
+
+
+def _stack_files(settings: Settings) -> list[Path]:
+    return [stack_file(settings), user_stack_file()]
+
+
 def write_stack_file(settings: Settings, endpoints: dict[str, object]) -> Path:
-    """Tells CLI commands in other terminals (demo, dept, deadletter) where the running stack is."""
-    path = stack_file(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({**endpoints, "pid": os.getpid()}, indent=2))
-    tmp.replace(path)
-    return path
+    """Tells CLI commands in other terminals (demo, dept, deadletter) where the running stack is: in its var
+    folder, and in the user's runtime folder for commands started from another directory."""
+    record = {
+        **endpoints,
+        "pid": os.getpid(),
+        "var_dir": str(settings.var_dir.resolve()),
+        "topic_prefix": settings.topic_prefix,
+    }
+    written = []
+    for path in _stack_files(settings):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(record, indent=2))
+            tmp.replace(path)
+            written.append(path)
+        except OSError:
+            if not written:
+                raise  # the var folder must take it; the user's folder is a convenience
+    return written[0]
 
 
 def read_stack_file(settings: Settings) -> dict[str, object] | None:
-    """Endpoints of a running ``complaintflow run`` on this machine, or None if none is alive."""
-    path = stack_file(settings)
-    try:
-        data = json.loads(path.read_text())
-        os.kill(int(data["pid"]), 0)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return data
+    """Endpoints of a running ``complaintflow run`` of this user, or None if none is alive: the one of the
+    configured var folder, else the last one started (with the same topic prefix) from any directory."""
+    for index, path in enumerate(_stack_files(settings)):
+        try:
+            data = json.loads(path.read_text())
+            os.kill(int(data["pid"]), 0)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if index > 0 and data.get("topic_prefix", "") != settings.topic_prefix:
+            continue
+        return data
+    return None
 
 
 def remove_stack_file(settings: Settings) -> None:
-    path = stack_file(settings)
-    try:
-        if json.loads(path.read_text()).get("pid") == os.getpid():
-            path.unlink()
-    except (OSError, ValueError):
-        pass
+    for path in _stack_files(settings):
+        try:
+            if json.loads(path.read_text()).get("pid") == os.getpid():
+                path.unlink()
+        except (OSError, ValueError):
+            pass
 
 
 def resolve_redis_url(settings: Settings) -> str | None:

@@ -151,10 +151,20 @@ class Settings(BaseSettings):
     sla_profile: Literal["cn", "uk", "us"] = Field(default="cn", validation_alias=_env("COMPLAINTFLOW_SLA_PROFILE"))
     holidays_file: Path | None = Field(default=None, validation_alias=_env("COMPLAINTFLOW_HOLIDAYS_FILE"))
     repeat_window_days: int = Field(default=30, ge=1, validation_alias=_env("COMPLAINTFLOW_REPEAT_WINDOW_DAYS"))
-    storm_threshold: int = Field(default=20, ge=2, validation_alias=_env("COMPLAINTFLOW_STORM_THRESHOLD"))
+    storm_threshold: int = Field(
+        default=20,
+        ge=2,
+        validation_alias=_env("COMPLAINTFLOW_STORM_THRESHOLD"),
+        description="Distinct customers (not complaints) about one line and reason within the window that make a storm",
+    )
     storm_window_s: int = Field(default=900, ge=10, validation_alias=_env("COMPLAINTFLOW_STORM_WINDOW_S"))
     sla_sweep_interval_s: float = Field(default=5.0, gt=0, validation_alias=_env("COMPLAINTFLOW_SLA_SWEEP_INTERVAL_S"))
     sla_breach_apology: bool = Field(default=True, validation_alias=_env("COMPLAINTFLOW_SLA_BREACH_APOLOGY"))
+    sla_pause_on_need_info: bool | None = Field(
+        default=None,
+        validation_alias=_env("COMPLAINTFLOW_SLA_PAUSE_ON_NEED_INFO"),
+        description="Waiting on the customer stops the decision clock; unset: as the SLA profile says (cn: yes)",
+    )
 
     # --- notifier -----------------------------------------------------------------------------------
     mail_from: str = Field(
@@ -239,6 +249,12 @@ class Settings(BaseSettings):
     @property
     def producer_linger_ms(self) -> int:
         return self._kafka_choice(self.kafka_linger_ms, 20, 2)
+
+    @property
+    def kafka_max_record_bytes(self) -> int:
+        """The largest record the workers produce (and the topics are created to take): a mail of
+        ``smtp_max_message_bytes`` in its raw envelope (base64, so 4/3 of it) with room for the envelope's fields."""
+        return max(1024 * 1024, -(-self.smtp_max_message_bytes // 3) * 4 + 64 * 1024)
 
     @property
     def offset_gap_patience_s(self) -> float:

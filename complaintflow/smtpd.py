@@ -36,8 +36,9 @@ class SmtpServer(mode.Service):
         self._server: asyncio.base_events.Server | None = None
 
     def _factory(self) -> SMTP:
-        return SMTP(
+        return LongLineSMTP(
             self.handler,
+            line_length_limit=self.data_size_limit + 2,
             hostname=self.server_name,
             data_size_limit=self.data_size_limit,
             enable_SMTPUTF8=True,
@@ -54,6 +55,19 @@ class SmtpServer(mode.Service):
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+
+
+class LongLineSMTP(SMTP):
+    """aiosmtpd's server with lines as long as the message may be.
+
+    RFC 5321 limits a line to 1,000 octets and aiosmtpd answers a longer one with ``500 Line too long``; broken
+    clients in the wild send longer ones, and mainstream servers take them. Here a line may be as long as the
+    whole message (the size limit still bounds what is read), and is kept as it came.
+    """
+
+    def __init__(self, *args: Any, line_length_limit: int, **kwargs: Any) -> None:
+        self.line_length_limit = line_length_limit  # read by SMTP.__init__ for its stream reader's limit
+        super().__init__(*args, **kwargs)
 
 
 class OutboxHandler:

@@ -6,6 +6,7 @@ Message-ID lookups, idempotency markers, customer history, SLA deadlines, notifi
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import weakref
@@ -55,10 +56,14 @@ for _, key in ipairs(KEYS) do
 end
 return out
 """
-# KEYS: a set. ARGV: member, expiry in seconds. Answers the set's size with the member in it.
-_ADD_AND_COUNT = """
+# KEYS: the window's customer set, its complaint set. ARGV: customer key, complaint id, expiry in seconds. Answers
+# the number of distinct customers with this one counted; a redelivered complaint or a second complaint by the same
+# customer does not raise it.
+_STORM_COUNT = """
 redis.call('SADD', KEYS[1], ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
 return redis.call('SCARD', KEYS[1])
 """
 # KEYS: a counter. ARGV: expiry in seconds, set when this call creates it. Answers the count and its TTL.
@@ -101,6 +106,10 @@ class Keys:
         return f"{PREFIX}:done:{stage}:{item_id}"
 
     @staticmethod
+    def status_outcome(update_id: str) -> str:
+        return f"{PREFIX}:outcome:{update_id}"
+
+    @staticmethod
     def notification(event_id: str, channel: str) -> str:
         return f"{PREFIX}:notify:{event_id}:{channel}"
 
@@ -109,8 +118,14 @@ class Keys:
         return f"{PREFIX}:customer:{customer_key}"
 
     @staticmethod
-    def storm(bucket: str) -> str:
-        return f"{PREFIX}:storm:{bucket}"
+    def storm_customers(line: str, reason: str, bucket: int) -> str:
+        """Set of the hashed customer keys who complained about ``line``/``reason`` in one storm window."""
+        return f"{PREFIX}:storm:{line}:{reason}:{bucket}:customers"
+
+    @staticmethod
+    def storm_complaints(line: str, reason: str, bucket: int) -> str:
+        """Set of the complaint ids counted in the same window (linked to the incident once it is raised)."""
+        return f"{PREFIX}:storm:{line}:{reason}:{bucket}:complaints"
 
     @staticmethod
     def submission(complaint_id: str) -> str:
@@ -170,6 +185,14 @@ class ComplaintStore:
         """True the first time ``item_id`` is seen by ``stage``; False on every redelivery."""
         return bool(await self.redis.set(Keys.done(stage, item_id), "1", nx=True, ex=ttl_s))
 
+    async def first_copy(self, stage: str, item_id: str, ref: str, ttl_s: int = IDEMPOTENCY_TTL_S) -> str:
+        """Where ``stage`` first saw ``item_id`` (e.g. a raw record's topic:partition:offset): ``ref`` itself for the
+        first copy and its redeliveries, the first one's for a second copy of the same message sent again."""
+        key = Keys.done(stage, item_id)
+        if await self.redis.set(key, ref, nx=True, ex=ttl_s):
+            return ref
+        return await self.redis.get(key) or ref
+
     async def forget(self, stage: str, item_id: str) -> None:
         await self.redis.delete(Keys.done(stage, item_id))
 
@@ -222,6 +245,23 @@ class ComplaintStore:
             if owner:
                 return owner
         return None
+
+    async def recent_complaints_of(self, customer: Customer, limit: int = 20) -> list[tuple[str, str]]:
+        """The customer's latest complaints as (complaint id, status), newest first, read from their history
+        (phone, e-mail, customer id, social account; see ``record_customer_complaint``) without adding to it."""
+        keys = customer_keys(customer)
+        if not keys:
+            return []
+        found: dict[str, float] = {}
+        for entries in await asyncio.gather(
+            *(self.redis.zrevrange(Keys.customer_history(key), 0, limit - 1, withscores=True) for key in keys)
+        ):
+            for member, score in entries:
+                complaint_id = member.partition("|")[0]
+                found[complaint_id] = max(score, found.get(complaint_id, score))
+        newest = sorted(found, key=lambda c: -found[c])[:limit]
+        statuses = await asyncio.gather(*(self.redis.hget(Keys.complaint(c), "status") for c in newest))
+        return [(c, status) for c, status in zip(newest, statuses, strict=True) if status]
 
 
 def customer_keys(customer: Customer) -> list[str]:
@@ -281,7 +321,35 @@ async def record_customer_complaint(
     return history
 
 
-async def add_and_count(client: aioredis.Redis, key: str, member: str, expire_s: int) -> int:
-    """Add ``member`` to the set at ``key``, which expires ``expire_s`` from now; the set's size. Idempotent per
-    member, so a redelivered message is not counted twice; one call instead of three commands."""
-    return int(await _script(client, _ADD_AND_COUNT)(keys=[key], args=[member, expire_s]))
+def storm_customer_key(customer: Customer, complaint_id: str) -> str:
+    """One stable, hashed key per customer for storm counts: the bank's customer id, else the e-mail address, else
+    the phone number, else the social handle (the first a complaint carries, so that a customer writing by mail and
+    by web form is one customer). A complaint without any contact counts as a customer of its own."""
+    for kind, value in (
+        ("cid", customer.customer_id),
+        ("email", customer.email.lower() if customer.email else None),
+        ("phone", customer.phone),
+        (
+            "social",
+            f"{customer.social_platform}:{customer.social_handle.lower()}"
+            if customer.social_platform and customer.social_handle
+            else None,
+        ),
+    ):
+        if value:
+            return hashlib.sha256(f"{kind}:{value}".encode()).hexdigest()[:24]
+    return hashlib.sha256(f"complaint:{complaint_id}".encode()).hexdigest()[:24]
+
+
+async def count_storm_customer(
+    client: aioredis.Redis, line: str, reason: str, bucket: int, customer_key: str, complaint_id: str, expire_s: int
+) -> int:
+    """Count the complaint and its customer in the line/reason window ``bucket``; the window's distinct customers.
+    Both sets expire ``expire_s`` after the last complaint. Idempotent: one script call."""
+    keys = [Keys.storm_customers(line, reason, bucket), Keys.storm_complaints(line, reason, bucket)]
+    return int(await _script(client, _STORM_COUNT)(keys=keys, args=[customer_key, complaint_id, expire_s]))
+
+
+async def storm_complaints(client: aioredis.Redis, line: str, reason: str, bucket: int) -> list[str]:
+    """The complaint ids counted in a storm window, sorted."""
+    return sorted(await client.smembers(Keys.storm_complaints(line, reason, bucket)))

@@ -21,12 +21,19 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 import faust
-from faust.types import EventT, ProducerT
+from faust.types import AgentT, EventT, ProducerT
 from pydantic import BaseModel, ValidationError
 
-from complaintflow import offsetgaps
+from complaintflow import commitguard, offsetgaps
+from complaintflow.deadletters import dead_letter_record_key, fitted_dead_letter
 from complaintflow.health import HEALTH
-from complaintflow.metrics import DEAD_LETTERS, MESSAGES, PROCESSING_SECONDS
+from complaintflow.metrics import (
+    AGENT_CRASHES,
+    DEAD_LETTER_PUBLISH_FAILURES,
+    DEAD_LETTERS,
+    MESSAGES,
+    PROCESSING_SECONDS,
+)
 from complaintflow.pii import redact
 from complaintflow.settings import Settings
 from complaintflow.topics import Topics
@@ -143,6 +150,7 @@ def make_app(role: str, settings: Settings, bootstrap: str) -> faust.App:
         if settings.kafka_sasl
         else None
     )
+    commitguard.install()
     return faust.App(
         f"{settings.group_prefix}-{role}",
         broker=[f"kafka://{server.strip()}" for server in bootstrap.split(",")],
@@ -158,6 +166,7 @@ def make_app(role: str, settings: Settings, bootstrap: str) -> faust.App:
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         producer_linger=settings.producer_linger_ms / 1000,
+        producer_max_request_size=settings.kafka_max_record_bytes,
         producer_partitioner=KeyPartitioner(),
         stream_wait_empty=False,
         stream_buffer_maxsize=settings.stream_buffer,
@@ -299,8 +308,12 @@ class StageRunner:
             return outcome
 
     async def _dead_letter(self, message: InboundMessage, reason: str, error_type: str, attempts: int) -> str:
-        letter = dead_letter_for(message, self.stage, reason, error_type, attempts)
-        await self.outbox.send(self.topics.deadletter, message.key, letter.model_dump_json().encode())
+        letter = fitted_dead_letter(
+            dead_letter_for(message, self.stage, reason, error_type, attempts),
+            message.value,
+            self.outbox.app.conf.producer_max_request_size,
+        )
+        await self._publish_dead_letter(message, letter)
         DEAD_LETTERS.labels(self.stage, error_type).inc()
         log.warning(
             "dead letter",
@@ -313,6 +326,53 @@ class StageRunner:
             },
         )
         return "dead_letter"
+
+    async def _publish_dead_letter(self, message: InboundMessage, letter: DeadLetter) -> None:
+        """Publish the letter and wait for the broker's answer; until it is accepted the message is not done.
+
+        A failure is retried at once a few times; then the stage reports itself unhealthy and its partition stops
+        at this message (it is never acknowledged, so nothing after it is committed), still trying now and then.
+        """
+        component = f"{self.stage}.dead_letters"
+        value = letter.model_dump_json().encode()
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                await self.outbox.send_and_wait(self.topics.deadletter, dead_letter_record_key(message.key), value)
+            except Exception as exc:
+                DEAD_LETTER_PUBLISH_FAILURES.labels(self.stage, type(exc).__name__).inc()
+                stopped = tries >= DEAD_LETTER_TRIES
+                if stopped:
+                    HEALTH.report(
+                        component,
+                        ok=False,
+                        detail=f"partition {message.topic}[{message.partition}] stopped at offset {message.offset}: "
+                        f"dead letter not accepted ({type(exc).__name__})",
+                    )
+                (log.error if stopped else log.warning)(
+                    "dead letter not published; partition stopped at this message"
+                    if stopped
+                    else "dead letter not published; retrying",
+                    extra={
+                        "stage": self.stage,
+                        "topic": message.topic,
+                        "partition": message.partition,
+                        "offset": message.offset,
+                        "attempt": tries,
+                        "error_type": type(exc).__name__,
+                        "letter_bytes": len(value),
+                    },
+                )
+                await asyncio.sleep(min(30.0, 0.1 * 2**tries))
+                continue
+            if tries > DEAD_LETTER_TRIES:
+                HEALTH.report(component, ok=True)
+                log.warning("dead letter published; partition resumed", extra={"stage": self.stage, "attempt": tries})
+            return
+
+
+DEAD_LETTER_TRIES = 5  # quick tries before a stage reports its partition stopped on an unpublishable dead letter
 
 
 def _short(exc: BaseException, limit: int = 300) -> str:
@@ -464,5 +524,21 @@ def add_stage(
         finally:
             await window.cancel()
 
+    async def crashed(crashed_agent: AgentT, exc: BaseException) -> None:
+        # StageRunner contains every handler failure, so this is a bug or a fault of the framework. faust starts the
+        # agent again, but the records the crashed one had taken are gone: commitguard holds their partitions'
+        # commits, and the stage stays unhealthy so that a restart (which reads them again) is due.
+        AGENT_CRASHES.labels(runner.stage, type(exc).__name__).inc()
+        HEALTH.report(
+            f"{runner.stage}.agent",
+            ok=False,
+            detail=f"agent crashed ({type(exc).__name__}); records it had taken wait for a restart",
+        )
+        log.error("agent crashed", exc_info=exc, extra={"stage": runner.stage, "error_type": type(exc).__name__})
+        if framework_hook is not None:
+            await framework_hook(crashed_agent, exc)  # faust's own: commits what was acknowledged
+
     agent.__name__ = agent.__qualname__ = runner.stage.replace(".", "_")
-    app.agent(source, name=runner.stage, concurrency=concurrency)(agent)
+    stage_agent = app.agent(source, name=runner.stage, concurrency=concurrency)(agent)
+    framework_hook = stage_agent._on_error  # faust's App.agent sets it and takes no other
+    stage_agent._on_error = crashed

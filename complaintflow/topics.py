@@ -19,6 +19,7 @@ RAW = {channel: f"complaints.raw.{channel.value}" for channel in Channel}
 NORMALIZED = "complaints.normalized"
 ROUTED = "complaints.routed"
 STATUS = "complaints.status"
+STATUS_OUTCOMES = "complaints.status.outcomes"
 EVENTS = "complaints.events"
 DEADLETTER = "complaints.deadletter"
 NOTIFICATIONS_SOCIAL = "notifications.social"
@@ -33,8 +34,12 @@ REGISTRY: tuple[TopicSpec, ...] = (
     *(TopicSpec(RAW[c], "channel message id", "RawEnvelope") for c in Channel),
     TopicSpec(NORMALIZED, "complaint id", "Complaint"),
     TopicSpec(ROUTED, "complaint id", "RoutedComplaint"),
-    *(TopicSpec(department_topic(d), "complaint id", "RoutedComplaint") for d in Department),
+    *(
+        TopicSpec(department_topic(d), "complaint id", "RoutedComplaint (new, transfer in) or DepartmentRecord")
+        for d in Department
+    ),
     TopicSpec(STATUS, "complaint id", "StatusUpdate"),
+    TopicSpec(STATUS_OUTCOMES, "update id", "StatusOutcome"),
     TopicSpec(EVENTS, "complaint id", "ComplaintEvent"),
     TopicSpec(DEADLETTER, "original key", "DeadLetter"),
     TopicSpec(NOTIFICATIONS_SOCIAL, "complaint id", "social reply suggestion (JSON)"),
@@ -64,6 +69,10 @@ class Topics:
     @property
     def status(self) -> str:
         return self.name(STATUS)
+
+    @property
+    def status_outcomes(self) -> str:
+        return self.name(STATUS_OUTCOMES)
 
     @property
     def events(self) -> str:

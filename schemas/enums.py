@@ -10,6 +10,7 @@ class Channel(StrEnum):
     webform = "webform"
     hotline = "hotline"
     social = "social"
+    sms = "sms"  # a customer's text message to the bank's number (an SMS gateway's inbound webhook)
 
 
 class Language(StrEnum):
@@ -97,6 +98,25 @@ class ComplaintStatus(StrEnum):
     closed = "closed"
 
 
+class DepartmentRecordKind(StrEnum):
+    """What a record on ``dept.<department>`` asks of the department (``DepartmentRecord.kind``)."""
+
+    complaint = "complaint"  # a new complaint routed to the department
+    transfer_in = "transfer_in"  # a complaint another department transferred to this one
+    follow_up = "follow_up"  # the customer wrote again about an open complaint
+    need_info_reply = "need_info_reply"  # the customer answered the department's request for information
+    sla_warning = "sla_warning"  # most of the time allowed for a deadline has gone
+    sla_breach = "sla_breach"  # a deadline has passed
+    escalation = "escalation"  # a complaint escalated to this department (consumer protection)
+
+
+class OutcomeKind(StrEnum):
+    """The router's answer to a ``StatusUpdate`` (``StatusOutcome.outcome``)."""
+
+    applied = "applied"
+    refused = "refused"
+
+
 class EventKind(StrEnum):
     """Lifecycle events on `complaints.events`. The first group is what customers are told about."""
 
@@ -116,10 +136,13 @@ class EventKind(StrEnum):
     auto_reply_recorded = "auto_reply_recorded"
     sla_warning = "sla_warning"
     sla_breached = "sla_breached"
+    sla_paused = "sla_paused"  # waiting on the customer (need_info): the decision clock stands still
+    sla_resumed = "sla_resumed"  # the customer answered: the decision deadline moves by the time waited
     escalated = "escalated"
     incident = "incident"
     notification_sent = "notification_sent"
     notification_failed = "notification_failed"
+    notification_deferred = "notification_deferred"  # held for the customer's quiet hours; sent after them
 
 
 CUSTOMER_FACING_EVENTS: frozenset[EventKind] = frozenset(

@@ -6,6 +6,7 @@ cannot be changed behind the other's back; build a new one with ``model_copy(upd
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -18,8 +19,10 @@ from schemas.enums import (
     ComplaintStatus,
     ContactChannel,
     Department,
+    DepartmentRecordKind,
     EventKind,
     Language,
+    OutcomeKind,
     Reason,
     Severity,
 )
@@ -148,6 +151,10 @@ class Deadlines(Record):
     first_contact_by: AwareDatetime
     decision_by: AwareDatetime
     extensions: int = 0
+    paused_at: AwareDatetime | None = Field(
+        default=None, description="The decision clock stopped here, waiting on the customer (need_info)"
+    )
+    paused_s: int = Field(default=0, description="Seconds the decision clock has stood still so far")
 
 
 class RoutedComplaint(Record):
@@ -187,6 +194,105 @@ class StatusUpdate(Record):
     approver: str | None = Field(default=None, description="Required for the second extension")
     by: str | None = None
     at: AwareDatetime
+
+
+class StatusOutcome(Record):
+    """The router's answer to one ``StatusUpdate`` (``complaints.status.outcomes``, keyed by the update id).
+
+    A resent update (same ``update_id``) gets the same outcome again and is applied once.
+    """
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    update_id: str
+    outcome: OutcomeKind
+    complaint_number: str
+    complaint_id: str | None = None
+    status: str = Field(description="The status the update asked for")
+    department: Department | None = Field(default=None, description="The department that sent the update")
+    reason: str | None = Field(default=None, description="Why it was refused, in words a person understands")
+    code: str | None = Field(
+        default=None, description="Refusal code: unknown_complaint, extension_refused, invalid, not_allowed, failed"
+    )
+    detail: str | None = Field(default=None, description="What was applied, e.g. the new decision deadline")
+    decided_at: AwareDatetime
+
+
+class FollowUp(Record):
+    """What the customer sent on an open complaint: their words masked, their attachments listed."""
+
+    event_id: str = Field(description="The follow_up_received event on complaints.events it came from")
+    channel: Channel | None = None
+    channel_ref: str | None = Field(default=None, description="The channel's own message id")
+    received_at: AwareDatetime
+    text: str = Field(description="The customer's text with card, ID, phone, e-mail and account numbers masked")
+    attachments: list[Attachment] = Field(default_factory=list)
+
+
+class SlaAlert(Record):
+    deadline_kind: str = Field(description="first_contact or decision")
+    deadline: AwareDatetime
+
+
+class Escalation(Record):
+    to: Department
+    from_department: Department = Field(description="The department that owns the complaint")
+    cause: str = Field(description="Why, e.g. sla_breached:decision or the routing rule that escalated it")
+
+
+class DepartmentRecord(Record):
+    """One thing a department must act on (``dept.<department>``), told apart by ``kind``.
+
+    New complaints and transfers in travel as the plain ``RoutedComplaint`` (no ``kind`` field), so consumers
+    written for it keep working: revision 1 is a ``complaint``, a later revision a ``transfer_in``, and on a queue
+    other than its department's (``escalate_to``) an ``escalation``. Every other kind travels as this record, with
+    ``kind`` second in the JSON.
+    ``department_record`` reads either shape. ``record_id`` is stable and unique per record: a consumer drops
+    repeats by it (for a routing it is the routing id).
+    """
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    kind: DepartmentRecordKind
+    record_id: str
+    department: Department = Field(description="The department whose queue the record is on")
+    complaint_id: str
+    complaint_number: str
+    at: AwareDatetime
+    routed: RoutedComplaint = Field(description="The complaint and its current routing")
+    follow_up: FollowUp | None = Field(default=None, description="For follow_up and need_info_reply")
+    alert: SlaAlert | None = Field(default=None, description="For sla_warning and sla_breach")
+    escalation: Escalation | None = Field(default=None, description="For escalation")
+
+
+def department_record(value: bytes | str, queue: Department | str) -> DepartmentRecord:
+    """A value read from ``dept.<queue>`` as a ``DepartmentRecord``, whichever shape it travelled in.
+
+    A ``RoutedComplaint`` is a ``complaint`` (revision 1), a ``transfer_in`` (a later revision), or, on another
+    department's queue than its own, the ``escalation`` copy of a complaint routed with ``escalate_to``.
+    Raises ``ValueError`` (pydantic's ``ValidationError`` included) for anything else.
+    """
+    data = json.loads(value)
+    if isinstance(data, dict) and "kind" in data:
+        return DepartmentRecord.model_validate(data)
+    routed = RoutedComplaint.model_validate(data)
+    queue = Department(queue)
+    escalation = None
+    if routed.department != queue:
+        kind = DepartmentRecordKind.escalation
+        escalation = Escalation(to=queue, from_department=routed.department, cause=f"routing rule {routed.rule}")
+    elif routed.revision > 1:
+        kind = DepartmentRecordKind.transfer_in
+    else:
+        kind = DepartmentRecordKind.complaint
+    return DepartmentRecord(
+        kind=kind,
+        record_id=routed.routing_id,
+        department=queue,
+        complaint_id=routed.complaint.complaint_id,
+        complaint_number=routed.complaint.complaint_number,
+        at=routed.routed_at,
+        routed=routed,
+        escalation=escalation,
+    )
 
 
 class ComplaintEvent(Record):
@@ -242,10 +348,17 @@ class DeadLetter(Record):
     partition: int | None = None
     offset: int | None = None
     key_base64: str | None = None
-    original_base64: str
+    original_base64: str = Field(description="the original bytes, or their first part when original_truncated")
     attempts: int = 1
     complaint_id: str | None = None
     failed_at: datetime
+    original_bytes: int | None = Field(default=None, description="size of the original value in bytes")
+    original_sha256: str | None = Field(default=None, description="hex SHA-256 of the whole original value")
+    original_truncated: bool = Field(
+        default=False,
+        description="true when the original was too large for a record: original_base64 holds only its start, "
+        "and the source pointer finds the whole of it while the topic keeps it",
+    )
 
 
 ALL_MODELS: dict[str, type[Record]] = {
@@ -253,6 +366,8 @@ ALL_MODELS: dict[str, type[Record]] = {
     "complaint": Complaint,
     "routed_complaint": RoutedComplaint,
     "status_update": StatusUpdate,
+    "status_outcome": StatusOutcome,
+    "department_record": DepartmentRecord,
     "complaint_event": ComplaintEvent,
     "dead_letter": DeadLetter,
 }

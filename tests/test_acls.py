@@ -15,11 +15,12 @@ def grants_of(principal: str) -> set[tuple[str, str, str]]:
     return {(g.operation, g.kind, g.name) for g in PLAN if g.principal == principal}
 
 
-def test_a_department_reads_only_its_queue_and_writes_only_status() -> None:
+def test_a_department_reads_only_its_queue_and_the_answers_and_writes_only_status() -> None:
     for department in Department:
         assert grants_of(department_principal(department)) == {
             ("Read", "topic", f"dept.{department.value}"),
             ("Read", "group", f"complaintflow-dept-{department.value}"),
+            ("Read", "topic", "complaints.status.outcomes"),
             ("Write", "topic", "complaints.status"),
         }
 
@@ -33,6 +34,8 @@ def test_workers_get_what_their_stages_read_and_write() -> None:
     intake, router, notifier = grants_of("intake"), grants_of("router"), grants_of("notifier")
     assert ("Read", "topic", "complaints.raw.email") in intake and ("Write", "topic", "complaints.normalized") in intake
     assert ("Read", "topic", "complaints.status") in router and ("Write", "topic", "dept.fraud") in router
+    assert ("Read", "topic", "complaints.events") in router  # customers' follow-ups for the departments
+    assert ("Write", "topic", "complaints.status.outcomes") in router
     assert ("Read", "topic", "complaints.events") in notifier
     assert ("Write", "topic", "notifications.social") in notifier
     # Nobody but the router writes a department queue, and nobody but a department reads one.

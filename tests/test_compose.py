@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from complaintflow.acls import principals
+from complaintflow.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -100,6 +101,15 @@ def test_kafka_runs_kraft_reachable_as_kafka_9092_with_a_volume(config: dict[str
     assert "INTERNAL://kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"].split(",")
     assert any(v["type"] == "volume" and v["target"] == env["KAFKA_LOG_DIRS"] for v in kafka["volumes"])
     assert "healthcheck" in kafka
+
+
+def test_kafka_takes_a_mail_of_the_documented_size(config: dict[str, Any]) -> None:
+    env = config["services"]["kafka"]["environment"]
+    worker_env = config["services"]["intake"]["environment"]
+    settings = Settings(
+        smtp_max_message_bytes=int(worker_env.get("COMPLAINTFLOW_SMTP_MAX_MESSAGE_BYTES", 10 * 1024 * 1024))
+    )
+    assert int(env["KAFKA_MESSAGE_MAX_BYTES"]) >= settings.kafka_max_record_bytes
 
 
 def test_redis_persists_to_a_volume(config: dict[str, Any]) -> None:

@@ -28,6 +28,8 @@ OBSERVER_WAIT_MS = 250
 _ROUTING_ID = re.compile(rb'"routing_id":\s*"([^"]+)"')
 _EVENT_ID = re.compile(rb'"event_id":\s*"([^"]+)"')
 _MESSAGE_ID = re.compile(rb"(?im)^Message-ID:\s*<([^.>]+)\.email@")
+# How a DepartmentRecord (follow-up, SLA alert, escalation; not a routing) begins on a department topic.
+_DEPARTMENT_NOTICE = b'{"schema_version":1,"kind":"'
 _COMPLAINT_ID = re.compile(rb'"complaint_id":\s*"([^"]+)"')
 _KIND = re.compile(rb'"kind":\s*"([^"]+)"')
 
@@ -154,6 +156,8 @@ class Observer(threading.Thread):
             if index is not None:
                 self.tally.ack(index, "social", at)
             return
+        if value.startswith(_DEPARTMENT_NOTICE):
+            return  # not a routing: the bench counts complaints reaching their department
         index = self.by_complaint.get(record.key or b"")  # type: ignore[attr-defined]
         found = _ROUTING_ID.search(value)
         if index is None or found is None:

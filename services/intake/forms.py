@@ -1,4 +1,4 @@
-"""Request models of the three JSON channels (web form, hotline transcript, social post).
+"""Request models of the JSON channels (web form, hotline transcript, social post, inbound SMS).
 
 Unknown fields are refused (``extra="forbid"``) so a client's typo is caught rather than silently
 ignored. Error messages name the field and the rule, never echo the value (it may be personal data).
@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import (
+    AliasChoices,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -275,6 +276,39 @@ class SocialPost(_Request):
     @property
     def public(self) -> bool:
         return self.is_public and not self.is_direct_message
+
+
+class InboundSms(BaseModel):
+    """An SMS a customer sent to the bank's number, as an SMS gateway's inbound (MO) webhook posts it.
+
+    The field names of the common gateways are all accepted (``from``/``From``/``msisdn``/``phone_number``,
+    ``text``/``Body``/``content``, ``message_id``/``MessageSid``/``sequence_id``, ``received_at``/``timestamp``/
+    ``send_time``). Other fields a gateway adds (account ids, segment counts, signatures) are ignored: unlike the
+    bank's own forms, the shape is the gateway's, not ours to police. A received time without a zone is the
+    bank's local time; the accepting moment is used when none is given.
+    """
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, frozen=True)
+
+    message_id: str = Field(
+        pattern=_ID_PATTERN,
+        validation_alias=AliasChoices("message_id", "messageId", "id", "MessageSid", "SmsSid", "sequence_id"),
+    )
+    sender: str = Field(
+        min_length=1,
+        max_length=40,
+        validation_alias=AliasChoices("sender", "from", "From", "msisdn", "phone_number", "mobile"),
+    )
+    text: str = Field(min_length=1, max_length=2000, validation_alias=AliasChoices("text", "Body", "body", "content"))
+    received_at: datetime | None = Field(
+        default=None, validation_alias=AliasChoices("received_at", "receivedAt", "timestamp", "send_time")
+    )
+    to: str | None = Field(default=None, max_length=40, validation_alias=AliasChoices("to", "To", "dest_code"))
+
+    @field_validator("message_id", "sender", "to", mode="before")
+    @classmethod
+    def _as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 def describe_validation_error(error: ValidationError, limit: int = 6) -> str:

@@ -1,4 +1,4 @@
-"""HTTP entry points: the web form, hotline transcripts, social posts, and the customer's status page."""
+"""HTTP entry points: the web form, hotline transcripts, social posts, inbound SMS, and the customer's status page."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from complaintflow.runtime import Runtime
 from complaintflow.streams import Outbox
 from schemas import Channel, complaint_id_for, normalise_complaint_number
 from services.intake.envelopes import encode, json_envelope
-from services.intake.forms import HotlineTranscript, SocialPost, WebformSubmission
+from services.intake.forms import HotlineTranscript, InboundSms, SocialPost, WebformSubmission
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +205,35 @@ class IntakeApi:
     async def social(self, request: web.Request) -> web.Response:
         return await self._accept(request, Channel.social, SocialPost, lambda sub, _: f"{sub.platform}:{sub.post_id}")
 
+    async def sms(self, request: web.Request) -> web.Response:
+        """An SMS gateway's inbound webhook: JSON, or a form post as some gateways send it. The message goes to
+        the SMS intake, which threads it onto the sender's complaint or makes it a new one; the answer says only
+        that it was accepted (the gateway does not need more, and threading happens after)."""
+        route = Channel.sms.value
+        if self._limited(request):
+            HTTP_REQUESTS.labels(route, "429").inc()
+            return _error(429, "too many requests from your address; try again in a minute")
+        if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            body: Any = dict(await request.post())
+        else:
+            body = await _json_body(request)
+        if not isinstance(body, dict):
+            HTTP_REQUESTS.labels(route, "422").inc()
+            return _error(422, "the body must be a JSON object")
+        try:
+            sms = InboundSms.model_validate(body)
+        except ValidationError as exc:
+            HTTP_REQUESTS.labels(route, "422").inc()
+            return _error(422, "some fields need attention", field_errors(exc))
+        message_id = f"sms:{sms.message_id}"
+        envelope = json_envelope(
+            Channel.sms, message_id, sms.model_dump(mode="json", exclude_none=True), "http", datetime.now(UTC)
+        )
+        await self.outbox.send_and_wait(self.runtime.topics.raw(Channel.sms), message_id, encode(envelope))
+        HTTP_REQUESTS.labels(route, "202").inc()
+        log.info("inbound sms accepted", extra={"channel": route})
+        return web.json_response({"status": "accepted", "message_id": sms.message_id}, status=202)
+
     async def status(self, request: web.Request) -> web.Response:
         """Current status for the customer, after they prove who they are with their phone's last four digits
         or their e-mail address. Unknown number and failed check answer alike, so numbers cannot be probed; after
@@ -263,5 +292,6 @@ def intake_routes(runtime: Runtime, outbox: Outbox) -> Callable[[web.Application
         app.router.add_get("/api/v1/complaints/{number}", api.status)
         app.router.add_post("/api/v1/intake/hotline", api.hotline)
         app.router.add_post("/api/v1/intake/social", api.social)
+        app.router.add_post("/api/v1/intake/sms", api.sms)
 
     return install

@@ -23,7 +23,9 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ValidationError
 
 from complaintflow import pii
+from complaintflow.amounts import extract_amount
 from schemas import (
+    Attachment,
     Channel,
     Complaint,
     ContactChannel,
@@ -39,15 +41,24 @@ from schemas import (
     complaint_number_for,
     normalise_complaint_number,
 )
-from services.intake.amounts import extract_amount
 from services.intake.contacts import normalise_email, to_e164
 from services.intake.email_parser import parse_email, strip_subject_prefixes
-from services.intake.forms import HotlineTranscript, SocialPost, WebformSubmission, describe_validation_error
+from services.intake.forms import (
+    HotlineTranscript,
+    InboundSms,
+    SocialPost,
+    WebformSubmission,
+    describe_validation_error,
+)
 from services.intake.text import MAX_TEXT_CHARS, clean_text, detect_language, neutralise_markup
 
 MAX_ENVELOPE_BYTES = 40 * 1024 * 1024  # base64 of the largest mail the SMTP intake accepts, plus room
 MAX_EMAIL_BYTES = 25 * 1024 * 1024
 LOW_ASR_CONFIDENCE = 0.6
+MAX_LISTED_ATTACHMENTS = 20
+NO_CONTACT = "no_contact"  # flag: no phone, e-mail or social account to answer on
+ATTACHMENT_ONLY = "attachment_only"  # flag: a mail without text; the complaint is in its attachments
+_CJK_RE = re.compile(r"[\u3400-\u9fff]")
 
 _COMPLAINT_NUMBER_RE = re.compile(r"(?<![A-Za-z0-9])CF-\d{8}-[0-9A-Za-z]{6}(?![A-Za-z0-9])", re.I)
 _SCORE_RE = re.compile(
@@ -71,6 +82,8 @@ class Normalized:
     reply_to_message_ids: tuple[str, ...] = ()  # In-Reply-To + References message ids (email)
     subject_complaint_number: str | None = None  # complaint number found in the SUBJECT only
     satisfaction_score: int | None = None  # reply whose new text is just a number 1..5
+    text_complaint_number: str | None = None  # complaint number named in the text of an SMS
+    thread_by_sender: bool = False  # an SMS: a reply to the sender's open complaint, if they have one
     # What proves who sent a mail (see services.intake.sender_auth): From, MAIL FROM, Authentication-Results.
     sender_address: str | None = None
     envelope_from: str | None = None
@@ -116,8 +129,15 @@ def normalize(
     *,
     bank_timezone: str = "Asia/Shanghai",
     low_confidence_threshold: float = LOW_ASR_CONFIDENCE,
+    expected_channel: Channel | None = None,
+    now: datetime | None = None,
 ) -> NormalizeResult:
-    """Decode a ``complaints.raw.<channel>`` value and normalise it. Never raises."""
+    """Decode a ``complaints.raw.<channel>`` value and normalise it. Never raises.
+
+    ``expected_channel``: the channel of the raw topic the value was read from; an envelope of another channel is
+    refused. ``now``: the reader's clock; an envelope received later than ``now`` plus a day is refused (without
+    it, only times that leave the calendar's range in the bank's zone are).
+    """
     if not isinstance(raw_value, bytes | bytearray | memoryview | str):
         return Rejected("message value is not bytes", "invalid_envelope")
     if len(raw_value) > MAX_ENVELOPE_BYTES:
@@ -130,18 +150,42 @@ def normalize(
         return Rejected(f"envelope does not match RawEnvelope: {describe_validation_error(error)}", "invalid_envelope")
     except Exception as error:
         return Rejected(f"envelope could not be read ({type(error).__name__})", "invalid_envelope")
+    if expected_channel is not None and envelope.channel != expected_channel:
+        return Rejected(
+            f"a {envelope.channel.value} envelope on the {expected_channel.value} raw topic: each channel's "
+            f"envelopes belong on their own topic",
+            "wrong_channel",
+        )
+    problem = received_at_problem(envelope.received_at, now)
+    if problem:
+        return Rejected(problem, "validation_error")
     try:
         handler = {
             Channel.email: normalize_email,
             Channel.webform: normalize_webform,
             Channel.hotline: normalize_hotline,
             Channel.social: normalize_social,
+            Channel.sms: normalize_sms,
         }[envelope.channel]
         return handler(
             envelope, pointer, bank_timezone=bank_timezone, low_confidence_threshold=low_confidence_threshold
         )
     except Exception as error:  # a bug here must dead-letter one message, not stop the worker
         return Rejected(f"unexpected {type(error).__name__} while normalising {envelope.channel}", "internal_error")
+
+
+EARLIEST_RECEIVED_AT = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_RECEIVED_AT = datetime(9000, 1, 1, tzinfo=UTC)  # far from the calendar's end, where deadlines overflow
+MAX_CLOCK_AHEAD = timedelta(days=1)  # a sender's clock may run ahead; a received time further ahead is wrong
+
+
+def received_at_problem(received_at: datetime, now: datetime | None = None) -> str | None:
+    """Why an envelope's ``received_at`` cannot be taken (a clear refusal instead of an overflow later on)."""
+    if received_at < EARLIEST_RECEIVED_AT:
+        return f"received_at {received_at.isoformat()} is before {EARLIEST_RECEIVED_AT.year}"
+    if received_at >= LATEST_RECEIVED_AT or (now is not None and received_at > now + MAX_CLOCK_AHEAD):
+        return f"received_at {received_at.isoformat()} is in the future"
+    return None
 
 
 @dataclass(frozen=True)
@@ -193,6 +237,8 @@ def _build(
     received_at = envelope.received_at.astimezone(UTC)
     if len(text) >= MAX_TEXT_CHARS:
         flags.append("text_truncated")
+    if not has_usable_contact(customer):
+        flags.append(NO_CONTACT)
     return Complaint(
         complaint_id=complaint_id,
         complaint_number=complaint_number_for(complaint_id, received_at.astimezone(context.bank_zone).date()),
@@ -212,6 +258,39 @@ def _build(
         raw=context.pointer,
         **details,  # type: ignore[arg-type]
     )
+
+
+def has_usable_contact(customer: Customer) -> bool:
+    """Whether any notification can reach the customer: a valid phone number, an e-mail address or a
+    social account to message. Without one, the department must reach them another way."""
+    return bool(
+        to_e164(customer.phone)
+        or normalise_email(customer.email)
+        or (customer.social_platform and customer.social_handle)
+    )
+
+
+def _size_text(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KB"
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def describe_attachments(attachments: list[Attachment], subject: str | None = None) -> str:
+    """One line naming what a mail without text carried: names, types, sizes. Chinese when the subject or a
+    file name is Chinese, else English."""
+    items = [(a.filename or "-", a.content_type, _size_text(a.size)) for a in attachments[:MAX_LISTED_ATTACHMENTS]]
+    more = len(attachments) - len(items)
+    chinese = _CJK_RE.search(" ".join([subject or "", *(name for name, _, _ in items)])) is not None
+    if chinese:
+        listed = "；".join(f"{name}（{kind}，{size}）" for name, kind, size in items)
+        tail = f"；另有 {more} 个附件" if more > 0 else ""
+        return f"（邮件无正文，仅有附件）附件：{listed}{tail}"
+    listed = "; ".join(f"{name} ({kind}, {size})" for name, kind, size in items)
+    tail = f"; and {more} more" if more > 0 else ""
+    return f"(No message text, attachments only) Attachments: {listed}{tail}"
 
 
 def _last4_found(findings: list[pii.Finding]) -> tuple[str | None, str | None]:
@@ -273,7 +352,15 @@ def normalize_email(
         )
 
     subject = parsed.subject
-    text = _clean(parsed.text) or _clean(strip_subject_prefixes(subject or ""))
+    attachment_only = not _clean(parsed.text) and bool(parsed.attachments)
+    if attachment_only:
+        # The complaint is in the attachments (a scanned letter, a photo): say what came, so it is answered
+        # and the department knows to open them.
+        text = _clean(
+            f"{_clean(strip_subject_prefixes(subject or ''))}\n{describe_attachments(parsed.attachments, subject)}"
+        )
+    else:
+        text = _clean(parsed.text) or _clean(strip_subject_prefixes(subject or ""))
     if not text:
         return Rejected("empty complaint text", "empty_text")
     email = normalise_email(parsed.from_address) or normalise_email(envelope.envelope_from)
@@ -295,6 +382,7 @@ def normalize_email(
             ("charset_mismatch", parsed.charset_mismatch),
             ("text_truncated", parsed.truncated),
             ("has_attachments", bool(parsed.attachments)),
+            (ATTACHMENT_ONLY, attachment_only),
         )
         if present
     ]
@@ -304,7 +392,7 @@ def normalize_email(
         redacted_text=redacted_text,
         subject=subject,
         customer=customer,
-        amount=extract_amount(f"{subject or ''}\n{text}"),
+        amount=None if attachment_only else extract_amount(f"{subject or ''}\n{text}"),
         flags=flags,
         source_timezone=parsed.utc_offset,
         attachments=parsed.attachments,
@@ -457,7 +545,8 @@ def normalize_social(
         redacted_text=redacted_text,
         customer=customer,
         amount=extract_amount(text),
-        flags=["public_post"] if post.public else ["direct_message"] if post.is_direct_message else [],
+        # Not public is private: a message sent with is_public false is a direct message, answered privately.
+        flags=["public_post"] if post.public else ["direct_message"],
         source_timezone=_offset_name(post.created_at),
         social=SocialDetails(
             platform=post.platform,
@@ -470,3 +559,49 @@ def normalize_social(
         ),
     )
     return Normalized(complaint=complaint)
+
+
+def normalize_sms(
+    envelope: RawEnvelope,
+    pointer: SourcePointer | None = None,
+    *,
+    bank_timezone: str = "Asia/Shanghai",
+    low_confidence_threshold: float = LOW_ASR_CONFIDENCE,
+) -> NormalizeResult:
+    """An inbound SMS: usually a reply to one of our messages (threaded by the worker onto the complaint it
+    names, else onto the sender's open complaint), otherwise a new complaint by SMS."""
+    context = _Context(envelope, pointer, _zone(bank_timezone), low_confidence_threshold)
+    sms = _validated_payload(context, InboundSms, "inbound SMS")
+    if isinstance(sms, Rejected):
+        return sms
+    text = _clean(sms.text)
+    if not text:
+        return Rejected("empty complaint text", "empty_text")
+    phone = to_e164(sms.sender)
+    redacted_text, findings = pii.redact_with_findings(text)
+    card_last4, account_last4 = _last4_found(findings)
+    customer = Customer(
+        phone=phone,
+        card_last4=card_last4,
+        account_last4=account_last4,
+        preferred_contact=ContactChannel.sms if phone else None,
+    )
+    sent_at = sms.received_at
+    if sent_at is not None and sent_at.utcoffset() is None:
+        sent_at = sent_at.replace(tzinfo=context.bank_zone)
+    complaint = _build(
+        context,
+        text=text,
+        redacted_text=redacted_text,
+        customer=customer,
+        amount=extract_amount(text),
+        flags=[],
+        source_timezone=_offset_name(sent_at),
+    )
+    number_match = _COMPLAINT_NUMBER_RE.search(text)
+    return Normalized(
+        complaint=complaint,
+        text_complaint_number=normalise_complaint_number(number_match.group(0)) if number_match else None,
+        thread_by_sender=True,
+        satisfaction_score=satisfaction_score_of(text),
+    )

@@ -28,10 +28,14 @@ class ComplaintPublisher:
         topic_prefix: str = "",
         source: str = "kafka-adapter",
         kafka_producer: KafkaProducer | None = None,
+        max_record_bytes: int | None = None,
     ) -> None:
+        """``max_record_bytes``: the largest record to send (``Settings.kafka_max_record_bytes`` for mail up to the
+        SMTP limit); unset, the client's 1 MB."""
         self.topics = Topics(topic_prefix)
         self.source = source
-        self._producer = kafka_producer or producer(bootstrap, enable_idempotence=True)
+        sizing = {"max_request_size": max_record_bytes} if max_record_bytes else {}
+        self._producer = kafka_producer or producer(bootstrap, enable_idempotence=True, **sizing)
 
     def publish(self, envelope: RawEnvelope) -> Any:
         return self._producer.send(

@@ -46,7 +46,8 @@ def envelope(
         channel=Channel(channel),
         message_id=message_id,
         received_at=received_at,
-        source=source or {"email": "smtp", "webform": "http", "hotline": "http", "social": "webhook"}[str(channel)],
+        source=source
+        or {"email": "smtp", "webform": "http", "hotline": "http", "social": "webhook", "sms": "http"}[str(channel)],
         payload=payload,
         payload_base64=base64.b64encode(raw_email).decode("ascii") if raw_email is not None else None,
         envelope_from=envelope_from,
@@ -469,3 +470,8 @@ def sample_envelopes() -> dict[str, bytes]:
         }
     )
     return envelopes
+
+
+# --- SMS ------------------------------------------------------------------------------------------
+
+SMS_TEXT_ZH = "你好，我的信用卡昨天在网上被扣了两笔3999元，我没有消费过，请帮我查一下并退款。"

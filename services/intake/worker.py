@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -14,7 +15,7 @@ from complaintflow.runtime import Runtime
 from complaintflow.smtpd import SmtpServer
 from complaintflow.state import record_customer_complaint
 from complaintflow.streams import InboundMessage, Outbox, PermanentError, StageRunner, add_stage
-from schemas import Channel, Complaint, ComplaintEvent, EventKind, SourcePointer, event_id_for
+from schemas import Channel, Complaint, ComplaintEvent, ComplaintStatus, EventKind, SourcePointer, event_id_for
 from services.intake.http_api import intake_routes
 from services.intake.normalize import AutoReply, Normalized, Rejected, normalize
 from services.intake.sender_auth import sender_verified, verdict
@@ -22,6 +23,9 @@ from services.intake.smtp_intake import IntakeMailHandler
 
 log = logging.getLogger(__name__)
 RELATED_WINDOW = timedelta(days=1)
+CLOSED_STATUSES = frozenset(
+    s.value for s in (ComplaintStatus.resolved, ComplaintStatus.rejected, ComplaintStatus.closed)
+)
 
 
 class ChannelIntake:
@@ -37,7 +41,13 @@ class ChannelIntake:
 
     async def __call__(self, message: InboundMessage) -> str:
         pointer = SourcePointer(topic=message.topic, partition=message.partition, offset=message.offset)
-        result = normalize(message.value, pointer, bank_timezone=self.runtime.settings.timezone)
+        result = normalize(
+            message.value,
+            pointer,
+            bank_timezone=self.runtime.settings.timezone,
+            expected_channel=self.channel,
+            now=datetime.now(UTC),
+        )
         if isinstance(result, Rejected):
             raise PermanentError(result.reason, result.error_type)
         if isinstance(result, AutoReply):
@@ -53,8 +63,13 @@ class ChannelIntake:
         store = self.runtime.store
         complaint = result.complaint
         target, record = await self._thread_target(result)
+        raw_ref = f"{pointer.topic}:{pointer.partition}:{pointer.offset}"
         if target is not None and target != complaint.complaint_id:
             if self._sender_proven(result, record):
+                # A second copy of a reply (a gateway or adapter sending it again) is counted, not attached twice; a
+                # redelivery of the same record is attached again under the same event id (the first may be lost).
+                if await store.first_copy("follow_up", complaint.complaint_id, raw_ref) != raw_ref:
+                    return "duplicate"
                 await self._emit_follow_up(target, result)
                 return "feedback" if result.satisfaction_score is not None else "follow_up"
             # Claims to follow up a complaint but cannot prove it comes from that complaint's customer: a new
@@ -70,7 +85,6 @@ class ChannelIntake:
                 extra={"complaint_id": complaint.complaint_id, "claimed_complaint_id": target},
             )
 
-        raw_ref = f"{pointer.topic}:{pointer.partition}:{pointer.offset}"
         local_day = complaint.received_at.astimezone(self.runtime.settings.tz).date()
         # Independent and idempotent, so they share one Redis round trip: claiming the number again for the
         # same id gives the same number, and recording a complaint in the history twice changes nothing.
@@ -135,18 +149,22 @@ class ChannelIntake:
         """The existing complaint this message claims to answer, if any, and that complaint's record.
 
         A reply to one of our notifications names it by Message-ID (In-Reply-To, References); otherwise a
-        complaint number in the subject names it. Whether the message may attach is ``_sender_proven``'s call.
+        complaint number in the subject names it; an SMS threads by its sender's number. Whether a mail may
+        attach is ``_sender_proven``'s call.
         """
         store = self.runtime.store
         target = await store.id_for_message_ids(result.reply_to_message_ids)
         if target is None and result.subject_complaint_number:
             target = await store.id_for_number(result.subject_complaint_number)
+        if target is None and result.thread_by_sender:
+            target = await self._sender_thread(result)
         return target, (await store.get(target) if target else {})
 
     def _sender_proven(self, result: Normalized, record: dict[str, str]) -> bool:
         """A mail attaches to a complaint only from that complaint's customer, as far as the mail can prove it:
         the From address is the customer's and the receiving server's Authentication-Results do not fail (or,
-        with ``COMPLAINTFLOW_MAIL_REQUIRE_AUTH_PASS``, pass), and the envelope sender is of the same domain."""
+        with ``COMPLAINTFLOW_MAIL_REQUIRE_AUTH_PASS``, pass), and the envelope sender is of the same domain.
+        Other channels prove their sender on the way in (an SMS threads only to its own number's complaints)."""
         complaint = result.complaint
         if complaint.channel != Channel.email:
             return True
@@ -161,6 +179,25 @@ class ChannelIntake:
             settings.mail_authserv_id,
         )
         return sender_verified(found, settings.mail_require_auth_pass)
+
+    async def _sender_thread(self, result: Normalized) -> str | None:
+        """The complaint an SMS answers: the one its text names, when the sender's number is that complaint's,
+        else the sender's newest open complaint (for a bare score, their newest complaint). None for a new one.
+
+        Idempotent: once this message made a complaint of its own, a redelivery finds it and is not threaded."""
+        store = self.runtime.store
+        complaint = result.complaint
+        phone_last4 = (complaint.customer.phone or "")[-4:]
+        if not phone_last4 or await store.get(complaint.complaint_id):
+            return None
+        if result.text_complaint_number:
+            candidate = await store.id_for_number(result.text_complaint_number)
+            if candidate and (await store.get(candidate)).get("phone_last4") == phone_last4:
+                return candidate
+        recent = await store.recent_complaints_of(complaint.customer)
+        if result.satisfaction_score is not None and recent:
+            return recent[0][0]
+        return next((cid for cid, status in recent if status not in CLOSED_STATUSES), None)
 
     async def _record_auto_reply(self, result: AutoReply) -> None:
         """An auto-reply to one of our notifications goes on that complaint's audit trail (never answered)."""
@@ -189,6 +226,12 @@ class ChannelIntake:
         record = await self.runtime.store.get(target)
         kind = EventKind.feedback_received if result.satisfaction_score is not None else EventKind.follow_up_received
         details = {"channel_ref": complaint.channel_ref, "text": complaint.redacted_text[:2000]}
+        if record.get("status") == ComplaintStatus.need_info.value:
+            details["answers"] = ComplaintStatus.need_info.value  # the customer's reply to a request for information
+        if record.get("status"):  # the router tells a reply to a need-info request from other follow-ups by it
+            details["complaint_status"] = record["status"]
+        if complaint.attachments:
+            details["attachments"] = json.dumps([a.model_dump(mode="json") for a in complaint.attachments])
         if result.satisfaction_score is not None:
             details["score"] = str(result.satisfaction_score)
             await self.runtime.store.update(target, satisfaction=result.satisfaction_score)

@@ -90,6 +90,7 @@ _BY_INTAKE_CHANNEL: dict[Channel, tuple[DeliveryChannel, ...]] = {
     Channel.webform: ("email", "sms"),
     Channel.hotline: ("sms",),
     Channel.social: (),  # the public reply suggestion below covers it
+    Channel.sms: ("sms",),
 }
 
 

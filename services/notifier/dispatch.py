@@ -1,9 +1,10 @@
 """Delivers one (event, channel) exactly once.
 
 A Redis record is claimed before sending (``pending:<owner>`` with a short lease) and confirmed after
-(``sent``). A redelivered event whose record says ``sent`` is skipped; a claim left by a worker that died
-before sending expires and the message is sent then. Failures that may pass are retried later from a
-schedule in Redis, so one slow or failing address never blocks the partition.
+(``sent``) only once the message is accepted: by the SMTP server, the SMS gateway, or the broker (social replies
+are sent and awaited, not left in the producer's buffer). A redelivered event whose record says ``sent`` is
+skipped; a claim left by a worker that died before sending expires and the message is sent then. Failures that
+may pass are retried later from a schedule in Redis, so one slow or failing address never blocks the partition.
 
 Order per complaint and channel: while a message of a complaint waits in the schedule (a retry, a quiet-hours
 deferral, a claim held elsewhere), later messages for that complaint and channel queue behind it in event
@@ -151,6 +152,9 @@ class Dispatcher:
                     Attempt(event, delivery, attempt.attempt, past_quiet_hours=True), resume, reason=DEFERRED
                 )
                 NOTIFICATIONS.labels(delivery.channel, "deferred").inc()
+                await self._record(
+                    event, EventKind.notification_deferred, delivery, {"send_after": resume.isoformat()}, now
+                )
                 return "deferred"
         claimed = await redis.set(key, f"pending:{self.owner}", nx=True, ex=self.settings.notify_claim_lease_s)
         if not claimed:
@@ -193,7 +197,9 @@ class Dispatcher:
             return None
         if delivery.channel == "social":
             suggestion = reply_suggestion(event)
-            await self.outbox.send(
+            # Awaited: the reply is accepted by the broker before the notification is marked sent (a record only
+            # buffered in the producer dies with the process, and the redelivered event would find it "sent").
+            await self.outbox.send_and_wait(
                 self.runtime.topics.notifications_social,
                 event.complaint_id,
                 json.dumps(suggestion, ensure_ascii=False).encode(),
@@ -225,15 +231,6 @@ class Dispatcher:
             return "retrying"
         event = attempt.event
         reason = f"{kind} {channel} delivery failure after {attempt.attempt} attempt(s): {type(exc).__name__}"
-        await self.runtime.redis.set(Keys.notification(event.event_id, channel), "failed", ex=SENT_TTL_S)
-        await self.runtime.store.update(event.complaint_id, last_notification_failure=f"{channel}:{type(exc).__name__}")
-        await self._record(
-            event,
-            EventKind.notification_failed,
-            attempt.delivery,
-            {"error_type": type(exc).__name__, "failure": kind},
-            now,
-        )
         letter = DeadLetter(
             dead_letter_id=stable_id("dlq", event.event_id, channel),
             stage=f"notifier.{channel}",
@@ -245,7 +242,20 @@ class Dispatcher:
             failed_at=now,
             source_topic=self.runtime.topics.events,
         )
-        await self.outbox.send(self.runtime.topics.deadletter, event.complaint_id, letter.model_dump_json().encode())
+        # The dead letter is accepted by the broker before the notification is marked failed: a redelivered event
+        # that finds "failed" is skipped, so the letter must not be one that died in the producer's buffer.
+        await self.outbox.send_and_wait(
+            self.runtime.topics.deadletter, event.complaint_id, letter.model_dump_json().encode()
+        )
+        await self.runtime.redis.set(Keys.notification(event.event_id, channel), "failed", ex=SENT_TTL_S)
+        await self.runtime.store.update(event.complaint_id, last_notification_failure=f"{channel}:{type(exc).__name__}")
+        await self._record(
+            event,
+            EventKind.notification_failed,
+            attempt.delivery,
+            {"error_type": type(exc).__name__, "failure": kind},
+            now,
+        )
         DEAD_LETTERS.labels(f"notifier.{channel}", type(exc).__name__).inc()
         NOTIFICATIONS.labels(channel, "failed").inc()
         log.warning(

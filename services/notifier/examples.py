@@ -33,6 +33,7 @@ def example_event(language: Language) -> ComplaintEvent:
         severity=Severity.medium,
         customer=_CUSTOMERS[language],
         deadline=datetime(2026, 12, 7, 15, 59, tzinfo=UTC),
+        details={"in_reply_to": f"<{language.value}.20261122092811.4f2a@mail.example.cn>"},  # the customer's mail
     )
 
 

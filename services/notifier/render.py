@@ -153,6 +153,14 @@ def message_id_for(event_id: str, channel: str, domain: str) -> str:
     return f"<{_ID_UNSAFE.sub('-', event_id)}.{channel}@{domain}>"
 
 
+def thread_root_id(complaint_id: str, domain: str) -> str:
+    """The Message-ID of a complaint's first notification e-mail, when the customer did not write one: stable
+    per complaint, so every later e-mail can name it in In-Reply-To and References."""
+    if not _DOMAIN.match(domain):
+        raise ValueError(f"not a usable Message-ID domain: {domain!r}")
+    return f"<{_ID_UNSAFE.sub('-', complaint_id)}.thread@{domain}>"
+
+
 def sms_message_id(event: ComplaintEvent) -> str:
     return f"{_ID_UNSAFE.sub('-', event.event_id)}.sms"
 
@@ -205,7 +213,15 @@ def render_email(
     content = _render_block(text_template, "body", context)
     text = env.get_template(f"{locale}/_email.txt.j2").render(context, content=content).strip() + "\n"
     html = env.get_template(f"{locale}/{event.kind.value}.html.j2").render(context, subject=subject)
-    message_id = message_id_for(event.event_id, "email", message_id_domain)
+    # Every e-mail of a complaint is one thread: under the customer's own mail when the complaint came by
+    # e-mail, else under the first notification (the acknowledgement), whose Message-ID is the thread's root.
+    customer_message_id = event.details.get("in_reply_to", "").strip()
+    own_root = not _MSG_ID.fullmatch(customer_message_id)
+    root = thread_root_id(event.complaint_id, message_id_domain) if own_root else customer_message_id
+    if own_root and event.kind == EventKind.acknowledged:
+        message_id, parent = root, None
+    else:
+        message_id, parent = message_id_for(event.event_id, "email", message_id_domain), root
 
     headers = [from_field, mime.address_list("To", [(context["name"] or "", recipient)])]
     if reply_to:
@@ -215,9 +231,8 @@ def render_email(
         mime.field("Date", email.utils.format_datetime(sent_at or event.occurred_at)),
         mime.field("Message-ID", message_id),
     )
-    in_reply_to = event.details.get("in_reply_to", "").strip()
-    if _MSG_ID.fullmatch(in_reply_to):
-        headers += (mime.field("In-Reply-To", in_reply_to), mime.field("References", in_reply_to))
+    if parent:
+        headers += (mime.field("In-Reply-To", parent), mime.field("References", parent))
     headers += (
         _FLAGS,
         mime.unstructured("X-Complaint-Number", context["number"]),

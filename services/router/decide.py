@@ -12,6 +12,15 @@ from services.router.routing import RouteDecision, RoutingTable
 from services.router.severity import DEFAULT, SeverityThresholds, assess_severity, assess_text
 from services.router.sla import initial_deadlines
 
+# What the department must do differently for a flagged complaint, said in its routing explanations.
+FLAG_NOTES: dict[str, str] = {
+    "no_contact": "no_contact: the customer left no phone, e-mail or social account we can answer on, so no "
+    "notification reaches them; reach them another way (a hotline call-back, the contact details on file "
+    "for their customer id or card) and record the contact",
+    "attachment_only": "attachment_only: the mail has no text; the complaint is in its attachments (listed in "
+    "the text), open them before deciding",
+}
+
 
 def decide(
     complaint: Complaint,
@@ -45,6 +54,7 @@ def decide(
         f"severity {assessment.severity}",
         *assessment.explanations,
         route.explanation,
+        *(FLAG_NOTES[flag] for flag in complaint.flags if flag in FLAG_NOTES),
     ]
     return RoutedComplaint(
         routing_id=stable_id("rte", complaint.complaint_id, "1"),

@@ -15,7 +15,14 @@ from complaintflow.batching import TurnBatcher
 from complaintflow.dashboard.counters import record_incident
 from complaintflow.pii import mask_details, mask_free_text
 from complaintflow.runtime import Runtime
-from complaintflow.state import add_and_count, record_customer_complaint
+from complaintflow.state import (
+    IDEMPOTENCY_TTL_S,
+    Keys,
+    count_storm_customer,
+    record_customer_complaint,
+    storm_complaints,
+    storm_customer_key,
+)
 from complaintflow.streams import PermanentError
 from schemas import (
     Complaint,
@@ -24,6 +31,7 @@ from schemas import (
     Department,
     EventKind,
     RoutedComplaint,
+    StatusOutcome,
     StatusUpdate,
     event_id_for,
     normalise_complaint_number,
@@ -31,8 +39,17 @@ from schemas import (
 )
 from services.router.classifier import Classification, Classifier
 from services.router.decide import decide
+from services.router.department_feed import applied, pre_check, refused
 from services.router.routing import RoutingTable
-from services.router.sla import ExtensionNotAllowed, extend_deadlines, load_holidays
+from services.router.sla import (
+    ExtensionNotAllowed,
+    extend_deadlines,
+    load_holidays,
+    pause_deadlines,
+    pauses_on_need_info,
+    resume_deadlines,
+)
+from services.router.storm import StormRule
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +68,19 @@ class _Precomputed:
         return self.classification
 
 
+def reply_context(complaint: Complaint) -> dict[str, str]:
+    """What the notifier needs to answer in the customer's own thread: the Message-ID of the customer's mail
+    (so our e-mails thread under it), and that a social direct message is answered privately."""
+    context: dict[str, str] = {}
+    if complaint.email and complaint.email.message_id:
+        context["in_reply_to"] = complaint.email.message_id
+    if complaint.social and not complaint.social.public:
+        context["social_visibility"] = "private"
+    return context
+
+
 def routed_key(complaint_id: str) -> str:
     return f"cf:routed:{complaint_id}"
-
-
-def storm_key(line: str, reason: str, bucket: int) -> str:
-    return f"cf:storm:{line}:{reason}:{bucket}"
 
 
 class Lifecycle:
@@ -136,36 +160,61 @@ class Lifecycle:
     async def _storm(
         self, complaint: Complaint, classification: Classification, now: datetime
     ) -> tuple[bool, str | None]:
-        window = self.settings.storm_window_s
-        bucket = int(now.timestamp() // window)
+        """Counts the complaint's customer in its line/reason window; once the window has enough distinct customers,
+        raises the incident (once) and links every complaint of the window to it, the earlier ones included."""
+        rule = StormRule(self.settings.storm_window_s, self.settings.storm_threshold)
+        bucket = rule.bucket(now)
         line, reason = classification.business_line.value, classification.reason.value
-        key = storm_key(line, reason, bucket)
-        count = await add_and_count(self.runtime.redis, key, complaint.complaint_id, window * 2)
-        if count < self.settings.storm_threshold:
+        redis = self.runtime.redis
+        customer = storm_customer_key(complaint.customer, complaint.complaint_id)
+        customers = await count_storm_customer(
+            redis, line, reason, bucket, customer, complaint.complaint_id, rule.key_ttl_s()
+        )
+        if not rule.is_storm(customers):
             return False, None
-        incident_id = stable_id("inc", line, reason, str(bucket))
+        incident_id = rule.incident_id(line, reason, bucket)
+        await self.runtime.store.update(complaint.complaint_id, incident_id=incident_id)
         if await self.runtime.store.mark_once("incident", incident_id):
-            event = ComplaintEvent(
-                event_id=event_id_for(complaint.complaint_id, EventKind.incident.value, incident_id),
-                kind=EventKind.incident,
-                complaint_id=complaint.complaint_id,
-                complaint_number=complaint.complaint_number,
-                occurred_at=now,
-                details={
+            details = {
+                "incident_id": incident_id,
+                "business_line": line,
+                "reason": reason,
+                "customers": str(customers),
+                "window_s": str(rule.window_s),
+            }
+            await self._incident_event(complaint.complaint_id, complaint.complaint_number, now, details, "raised")
+            linked = [c for c in await storm_complaints(redis, line, reason, bucket) if c != complaint.complaint_id]
+            for other in linked:
+                await self.runtime.store.update(other, incident_id=incident_id)
+                number = (await self.runtime.store.get(other)).get("number", "")
+                await self._incident_event(other, number, now, details, "linked")
+            await record_incident(redis, {**details, "at": now.isoformat(timespec="seconds")})
+            log.warning(
+                "complaint storm",
+                extra={
                     "incident_id": incident_id,
                     "business_line": line,
                     "reason": reason,
-                    "count": str(count),
-                    "window_s": str(window),
+                    "customers": customers,
+                    "linked": len(linked),
                 },
             )
-            await self.outbox.send(self.runtime.topics.events, complaint.complaint_id, event.model_dump_json().encode())
-            await record_incident(self.runtime.redis, {**event.details, "at": now.isoformat(timespec="seconds")})
-            log.warning(
-                "complaint storm",
-                extra={"incident_id": incident_id, "business_line": line, "reason": reason, "count": count},
-            )
         return True, incident_id
+
+    async def _incident_event(
+        self, complaint_id: str, number: str, now: datetime, details: dict[str, str], role: str
+    ) -> None:
+        """The incident event of one complaint: ``raised`` for the complaint that made the storm, ``linked`` for
+        those counted before it. One per complaint and incident (stable id), so a redelivery repeats nothing."""
+        event = ComplaintEvent(
+            event_id=event_id_for(complaint_id, EventKind.incident.value, details["incident_id"]),
+            kind=EventKind.incident,
+            complaint_id=complaint_id,
+            complaint_number=number,
+            occurred_at=now,
+            details={**details, "role": role},
+        )
+        await self.outbox.send(self.runtime.topics.events, complaint_id, event.model_dump_json().encode())
 
     async def _record(self, routed: RoutedComplaint, status: ComplaintStatus, now: datetime) -> None:
         await self.runtime.store.update(
@@ -231,11 +280,64 @@ class Lifecycle:
             severity=routed.severity,
             customer=complaint.customer,
             deadline=deadline,
-            details=mask_details(details or {}),  # department notes and reasons are free text: masked here
+            # Department notes and reasons are free text: masked here (the reply context holds ids only).
+            details={**reply_context(complaint), **mask_details(details or {})},
         )
         await self.outbox.send(self.runtime.topics.events, complaint.complaint_id, event.model_dump_json().encode())
 
     # --- status updates -----------------------------------------------------------------------------
+    async def answer_status(self, update: StatusUpdate, now: datetime) -> tuple[StatusOutcome, bool]:
+        """Applies the update (or refuses it) and publishes the outcome, keyed by the update id.
+
+        The outcome is stored the first time; a resent update gets the stored outcome again and is not applied
+        twice. Returns the outcome and whether it was decided now.
+        """
+        key = Keys.status_outcome(update.update_id)
+        stored = await self.runtime.redis.get(key)
+        if stored:
+            await self.outbox.send(self.runtime.topics.status_outcomes, update.update_id, stored.encode())
+            return StatusOutcome.model_validate_json(stored), False
+        check = pre_check(update)
+        try:
+            if check is not None:
+                raise PermanentError(check[1], check[0])
+            await self.apply_status(update, now)
+        except PermanentError as exc:
+            outcome = refused(
+                update.update_id,
+                update.complaint_number,
+                update.status.value,
+                exc.error_type,
+                exc.reason,
+                now,
+                update.department,
+                update.complaint_id,
+            )
+            log.info("status update refused", extra={"update_id": update.update_id, "code": exc.error_type})
+        else:
+            complaint_id, detail = await self._applied_detail(update)
+            outcome = applied(update, complaint_id, now, detail)
+        body = outcome.model_dump_json()
+        if not await self.runtime.redis.set(key, body, nx=True, ex=IDEMPOTENCY_TTL_S):
+            body = await self.runtime.redis.get(key) or body  # another router answered first: theirs stands
+        await self.outbox.send(self.runtime.topics.status_outcomes, update.update_id, body.encode())
+        return StatusOutcome.model_validate_json(body), True
+
+    async def _applied_detail(self, update: StatusUpdate) -> tuple[str | None, str | None]:
+        """The complaint id and a short line on what the applied update changed."""
+        complaint_id = update.complaint_id or await self.runtime.store.id_for_number(
+            normalise_complaint_number(update.complaint_number)
+        )
+        routed = await self.current(complaint_id) if complaint_id else None
+        if routed is None:
+            return complaint_id, None
+        if update.status == ComplaintStatus.transferred:
+            return complaint_id, f"now with {routed.department.value}"
+        if update.status in (ComplaintStatus.resolved, ComplaintStatus.rejected, ComplaintStatus.closed):
+            return complaint_id, None
+        prefix = "decision now due" if update.status == ComplaintStatus.extended else "decision due"
+        return complaint_id, f"{prefix} {routed.deadlines.decision_by.isoformat(timespec='minutes')}"
+
     async def apply_status(self, update: StatusUpdate, now: datetime) -> str:
         store = self.runtime.store
         complaint_id = update.complaint_id or await store.id_for_number(
@@ -243,13 +345,18 @@ class Lifecycle:
         )
         routed = await self.current(complaint_id) if complaint_id else None
         if routed is None:
-            raise PermanentError(f"status update for unknown complaint number {update.complaint_number}", "unknown")
+            raise PermanentError(
+                f"no complaint has the number {update.complaint_number} (check the number)", "unknown_complaint"
+            )
         if await self.runtime.redis.exists(f"cf:done:status:{update.update_id}"):
             return "duplicate"
         status = update.status
         note = {"note": update.note} if update.note else {}
         if status in (ComplaintStatus.accepted, ComplaintStatus.investigating, ComplaintStatus.proposal):
             await self.schedule.cancel(routed, "first_contact")
+            if routed.deadlines.paused_at is not None:  # the department has what it asked for, by whatever way
+                await self.resume_clock(routed.complaint.complaint_id, update.update_id, now)
+                routed = await self.current(routed.complaint.complaint_id) or routed
             await self.emit(
                 routed,
                 EventKind.in_progress,
@@ -261,6 +368,7 @@ class Lifecycle:
         elif status == ComplaintStatus.need_info:
             await self.schedule.cancel(routed, "first_contact")
             await self.emit(routed, EventKind.need_info, update.update_id, at=now, details=note)
+            routed = await self.pause_clock(routed, update.update_id, now)
         elif status in (ComplaintStatus.resolved, ComplaintStatus.rejected, ComplaintStatus.closed):
             await self.schedule.cancel(routed, None)
             kind = {
@@ -282,6 +390,8 @@ class Lifecycle:
         if update.to_department is None:
             raise PermanentError("a transfer needs to_department", "invalid")
         target = Department(update.to_department)
+        if target == routed.department:
+            raise PermanentError(f"the complaint is already with {target.value}", "invalid")
         revision = routed.revision + 1
         cid = routed.complaint.complaint_id
         moved = routed.model_copy(
@@ -337,7 +447,8 @@ class Lifecycle:
         await self.runtime.redis.set(routed_key(cid), body)
         await self._record(extended, ComplaintStatus.extended, now)
         await self.schedule.cancel(routed, "decision")
-        await self.schedule.plan(extended, only="decision")
+        if deadlines.paused_at is None:  # a stopped clock is planned again when it resumes
+            await self.schedule.plan(extended, only="decision")
         await self.outbox.send(self.runtime.topics.routed, cid, body.encode())
         await self.emit(
             extended,
@@ -353,3 +464,66 @@ class Lifecycle:
             },
         )
         return extended
+
+    # --- waiting on the customer ------------------------------------------------------------------------
+    async def pause_clock(self, routed: RoutedComplaint, cause: str, now: datetime) -> RoutedComplaint:
+        """A request for information stops the decision clock, where the SLA profile says so (event sla_paused)."""
+        deadlines = routed.deadlines
+        if deadlines.paused_at is not None or not pauses_on_need_info(
+            deadlines.profile, self.settings.sla_pause_on_need_info
+        ):
+            return routed
+        paused = routed.model_copy(update={"deadlines": pause_deadlines(deadlines, now)})
+        await self._store_deadlines(paused, now)
+        await self.schedule.cancel(routed, "decision")
+        await self.emit(
+            paused,
+            EventKind.sla_paused,
+            cause,
+            at=now,
+            deadline=deadlines.decision_by,
+            details={"deadline_kind": "decision", "waiting_on": "customer"},
+        )
+        return paused
+
+    async def resume_clock(self, complaint_id: str, cause: str, now: datetime) -> str:
+        """The customer's reply starts a stopped decision clock again; the deadline moves by the time waited
+        (event sla_resumed). ``cause`` (the reply's event id) is applied once."""
+        routed = await self.current(complaint_id)
+        if routed is None or routed.deadlines.paused_at is None:
+            return "not_paused"
+        store = self.runtime.store
+        if not await store.mark_once("sla_resume", cause):
+            return "duplicate"  # a reply seen before must not end a later wait
+        deadlines = resume_deadlines(routed.deadlines, max(now, routed.deadlines.paused_at))
+        resumed = routed.model_copy(update={"deadlines": deadlines})
+        try:
+            await self._store_deadlines(resumed, now)
+            await self.schedule.plan(resumed, only="decision")
+        except BaseException:
+            await store.forget("sla_resume", cause)  # not applied: the redelivery applies it
+            raise
+        await self.emit(
+            resumed,
+            EventKind.sla_resumed,
+            cause,
+            at=now,
+            deadline=deadlines.decision_by,
+            details={
+                "deadline_kind": "decision",
+                "previous_deadline": routed.deadlines.decision_by.isoformat(),
+                "new_deadline": deadlines.decision_by.isoformat(),
+                "paused_s": str(deadlines.paused_s - routed.deadlines.paused_s),
+            },
+        )
+        return "resumed"
+
+    async def _store_deadlines(self, routed: RoutedComplaint, now: datetime) -> None:
+        body = routed.model_dump_json()
+        await self.runtime.redis.set(routed_key(routed.complaint.complaint_id), body)
+        await self.runtime.store.update(
+            routed.complaint.complaint_id,
+            deadlines=routed.deadlines.model_dump(mode="json"),
+            updated_at=now.isoformat(),
+        )
+        await self.outbox.send(self.runtime.topics.routed, routed.complaint.complaint_id, body.encode())

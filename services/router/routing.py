@@ -132,6 +132,14 @@ class RoutingTable:
         )
         return cls(default_department=default, rules=rules, escalations=escalations)
 
+    @property
+    def departments(self) -> frozenset[Department]:
+        """Every department the table names: the default, the rules' departments and escalation targets."""
+        named = {self.default_department}
+        for rule in (*self.rules, *self.escalations):
+            named.update(d for d in (rule.department, rule.escalate_to) if d is not None)
+        return frozenset(named)
+
     def route(
         self,
         business_line: BusinessLine,

@@ -27,10 +27,11 @@ Mapping, first that applies:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
+from complaintflow.amounts import amounts_in_text
 from schemas import Complaint, Money, Reason, Severity, SocialDetails
 from services.router.classifier import Classification
 
@@ -107,63 +108,156 @@ def _by_first_character(terms: list[str]) -> str:
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _terms = TermPattern
 
+# Chinese terms match anywhere, so a term that is also part of ordinary words is given in the contexts that make it
+# a signal ("向监管", "人行投诉") rather than alone ("资金监管账户", "个人行为" are not threats). Traditional forms of
+# the commonest terms are listed too. English terms match on word boundaries and are phrases where a single word
+# would also be ordinary ("the news", not "news": "Good news" is not a threat).
 SIGNAL_PATTERNS: dict[str, TermPattern] = {
     "regulator_threat": _terms(
-        "监管",
         "银保监",
+        "銀保監",
         "银监",
+        "保监会",
+        "证监会",
         "金融监管总局",
+        "金融监督管理",
+        "监管部门",
+        "监管机构",
+        "监管机关",
+        "监管局",
+        "监管热线",
+        "向监管",
+        "找监管",
+        "到监管",
+        "去监管",
+        "给监管",
+        "監管部門",
+        "監管機構",
         "人民银行",
-        "人行",
+        "人民銀行",
+        "央行",
+        "向人行",
+        "找人行",
+        "到人行",
+        "去人行",
+        "给人行",
+        "人行投诉",
+        "人行举报",
+        "人行热线",
         "12378",
+        "12363",
+        "12315",
+        "12345",
         "消协",
         "消费者协会",
-        "12315",
+        "消保委",
+        "市长热线",
+        "政府投诉",
+        "向政府",
+        "市民热线",
+        "金融办",
+        "银行业协会",
+        "金管会",
+        "金管會",
+        "金管局",
         "信访",
+        "信訪",
+        "上访",
+        "越级投诉",
         "regulators?",
+        "regulatory agenc(?:y|ies)",
         "cfpb",
         "consumer financial protection bureau",
         "occ",
+        "comptroller of the currency",
         "fdic",
         "federal reserve",
-        "attorney general",
+        "attorney general'?s?",
+        "department of financial (?:services|institutions|protection)",
+        "banking department",
+        "department of banking",
+        "banking commission(?:er)?",
         "financial ombudsman",
         "fca",
         "better business bureau",
         "bbb",
+        "congress(?:man|woman|ional office)",
+        "my senator",
+        "my congressional representative",
     ),
     "media_threat": _terms(
         "媒体",
+        "媒體",
         "曝光",
         "记者",
+        "記者",
         "电视台",
+        "報社",
         "报社",
+        "报纸",
+        "新闻",
         "上热搜",
         "发微博",
+        "微博上",
+        "发抖音",
+        "发到网上",
+        "发网上",
         "网上曝光",
-        "media",
-        "news",
+        "自媒体",
+        "抖音",
+        "小红书",
+        "网上发帖",
+        "发朋友圈",
+        "公之于众",
+        "黑猫投诉",
+        "315晚会",
+        "the news",
+        "local news",
+        "national news",
+        "news media",
+        "news station",
+        "news outlets?",
+        "news channel",
+        "the media",
         "journalists?",
         "reporters?",
-        "newspaper",
+        "newspapers?",
         "tv station",
+        "television station",
+        "the press",
         "go public",
+        "going public",
         "social media",
+        "post (?:this|it|my story) online",
+        "go viral",
     ),
     "legal_threat": _terms(
         "起诉",
+        "起訴",
         "律师",
+        "律師",
         "法院",
         "诉讼",
+        "訴訟",
         "打官司",
         "仲裁",
         "报警",
-        "attorney",
+        "報警",
+        "报案",
+        "派出所",
+        "公安局",
+        "法律途径",
+        "法律手段",
+        "法律责任",
+        "走法律",
+        "告你们",
+        "attorney(?! general)",
         "lawyers?",
         "sue",
         "suing",
         "lawsuit",
         "legal action",
+        "legal counsel",
         "court",
         "small claims",
         "class action",
@@ -173,51 +267,129 @@ SIGNAL_PATTERNS: dict[str, TermPattern] = {
         "老年",
         "年迈",
         "高龄",
+        "七旬",
+        "八旬",
+        "九旬",
+        "古稀",
+        "耄耋",
+        "退休",
+        "离休",
+        "老大爷",
         "大爷",
         "大妈",
-        "老大爷",
         "老太太",
+        "老太",
+        "老伴",
+        "老母亲",
+        "老父亲",
+        "空巢",
+        "孤寡",
         "残疾",
+        "殘疾",
         "残障",
         "盲人",
         "聋哑",
+        "视障",
+        "听障",
+        "瘫痪",
+        "卧床",
+        "失能",
         "重病",
         "癌症",
+        "化疗",
         "住院",
         "病重",
+        "老年痴呆",
+        "阿尔茨海默",
         "孕妇",
         "精神病",
+        "低保",
+        "未成年",
+        "不识字",
+        "文盲",
         "older american",
         "elderly",
-        "senior citizen",
+        "senior citizens?",
+        "retired",
+        "retiree",
+        "pensioner",
+        "on a fixed income",
         "disabled",
         "disability",
         "seriously ill",
         "terminally ill",
         "cancer",
+        "chemotherapy",
         "dementia",
+        "alzheimer'?s",
         "blind",
+        "deaf",
         "wheelchair",
+        "hospice",
+        "nursing home",
+        "assisted living",
+        "memory loss",
+        "mental illness",
+        "mentally ill",
+        "special needs",
         "hospitali[sz]ed",
     ),
     "fraud_in_progress": _terms(
         "盗刷",
+        "盜刷",
         "被盗",
+        "被盜",
         "被骗",
+        "被騙",
+        "骗走",
         "诈骗",
-        "冻结",
+        "詐騙",
+        "骗子",
+        "假客服",
+        "冒充",
+        "冒用",
+        "盗用",
+        "钓鱼",
         "正在被转",
         "被转走",
+        "被人转走",
+        "被转账",
+        "资金被转",
+        "被划走",
+        "被刷走",
+        "盗取",
+        "冒领",
+        "不是我转的",
+        "我没有操作",
+        "本人没有操作",
         "不是我本人操作",
-        "骗子",
-        "unauthori[sz]ed",
+        "不是本人操作",
+        "非本人操作",
+        "未经我授权",
+        "未经本人授权",
+        "unauthori[sz]ed (?:[a-z]+ ){0,2}(?:charges?|transactions?|withdrawals?|transfers?|purchases?)",
+        "unauthori[sz]ed (?:use of|access to) my (?:credit |debit |bank |checking |savings )?(?:cards?|accounts?)",
         "someone is using my",
         "someone used my",
-        "stolen",
-        "scam",
+        "stolen (?:credit |debit |bank )?(?:cards?|checks?|wallet|purse|money|funds|phone)",
+        *(
+            f"{thing} (?:was|were|has been|have been|had been|got) stolen"
+            for thing in ("cards?", "wallet", "purse", "checks?", "checkbook", "money", "funds", "phone", "number")
+        ),
         "scammed",
+        "scammers?",
+        "victim of a scam",
+        "fell for a scam",
+        "scam (?:calls?|callers?|texts?|emails?)",
         "hacked",
-        "fraudulent (?:charges?|transactions?|withdrawals?)",
+        "pretending to be from",
+        "sim swap",
+        "charges i (?:did not|didn't|never) (?:make|authori[sz]e)",
+        "withdrawals i (?:did not|didn't|never) (?:make|authori[sz]e)",
+        "transactions i (?:did not|didn't|never) (?:make|authori[sz]e)",
+        "purchases i (?:did not|didn't|never) (?:make|authori[sz]e)",
+        "transfers i (?:did not|didn't|never) (?:make|authori[sz]e)",
+        "fraudulent (?:charges?|transactions?|withdrawals?|transfers?)",
         "draining my account",
         "emptied my account",
     ),
@@ -227,21 +399,114 @@ SIGNAL_PATTERNS: dict[str, TermPattern] = {
         "不想活",
         "轻生",
         "自杀",
-        "崩溃",
+        "跳楼",
+        "寻死",
+        "精神崩溃",
+        "快崩溃",
+        "要崩溃",
+        "濒临崩溃",
+        "情绪崩溃",
+        "彻底崩溃",
         "绝望",
         "救命钱",
         "看病的钱",
+        "治病的钱",
+        "手术费",
         "养老钱",
+        "吃不上饭",
+        "想死",
+        "没法活",
+        "跳河",
         "suicid\\w*",
+        "kill myself",
+        "end my life",
         "desperate",
         "can't feed",
         "cannot feed",
         "homeless",
+        "evicted",
+        "eviction",
         "lose my home",
-        "breakdown",
+        "losing my home",
+        "nervous breakdown",
+        "mental breakdown",
         "life savings",
     ),
 }
+
+# Phrases that contain a signal's term without being that signal, blanked out before the scan; each with the
+# signal it can hide and a substring it cannot match without, so a text is scanned again only when it may hold one.
+_NOT_SIGNALS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
+    (
+        "fraud_in_progress",
+        "inquir",
+        re.compile(r"authori[sz]ed? (?:(?:this|these|the|any|those) )?(?:hard )?inquir(?:y|ies)"),
+    ),
+    ("fraud_in_progress", "stolen identity", re.compile(r"stolen identity report")),
+    (
+        "fraud_in_progress",
+        "scammed",
+        re.compile(r"(?:feel|felt)(?: like)?(?: i(?:'ve| have| was| got)?(?: been)?)? scammed"),
+    ),
+    ("fraud_in_progress", "被骗", re.compile(r"(?:感觉|觉得|好像|像是)被骗")),
+    (
+        "legal_threat",
+        "threat",
+        re.compile(r"threat\w* (?:me )?(?:with )?(?:legal action|a lawsuit|to sue|court|arrest)"),
+    ),
+    ("legal_threat", "attorney", re.compile(r"power of attorney|attorney-in-fact")),
+    ("legal_threat", "威胁", re.compile(r"威胁\w{0,4}(?:起诉|报警|法院)")),
+    ("legal_threat", "我", re.compile(r"(?:起诉|告)我")),
+    ("media_threat", "reporter", re.compile(r"reporters? (?:agenc|compan)\w*|credit reporter")),
+)
+# A stated age of 65 or more: "我今年七十八岁了", "年过七十", "I am 82 years old", "my 85-year-old mother", "aged 70".
+_CN_AGE = (
+    "(?:六十[五六七八九]|[七八九]十[一二三四五六七八九]?|一百(?:零?[一二三四五六七八九十])?|6[5-9]|[7-9][0-9]|10[0-9])"
+)
+_CN_AGE_RE = re.compile(rf"(?<![\d.]){_CN_AGE}\s*(?:多)?\s*(?:周岁|岁)")
+_CN_AGE_OVER_RE = re.compile(r"(?:年过|年近|年逾|年满|已过|过了)\s*(?:[七八九]十|[7-9]0)")
+# English ages are figures: the figures of a text are found at C speed, then the words around them are read.
+# English ages are figures next to a few words: each occurrence of "old", "of age" or "age" (found by plain substring
+# search, much cheaper than a regular-expression scan of the text) is checked for an age of 65 or more around it.
+_AGE_FIGURE = r"(?<![0-9$.,])(?:6[5-9]|[7-9][0-9]|10[0-9])"
+_YEARS_OLD_RE = re.compile(rf"{_AGE_FIGURE}[\s-]*(?:years?|yrs?)[\s-]*(?:old|of age)$")
+_AGE_THEN_FIGURE_RE = re.compile(rf"age(?:d| of)?\s+{_AGE_FIGURE}(?![0-9])")
+_DECADE_RE = re.compile(r"\bin (?:my|his|her|their) (?:late sixties|seventies|eighties|nineties|[7-9]0'?s)")
+# Debts and accounts have ages too ("a debt 10 years old"): only ages of 65 and more count, and "... years old"
+# right after a debt word is not the customer's age.
+_AGE_OF_A_THING = re.compile(
+    r"(?:debt|account|loan|car|house|home|vehicle|record|item|card)s?\s+"
+    r"(?:that is |is |was )?(?:over |more than |about )?$"
+)
+
+
+def _occurrences(text: str, needle: str) -> Iterator[int]:
+    at = text.find(needle)
+    while at >= 0:
+        yield at
+        at = text.find(needle, at + 1)
+
+
+def _stated_age(text: str) -> str | None:
+    """The first statement of an age of 65 or more in an already lower-cased text, or None."""
+    if "岁" in text and (match := _CN_AGE_RE.search(text)):
+        return match.group(0)
+    if ("年" in text or "过了" in text) and (match := _CN_AGE_OVER_RE.search(text)):
+        return match.group(0)
+    for needle in ("old", "of age"):
+        for at in _occurrences(text, needle):
+            end = at + len(needle)
+            years = _YEARS_OLD_RE.search(text, max(0, at - 16), end)
+            if years and not _AGE_OF_A_THING.search(text, max(0, years.start() - 30), years.start()):
+                return years.group(0)
+    for at in _occurrences(text, "age"):
+        if (at == 0 or not text[at - 1].isalpha()) and (match := _AGE_THEN_FIGURE_RE.match(text, at)):
+            return match.group(0)
+    if any(words in text for words in ("in my ", "in his ", "in her ", "in their ")) and (
+        match := _DECADE_RE.search(text)
+    ):
+        return match.group(0)
+    return None
 
 
 class SignalScanner:
@@ -294,59 +559,12 @@ _SIGNAL_SCANNER = SignalScanner(SIGNAL_PATTERNS)
 _RISKY_REASONS = frozenset(
     {Reason.unauthorised_loss, Reason.information_security, Reason.collection_conduct, Reason.mis_selling}
 )
-# (currency, pattern, characters one of which every match contains)
-_AMOUNT_PATTERNS: tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...] = (
-    ("USD", re.compile(r"\{?\$\s?([\d,]+(?:\.\d+)?)\}?"), ("$",)),
-    ("GBP", re.compile(r"£\s?([\d,]+(?:\.\d+)?)"), ("£",)),
-    ("CNY", re.compile(r"[¥￥]\s?([\d,]+(?:\.\d+)?)"), ("¥", "￥")),
-    ("CNY", re.compile(r"([\d,]+(?:\.\d+)?)\s?(万|千)?\s?(?:元|块|人民币)"), ("元", "块", "人民币")),
-    ("CNY", re.compile(r"([\d,]+(?:\.\d+)?)\s?万"), ("万",)),
-)
-_CHINESE_NUMERALS = {
-    "一": 1,
-    "二": 2,
-    "两": 2,
-    "三": 3,
-    "四": 4,
-    "五": 5,
-    "六": 6,
-    "七": 7,
-    "八": 8,
-    "九": 9,
-    "十": 10,
-}
-_CHINESE_AMOUNT = re.compile(r"([一二两三四五六七八九十]+)(万|千)(?:元|块)?")
-
-
-def amounts_in_text(text: str) -> list[Money]:
-    """Sums of money named in a complaint: $1,800.00, {$100.00}, £300, ¥500, 5000元, 20万, 两万元."""
-    return [Money(amount=value, currency=currency) for value, currency in _amounts(text)]
-
-
-def _amounts(text: str) -> list[tuple[Decimal, str]]:
-    found: list[tuple[Decimal, str]] = []
-    for currency, pattern, marks in _AMOUNT_PATTERNS:
-        if not any(mark in text for mark in marks):
-            continue  # a cheap substring test spares a regular-expression scan of the whole complaint
-        for match in pattern.finditer(text):
-            try:
-                value = Decimal(match.group(1).replace(",", ""))
-            except InvalidOperation:
-                continue
-            unit = match.group(2) if pattern.groups >= 2 else ("万" if pattern.pattern.endswith("万") else None)
-            value *= {"万": 10_000, "千": 1_000}.get(unit or "", 1)
-            found.append((value, currency))
-    for match in _CHINESE_AMOUNT.finditer(text) if "万" in text or "千" in text else ():
-        digits = match.group(1)
-        value = sum(_CHINESE_NUMERALS[ch] for ch in digits) if len(digits) <= 2 else 0
-        if value:
-            found.append((Decimal(value * (10_000 if match.group(2) == "万" else 1_000)), "CNY"))
-    return found
 
 
 def _amount_signal(amount: Money | None, text: str, thresholds: SeverityThresholds) -> tuple[str | None, str]:
     """The signal for the highest threshold reached, and its level (``critical``/``high``/``medium``/"")."""
-    candidates = [(amount.amount, amount.currency)] if amount is not None else _amounts(text)
+    found = [amount] if amount is not None else amounts_in_text(text)
+    candidates = [(money.amount, money.currency) for money in found]
     best: tuple[int, str | None, str] = (0, None, "")
     for value, currency in candidates:
         limits = thresholds.amounts.get(currency.upper())
@@ -372,6 +590,20 @@ def _social_reach(social: SocialDetails | None, thresholds: SeverityThresholds) 
     )
 
 
+def _signal_terms(lowered: str) -> dict[str, str]:
+    """Every signal's first term, once the phrases that only look like signals are blanked out. The blanking
+    costs a scan of the text, so it is done only when the plain scan found some signal (it can only remove)."""
+    found = _SIGNAL_SCANNER.first_terms(lowered)
+    if found:
+        blanked = lowered
+        for signal, needle, phrase in _NOT_SIGNALS:
+            if signal in found and needle in blanked:
+                blanked = phrase.sub(" ", blanked)
+        if blanked != lowered:
+            found = _SIGNAL_SCANNER.first_terms(blanked)
+    return found
+
+
 def assess_text(
     text: str,
     classification: Classification | None,
@@ -391,9 +623,13 @@ def assess_text(
     if amount_signal:
         signals.append(amount_signal)
         explanations.append(f"amount at stake reaches the {amount_level} threshold ({amount_signal})")
-    for name, term in _SIGNAL_SCANNER.first_terms(lowered).items():
-        signals.append(name)
-        explanations.append(f"{name}: {term!r}")
+    found = _signal_terms(lowered)
+    if "vulnerable_customer" not in found and (age := _stated_age(lowered)):
+        found["vulnerable_customer"] = age
+    for name in SIGNAL_PATTERNS:
+        if name in found:
+            signals.append(name)
+            explanations.append(f"{name}: {found[name]!r}")
     if repeat_count >= 1:
         signals.append("repeat_complaint")
         explanations.append(f"repeat_complaint: {repeat_count} earlier complaint(s) by this customer")

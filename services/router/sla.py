@@ -8,6 +8,10 @@ Profiles (``cn`` is the default, after CBIRC Order 2020 No. 3):
   no extension.
 * ``us`` (CFPB): first contact as ``cn``; response 15 days; one extension to 60 days.
 
+Waiting on the customer (``need_info``) stops the decision clock where the profile says so (``cn``; the
+``sla_pause_on_need_info`` setting overrides it): the customer's reply starts it again, and the decision
+deadline moves by the time waited.
+
 Business days skip Saturdays, Sundays and the given holidays, in the profile's local time zone. "N business
 days" means the same local clock time on the Nth business day after the local date of receipt.
 Acknowledgement is immediate (due at receipt). All times are returned in UTC.
@@ -46,12 +50,14 @@ class SlaProfile:
     decision_days: int
     extension_days: tuple[int, ...]  # total days from receipt after the 1st, 2nd ... extension
     approver_required_from: int  # the 1-based extension from which an approver must be named
+    pause_on_need_info: bool = False  # waiting on the customer stops the decision clock
 
 
 _CN_FIRST_CONTACT_DAYS = {Severity.high: 1, Severity.medium: 2, Severity.low: 3}
 
 PROFILES: dict[str, SlaProfile] = {
-    "cn": SlaProfile("cn", {Severity.critical: 2}, _CN_FIRST_CONTACT_DAYS, 15, (30, 60), 2),
+    # cn: the time a customer takes to supply requested information does not count towards the decision.
+    "cn": SlaProfile("cn", {Severity.critical: 2}, _CN_FIRST_CONTACT_DAYS, 15, (30, 60), 2, pause_on_need_info=True),
     "uk": SlaProfile("uk", {Severity.critical: 2}, {Severity.high: 3, Severity.medium: 3, Severity.low: 3}, 56, (), 1),
     "us": SlaProfile("us", {Severity.critical: 2}, _CN_FIRST_CONTACT_DAYS, 15, (60,), 2),
 }
@@ -144,6 +150,35 @@ def extend_deadlines(
         )
     new_decision = (received_at + timedelta(days=rules.extension_days[number - 1])).astimezone(UTC)
     return deadlines.model_copy(update={"decision_by": max(new_decision, deadlines.decision_by), "extensions": number})
+
+
+def pauses_on_need_info(profile: str, override: bool | None = None) -> bool:
+    """Whether waiting on the customer stops the decision clock under ``profile`` (or as configured)."""
+    return get_profile(profile).pause_on_need_info if override is None else override
+
+
+def pause_deadlines(deadlines: Deadlines, now: datetime) -> Deadlines:
+    """The decision clock stopped at ``now``; unchanged when it already stands."""
+    _require_aware(now, "now")
+    if deadlines.paused_at is not None:
+        return deadlines
+    return deadlines.model_copy(update={"paused_at": now.astimezone(UTC)})
+
+
+def resume_deadlines(deadlines: Deadlines, now: datetime) -> Deadlines:
+    """The decision clock running again at ``now``: the decision deadline moves by the whole seconds it stood
+    still (never back); unchanged when it was running."""
+    _require_aware(now, "now")
+    if deadlines.paused_at is None:
+        return deadlines
+    waited = max(0, int((now - deadlines.paused_at).total_seconds()))
+    return deadlines.model_copy(
+        update={
+            "decision_by": deadlines.decision_by + timedelta(seconds=waited),
+            "paused_at": None,
+            "paused_s": deadlines.paused_s + waited,
+        }
+    )
 
 
 DEFAULT_WARN_BEFORE: dict[str, timedelta] = {

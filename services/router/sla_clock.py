@@ -20,7 +20,8 @@ import redis.asyncio as aioredis
 from complaintflow.metrics import SLA_CLOCKS
 from complaintflow.runtime import Runtime
 from complaintflow.state import Keys
-from schemas import Department, EventKind, RoutedComplaint
+from schemas import Department, DepartmentRecord, EventKind, RoutedComplaint
+from services.router.department_feed import escalation_record, sla_record
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,11 @@ class SlaClock:
         emitted = 0
         for member in await self.schedule.claim_due(now):
             cid, which, kind, _ = member.split("|")
-            routed = await self.lifecycle.current(cid)
+            try:
+                routed = await self.lifecycle.current(cid)
+            except ValueError:  # a corrupt stored routing must not stop every other complaint's alerts
+                log.error("sla alert dropped: stored routing unreadable", extra={"complaint_id": cid, "kind": kind})
+                continue
             if routed is None:
                 continue
             await self.runtime.redis.srem(_members_key(cid), member)
@@ -155,6 +160,7 @@ class SlaClock:
         deadline = routed.deadlines.first_contact_by if which == "first_contact" else routed.deadlines.decision_by
         details = {"deadline_kind": which}
         await self.lifecycle.emit(routed, kind, member, at=now, deadline=deadline, details=details)
+        await self._to_queue(sla_record(routed, kind, which, member, now))
         if kind == EventKind.sla_breached:  # open and warning are set from the schedule (complaintflow.operations)
             SLA_CLOCKS.labels("breached").inc()
         log.warning(
@@ -163,11 +169,9 @@ class SlaClock:
         )
         if kind != EventKind.sla_breached:
             return
-        cid = routed.complaint.complaint_id
         escalation = Department.consumer_protection
-        await self.lifecycle.outbox.send(
-            self.runtime.topics.department(escalation), cid, routed.model_dump_json().encode()
-        )
+        if routed.department != escalation:  # a record of its own: the routing's id would be dropped as a repeat
+            await self._to_queue(escalation_record(routed, escalation, f"sla_breached:{which}", member, now))
         await self.lifecycle.emit(
             routed,
             EventKind.escalated,
@@ -177,3 +181,7 @@ class SlaClock:
         )
         if which == "decision" and self.runtime.settings.sla_breach_apology:
             await self.lifecycle.emit(routed, EventKind.sla_breach_apology, member, at=now, deadline=deadline)
+
+    async def _to_queue(self, record: DepartmentRecord) -> None:
+        topic = self.runtime.topics.department(record.department)
+        await self.lifecycle.outbox.send(topic, record.complaint_id, record.model_dump_json().encode())

@@ -1,71 +1,42 @@
-"""Complaint storms: many complaints about the same business line and reason within a short window.
+"""Complaint storms: many customers complaining about the same business line and reason within one window.
 
-Pure window arithmetic; the counts live in Redis in the worker (``INCR`` on :meth:`StormDetector.key`, with
-an expiry of :meth:`StormDetector.key_ttl`). One incident per (line, reason, window): its id is stable, so
-the worker raises the incident event only when the count first reaches the threshold.
+Pure window arithmetic and the rule; the counts live in Redis (``complaintflow.state.count_storm_customer``: the
+distinct hashed customer keys and the complaint ids of each window). A storm counts **customers**, not complaints:
+twenty complaints from two senders are two angry customers, not an incident. One incident per (line, reason,
+window): its id is stable, so the router raises the incident once, and every complaint of the window, those counted
+before the threshold too, is linked to it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 
-from schemas import BusinessLine, Reason, stable_id
-
-
-@dataclass(frozen=True)
-class StormThresholds:
-    window: timedelta = timedelta(minutes=30)
-    min_complaints: int = 20
-    # Lines or reasons that are storms at a lower count (a dozen card thefts in half an hour is an attack).
-    per_reason: Mapping[Reason, int] = field(
-        default_factory=lambda: {
-            Reason.unauthorised_loss: 10,
-            Reason.information_security: 10,
-            Reason.system_failure: 15,
-        }
-    )
+from schemas import stable_id
 
 
 @dataclass(frozen=True)
-class StormVerdict:
-    storm: bool
-    first: bool  # this complaint is the one that made it a storm: raise the incident now
-    incident_id: str | None
-    explanation: str
+class StormRule:
+    window_s: int  # windows are aligned on the epoch: [k * window_s, (k + 1) * window_s)
+    min_customers: int  # distinct customers in one window that make a storm
 
+    def bucket(self, at: datetime) -> int:
+        """The window ``at`` falls in (its number since the epoch)."""
+        return int(at.timestamp() // self.window_s)
 
-class StormDetector:
-    def __init__(self, thresholds: StormThresholds | None = None) -> None:
-        self.thresholds = thresholds or StormThresholds()
+    def key_ttl_s(self) -> int:
+        """How long a window's counts are kept: the window itself and the next one, for late complaints."""
+        return self.window_s * 2
 
-    def window_start(self, at: datetime) -> datetime:
-        seconds = int(self.thresholds.window.total_seconds())
-        epoch = int(at.astimezone(UTC).timestamp())
-        return datetime.fromtimestamp(epoch - epoch % seconds, tz=UTC)
+    def is_storm(self, customers: int) -> bool:
+        return customers >= self.min_customers
 
-    def key(self, line: BusinessLine, reason: Reason, at: datetime) -> str:
-        return f"storm:{line}:{reason}:{self.window_start(at):%Y%m%dT%H%M}"
+    @staticmethod
+    def incident_id(line: str, reason: str, bucket: int) -> str:
+        return stable_id("inc", line, reason, str(bucket))
 
-    def key_ttl(self) -> timedelta:
-        return self.thresholds.window * 2
-
-    def threshold(self, reason: Reason) -> int:
-        return self.thresholds.per_reason.get(reason, self.thresholds.min_complaints)
-
-    def incident_id(self, line: BusinessLine, reason: Reason, at: datetime) -> str:
-        return stable_id("inc", str(line), str(reason), self.window_start(at).isoformat())
-
-    def assess(self, line: BusinessLine, reason: Reason, count: int, at: datetime) -> StormVerdict:
-        """``count`` is the number of complaints in this window including the current one."""
-        limit = self.threshold(reason)
-        if count < limit:
-            return StormVerdict(False, False, None, f"{count} of {limit} {line}/{reason} complaints in window")
-        return StormVerdict(
-            storm=True,
-            first=count == limit,
-            incident_id=self.incident_id(line, reason, at),
-            explanation=f"storm: {count} {line}/{reason} complaints since {self.window_start(at):%H:%M} UTC "
-            f"(threshold {limit} per {self.thresholds.window})",
+    def explain(self, line: str, reason: str, customers: int) -> str:
+        return (
+            f"storm: {customers} customers complained about {line}/{reason} within {self.window_s} s "
+            f"(threshold {self.min_customers})"
         )

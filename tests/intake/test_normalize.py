@@ -6,12 +6,22 @@ import base64
 import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from email.message import EmailMessage
 
 import pytest
 
-from schemas import Channel, ContactChannel, Language, SourcePointer, complaint_id_for, complaint_number_for
+from schemas import Attachment, Channel, ContactChannel, Language, SourcePointer, complaint_id_for, complaint_number_for
 from services.intake import samples
-from services.intake.normalize import AutoReply, Normalized, Rejected, normalize, satisfaction_score_of
+from services.intake.envelopes import encode, json_envelope
+from services.intake.forms import InboundSms
+from services.intake.normalize import (
+    AutoReply,
+    Normalized,
+    Rejected,
+    describe_attachments,
+    normalize,
+    satisfaction_score_of,
+)
 
 POINTER = SourcePointer(topic="complaints.raw.email", partition=3, offset=1042)
 
@@ -260,6 +270,158 @@ def test_redelivery_gives_the_same_complaint() -> None:
 def test_raw_email_bytes_survive_the_envelope() -> None:
     envelope = json.loads(samples.email_envelope(samples.big5_email()))
     assert base64.b64decode(envelope["payload_base64"]) == samples.big5_email()
+
+
+WEB_FORM = {
+    "name": "李娜",
+    "email": "li.na@example.cn",
+    "description": "信用卡年费被重复扣了两次，请退还多扣的680元。",
+    "consent": True,
+}
+
+
+@pytest.mark.parametrize(
+    "received_at",
+    [
+        datetime(9999, 12, 31, 20, 0, tzinfo=UTC),  # past the calendar's end in the bank's zone
+        datetime(9999, 1, 1, tzinfo=UTC),
+        datetime(2027, 1, 20, tzinfo=UTC),  # weeks ahead of the reader's clock
+        datetime(1969, 12, 31, tzinfo=UTC),
+    ],
+)
+def test_a_received_time_out_of_reach_is_a_clear_refusal(received_at: datetime) -> None:
+    value = encode(json_envelope(Channel.webform, "form-7c1d", WEB_FORM, "adapter", received_at=received_at))
+    result = normalize(value, now=datetime(2026, 11, 22, 2, 30, tzinfo=UTC))
+    assert isinstance(result, Rejected) and result.error_type == "validation_error", result
+    assert "received_at" in result.reason and received_at.isoformat() in result.reason
+
+
+def test_a_sender_clock_a_little_ahead_is_taken() -> None:
+    now = datetime(2026, 11, 22, 2, 30, tzinfo=UTC)
+    ahead = now.replace(hour=9)
+    value = encode(json_envelope(Channel.webform, "form-7c1e", WEB_FORM, "adapter", received_at=ahead))
+    assert isinstance(normalize(value, now=now), Normalized)
+
+
+def test_an_envelope_of_another_channel_on_a_raw_topic_is_refused() -> None:
+    hotline = {"call_id": "CALL-20261122-0931", "caller_number": "13912345678", "turns": []}
+    value = encode(json_envelope(Channel.hotline, "CALL-20261122-0931", hotline, "adapter"))
+    result = normalize(value, expected_channel=Channel.webform)
+    assert isinstance(result, Rejected) and result.error_type == "wrong_channel"
+    assert "hotline envelope on the webform raw topic" in result.reason
+    assert isinstance(
+        normalize(encode(json_envelope(Channel.webform, "f-1", WEB_FORM, "adapter")), expected_channel=Channel.webform),
+        Normalized,
+    )
+
+
+def _scan_letter_mail(subject: str | None) -> bytes:
+    message = EmailMessage()
+    message["From"] = "王芳 <wang.fang@example.cn>"
+    message["To"] = "tousu@bank.example"
+    message["Message-ID"] = "<scan-1@example.cn>"
+    if subject is not None:
+        message["Subject"] = subject
+    message.set_content(
+        b"\x89PNG\r\n\x1a\n" + b"\x00" * 250_000, maintype="image", subtype="png", filename="投诉信.png"
+    )
+    return message.as_bytes()
+
+
+@pytest.mark.parametrize("subject", [None, "", "投诉"])
+def test_attachment_only_mail_is_a_complaint_that_lists_its_attachments(subject: str | None) -> None:
+    complaint = _normalized(samples.email_envelope(_scan_letter_mail(subject))).complaint
+    assert "attachment_only" in complaint.flags and "has_attachments" in complaint.flags
+    assert "投诉信.png" in complaint.text and "image/png" in complaint.text and "244.1 KB" in complaint.text
+    assert "仅有附件" in complaint.text and complaint.language == Language.zh
+    assert complaint.text.startswith("投诉") if subject else complaint.text.startswith("（")
+    assert complaint.customer.email == "wang.fang@example.cn" and "no_contact" not in complaint.flags
+    assert complaint.amount is None
+
+
+def test_attachment_listing_in_english_and_bounded() -> None:
+    pdf = Attachment(filename="page.pdf", content_type="application/pdf", size=2_500_000, sha256="0" * 64)
+    files = [pdf.model_copy(update={"filename": f"page{i}.pdf"}) for i in range(25)]
+    listing = describe_attachments(files, "Complaint")
+    assert listing.startswith("(No message text, attachments only) Attachments: page0.pdf (application/pdf, 2.4 MB)")
+    assert listing.endswith("; and 5 more") and "page19.pdf" in listing and "page20.pdf" not in listing
+    unnamed = pdf.model_copy(update={"filename": None, "content_type": "image/jpeg", "size": 12})
+    assert describe_attachments([unnamed]).endswith("Attachments: - (image/jpeg, 12 B)")
+
+
+def test_mail_with_text_and_attachment_is_not_attachment_only() -> None:
+    message = EmailMessage()
+    message["From"] = "a@example.com"
+    message["Message-ID"] = "<t@x>"
+    message.set_content("My card was charged twice for the same purchase, please refund.")
+    message.add_attachment(b"%PDF-1.4", maintype="application", subtype="pdf", filename="statement.pdf")
+    complaint = _normalized(samples.email_envelope(message.as_bytes())).complaint
+    assert "attachment_only" not in complaint.flags and "statement.pdf" not in complaint.text
+
+
+@pytest.mark.parametrize("caller", ["withheld", None, "anonymous", "12", "+86 000"])
+def test_hotline_caller_without_usable_number_is_flagged_no_contact(caller: str | None) -> None:
+    payload = samples.hotline_payload_zh()
+    payload["caller_number"] = caller
+    complaint = _normalized(samples.envelope(Channel.hotline, payload["call_id"], payload=payload)).complaint
+    assert complaint.customer.phone is None and "no_contact" in complaint.flags
+
+
+def test_reachable_customers_are_not_flagged_no_contact() -> None:
+    for value in (
+        samples.hotline_envelope_zh(),
+        samples.social_envelope_weibo(),
+        samples.email_envelope(samples.gbk_email()),
+    ):
+        assert "no_contact" not in _normalized(value).complaint.flags
+
+
+def test_non_public_social_message_is_a_direct_message_without_the_dm_field() -> None:
+    payload = samples.social_payload_weibo()
+    payload["is_public"] = False
+    payload.pop("is_direct_message", None)
+    complaint = _normalized(samples.envelope(Channel.social, f"weibo:{payload['post_id']}", payload=payload)).complaint
+    assert complaint.social is not None and not complaint.social.public
+    assert "direct_message" in complaint.flags and "public_post" not in complaint.flags
+
+
+def _sms_envelope(body: dict[str, object]) -> bytes:
+    sms = InboundSms.model_validate(body)
+    return samples.envelope(
+        Channel.sms, f"sms:{sms.message_id}", payload=sms.model_dump(mode="json", exclude_none=True)
+    )
+
+
+def test_inbound_sms_names_its_complaint_and_its_sender() -> None:
+    result = _normalized(
+        _sms_envelope(
+            {
+                "message_id": "SM7f3a9c01",
+                "from": "+86 138 1234 5678",
+                "text": "回复 cf-20261122-7k3q9m：转账凭证已经发到邮箱了，卡号6222 0212 3456 7890",
+                "received_at": "2026-11-23 09:15:02",
+            }
+        )
+    )
+    complaint = result.complaint
+    assert complaint.channel == Channel.sms and complaint.channel_ref == "sms:SM7f3a9c01"
+    assert complaint.customer.phone == "+8613812345678" and complaint.customer.preferred_contact == ContactChannel.sms
+    assert result.thread_by_sender and result.text_complaint_number == "CF-20261122-7K3Q9M"
+    assert "0212 3456" not in complaint.redacted_text and "7890" in complaint.redacted_text
+    assert complaint.source_timezone == "+08:00" and "no_contact" not in complaint.flags
+
+
+def test_inbound_sms_in_other_gateways_shapes() -> None:
+    twilio = InboundSms.model_validate({"MessageSid": "SM1", "From": "+14155550132", "Body": "5", "AccountSid": "AC1"})
+    assert (twilio.message_id, twilio.sender, twilio.text) == ("SM1", "+14155550132", "5")
+    aliyun = InboundSms.model_validate(
+        {"sequence_id": 1234567, "phone_number": "13698765432", "content": "满意", "send_time": "2026-11-23 10:00:00"}
+    )
+    assert aliyun.message_id == "1234567" and aliyun.sender == "13698765432"
+    score = _normalized(_sms_envelope({"id": "m-9", "sender": "13698765432", "text": "5分"}))
+    assert score.satisfaction_score == 5 and score.text_complaint_number is None
+    unknown = _normalized(_sms_envelope({"id": "m-10", "sender": "BANKPROMO", "text": "hello, my card is blocked"}))
+    assert unknown.complaint.customer.phone is None and "no_contact" in unknown.complaint.flags
 
 
 def test_big5_mail_labelled_gb2312_becomes_a_readable_complaint_flagged_charset_mismatch() -> None:

@@ -10,12 +10,12 @@ from email.message import EmailMessage
 import pytest
 
 from complaintflow.pii import mask_free_text, redact
-from schemas import CUSTOMER_FACING_EVENTS, Customer, EventKind, Language, Severity
+from schemas import CUSTOMER_FACING_EVENTS, Channel, Customer, EventKind, Language, Severity
 from services.notifier import mime
 from services.notifier.examples import render_examples
-from services.notifier.render import InvalidRecipient, RenderedEmail, render_email, render_sms
+from services.notifier.render import InvalidRecipient, RenderedEmail, render_email, render_sms, thread_root_id
 
-from .conftest import COMPLAINT_NUMBER, EMMA, ZHANG_WEI, EventFactory
+from .conftest import COMPLAINT_ID, COMPLAINT_NUMBER, EMMA, ZHANG_WEI, EventFactory
 
 MAIL = {
     "mail_from": "Complaints Service <complaints@bank.example>",
@@ -208,7 +208,8 @@ def test_required_headers_and_stable_message_id(make_event: EventFactory) -> Non
     other = render_email(make_event(EventKind.assigned), **MAIL)
     assert first.message_id == again.message_id == first.message["Message-ID"]
     assert first.message_id != other.message_id
-    assert re.fullmatch(r"<evt_[0-9a-f]{24}\.email@bank\.example>", first.message_id)
+    assert first.message_id == f"<{COMPLAINT_ID}.thread@bank.example>"  # the acknowledgement starts the thread
+    assert re.fullmatch(r"<evt_[0-9a-f]{24}\.email@bank\.example>", other.message_id)
     wire = _wire(first)
     assert wire["Auto-Submitted"] == "auto-generated"
     assert wire["X-Complaint-Number"] == COMPLAINT_NUMBER
@@ -225,6 +226,26 @@ def test_reply_threads_to_the_customer_message_when_known(make_event: EventFacto
     assert wire["In-Reply-To"] == "<CAB123@mail.example.cn>" == wire["References"]
     junk = _wire(render_email(make_event(details={"in_reply_to": "<a@b>\r\nBcc: x@y.z"}), **MAIL))
     assert junk["In-Reply-To"] is None and junk["Bcc"] is None
+
+
+def test_every_mail_of_a_complaint_without_customer_mail_threads_under_the_acknowledgement(
+    make_event: EventFactory,
+) -> None:
+    ack = render_email(make_event(channel=Channel.webform), **MAIL)
+    assert ack.message_id == thread_root_id(COMPLAINT_ID, "bank.example")
+    assert _wire(ack)["In-Reply-To"] is None
+    for kind in (EventKind.assigned, EventKind.need_info, EventKind.resolved):
+        later = render_email(make_event(kind, channel=Channel.webform), **MAIL)
+        wire = _wire(later)
+        assert later.message_id != ack.message_id
+        assert wire["In-Reply-To"] == ack.message_id == wire["References"]
+
+
+def test_every_mail_of_an_emailed_complaint_threads_under_the_customer_mail(make_event: EventFactory) -> None:
+    for kind in (EventKind.acknowledged, EventKind.need_info, EventKind.resolved):
+        rendered = render_email(make_event(kind, details={"in_reply_to": "<CAB123@mail.example.cn>"}), **MAIL)
+        assert _wire(rendered)["In-Reply-To"] == "<CAB123@mail.example.cn>"
+        assert rendered.message_id != "<CAB123@mail.example.cn>"
 
 
 def test_html_is_escaped_and_text_is_not(make_event: EventFactory) -> None:
@@ -307,7 +328,8 @@ def test_every_rendered_email_is_7bit_with_short_lines(
     assert data.isascii()
     assert max(len(line) for line in _lines(data)) <= 78
     wire = _wire(rendered)
-    assert {name.lower() for name in wire} == EXPECTED_FIELDS
+    threading = set() if kind == EventKind.acknowledged else {"in-reply-to", "references"}
+    assert {name.lower() for name in wire} == EXPECTED_FIELDS | threading
     assert wire["Subject"] == rendered.subject
     assert [part.get_content_type() for part in wire.iter_parts()] == ["text/plain", "text/html"]
     assert rendered.wire.sender == "complaints@bank.example"

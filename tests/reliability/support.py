@@ -23,7 +23,7 @@ from services.intake.publisher import ComplaintPublisher
 from services.notifier.render import message_id_for
 from tests.conftest import RunningStack
 from tests.delivery_servers import RecordingSmtp, SmsGateway, SmtpServer
-from tests.kafka_support import TopicReader
+from tests.kafka_support import TopicReader, records_now
 
 T = TypeVar("T")
 NO_QUIET_HOURS = "00:00-00:00"
@@ -191,6 +191,8 @@ class DepartmentView:
 
     def poll(self) -> None:
         for record in self.reader.poll(500):
+            if "kind" in record:
+                continue  # a DepartmentRecord (follow-up, SLA alert, escalation), not a routing
             routed = RoutedComplaint.model_validate({k: v for k, v in record.items() if not k.startswith("_")})
             if self.topic_of[record["_topic"]] != routed.department:
                 continue  # the escalation copy on a second department's topic
@@ -214,12 +216,21 @@ class Tally:
 
 
 def tally(
-    offered: list[Offered], view: DepartmentView, smtp: RecordingSmtp | None, sms: SmsGateway | None
+    offered: list[Offered],
+    view: DepartmentView,
+    smtp: RecordingSmtp | None,
+    sms: SmsGateway | None,
+    social: Counter[str] | None = None,
 ) -> tuple[Tally, list[str]]:
-    """Departments: each offered complaint delivered once. Customers: each acknowledgement sent once."""
+    """Departments: each offered complaint delivered once. Customers: each acknowledgement sent once (by medium).
+
+    ``social`` counts the reply suggestions on the social notifications topic by event id; without it, social
+    acknowledgements are not checked. A repeated suggestion is not a second reply (the social team's tool keys
+    them by event id), so only e-mail and SMS repeats count as duplicated acknowledgements."""
     problems: list[str] = []
     mails = smtp.by_message_id() if smtp else Counter()
     texts = sms.by_message_id() if sms else Counter()
+    by_medium: Counter[str] = Counter()
     delivered = lost = duplicated = acked = ack_lost = ack_repeated = 0
     for item in offered:
         routings = view.deliveries.get(item.complaint_id, [])
@@ -231,21 +242,32 @@ def tally(
         if len(routings) > 1:
             duplicated += 1
             problems.append(f"{item.complaint_id} delivered {len(routings)} times")
-        copies = {"email": mails[item.ack_email_id], "sms": texts[item.ack_sms_id]}.get(item.ack_by)
+        copies = {
+            "email": mails[item.ack_email_id],
+            "sms": texts[item.ack_sms_id],
+            "social": social[item.ack_event_id] if social is not None else None,
+        }.get(item.ack_by)
         if copies is None:
-            continue  # social replies are suggestions for the social media team, not customer deliveries
+            continue
         if copies == 0:
             ack_lost += 1
             problems.append(f"{item.complaint_id}: no acknowledgement by {item.ack_by}")
         else:
             acked += 1
-            ack_repeated += copies > 1
+            by_medium[item.ack_by] += 1
+            ack_repeated += copies > 1 and item.ack_by != "social"
     extra = {"acknowledged": acked, "ack_lost": ack_lost, "ack_duplicated": ack_repeated}
+    extra.update({f"acknowledged_{medium}": count for medium, count in sorted(by_medium.items())})
     return Tally(len(offered), delivered, lost, duplicated, extra), problems
 
 
-def expected_acks(offered: list[Offered]) -> int:
-    return sum(1 for item in offered if item.ack_by in ("email", "sms"))
+def expected_acks(offered: list[Offered], media: tuple[str, ...] = ("email", "sms")) -> int:
+    return sum(1 for item in offered if item.ack_by in media)
+
+
+def social_replies(bootstrap: str, prefix: str) -> Counter[str]:
+    """Reply suggestions on the social notifications topic, counted by the event they answer."""
+    return Counter(r.get("event_id", "") for r in records_now(bootstrap, Topics(prefix).notifications_social, bool))
 
 
 def walk_text_files(root: Path) -> list[Path]:

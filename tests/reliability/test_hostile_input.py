@@ -1,13 +1,16 @@
 """Scenario 5: hostile and broken input through the real entry points of a ``complaintflow run`` stack.
 
 Every input gets a clear answer: a 4xx from HTTP or SMTP, or (once accepted) a complaint or a dead letter
-with a reason. No worker dies, ``/healthz`` stays 200, and the process's memory stays bounded. Floods from
-one sender are refused with 429 (HTTP) and 451 (SMTP); the limits are set low for this stack.
+with a reason. A 5 MB record on a raw topic is dead-lettered (cut to fit, with its size and digest) and the
+valid records around it all become complaints. No worker dies, ``/healthz`` stays 200, and the process's
+memory stays bounded. Floods from one sender are refused with 429 (HTTP) and 451 (SMTP); the limits are set
+low for this stack.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import random
@@ -17,6 +20,7 @@ import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pytest
 from kafka import KafkaProducer
@@ -110,6 +114,12 @@ def hostile_mails() -> dict[str, bytes]:
     }
 
 
+def as_received(raw: bytes) -> bytes:
+    """The bytes the server gets for ``raw`` from ``smtplib``: the dots it quotes at line starts are unquoted by
+    the server (both split lines at LF), and a final CRLF is added when the message does not end with one."""
+    return raw if raw.endswith(b"\r\n") else raw + b"\r\n"
+
+
 def send_mail(stack: RunningStack, raw: bytes) -> int:
     try:
         with smtplib.SMTP("127.0.0.1", stack.smtp_intake_port, timeout=30) as client:
@@ -185,6 +195,15 @@ def hostile_requests() -> list[tuple[str, str, bytes, dict[str, str]]]:
     ]
 
 
+HUGE_KEY = base64.b64encode(b"rl5-huge").decode()
+
+
+def oversized_form() -> bytes:
+    """A web-form envelope of about 5 MB: its description is far over the form's limit."""
+    form = {**FORM, "submission_id": "rl5-huge", "description": "扣款" * 850_000}
+    return encode(json_envelope(Channel.webform, "rl5-huge", form, "adapter"))
+
+
 def post_raw(stack: RunningStack, path: str, data: bytes, headers: dict[str, str]) -> int:
     request = urllib.request.Request(stack.http_url + path, data=data, method="POST", headers=headers)
     try:
@@ -210,12 +229,13 @@ def test_hostile_input_gets_clear_answers_and_kills_nothing(embedded, summary, s
     )
     stack = start_stack(["run"], env, scenario_dir)
     bootstrap = embedded.kafka_bootstrap_servers or ""
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=16 * 1024 * 1024)
     outcomes: list[Outcome] = []
     try:
         rss_before = rss_kib(stack.process.pid)
         for name, raw in hostile_mails().items():
-            outcomes.append(Outcome(f"smtp {name}", send_mail(stack, raw), email_envelope(raw, "smtp").message_id))
+            answer = send_mail(stack, raw)
+            outcomes.append(Outcome(f"smtp {name}", answer, email_envelope(as_received(raw), "smtp").message_id))
         outcomes.append(Outcome("smtp oversized", send_mail(stack, mail("big", b"x" * (MAX_MAIL + 1000)))))
         for name, path, data, headers in hostile_requests():
             answer = post_raw(stack, path, data, headers)
@@ -236,9 +256,35 @@ def test_hostile_input_gets_clear_answers_and_kills_nothing(embedded, summary, s
                 encode(json_envelope(Channel.social, "myspace:1", {"platform": "myspace", "post_id": "1"}, "adapter")),
             ),
         }
+        junk["raw hotline envelope on the web-form topic"] = (
+            topics.raw(Channel.webform),
+            b"CALL-rl5-1",
+            encode(json_envelope(Channel.hotline, "CALL-rl5-1", {"call_id": "CALL-rl5-1", "turns": []}, "adapter")),
+        )
+        junk["raw received in year 9999"] = (
+            topics.raw(Channel.webform),
+            b"rl5-y9999",
+            encode(
+                json_envelope(
+                    Channel.webform, "rl5-y9999", FORM, "adapter", received_at=datetime(9999, 12, 31, 20, tzinfo=UTC)
+                )
+            ),
+        )
         for name, (topic, key, value) in junk.items():
             producer.send(topic, key=key, value=value)
             outcomes.append(Outcome(name, None, key.decode()))
+        # A 5 MB web-form record (its dead letter with the original would be larger than any record the stack
+        # may write), with valid records right before and behind it on the same topic, over several partitions.
+        oversized = oversized_form()
+        for serial in range(12):
+            if serial == 4:
+                producer.send(topics.raw(Channel.webform), key=b"rl5-huge", value=oversized)
+                outcomes.append(Outcome("raw oversized web form", None, "rl5-huge"))
+            message_id = f"rl5-near-{serial}"
+            form = {**FORM, "submission_id": message_id, "email": f"near.{serial}.rl5@example.cn"}
+            value = encode(json_envelope(Channel.webform, message_id, form, "adapter"))
+            producer.send(topics.raw(Channel.webform), key=message_id.encode(), value=value)
+            outcomes.append(Outcome(f"raw valid web form {serial}", None, message_id))
         producer.flush()
 
         http_flood = [
@@ -300,6 +346,14 @@ def test_hostile_input_gets_clear_answers_and_kills_nothing(embedded, summary, s
             print(f"  {name}: {answer} {outcome or ''}")
 
         assert not unanswered, {name: report[name] for name in unanswered}
+        neighbours = {name: outcome for name, (_, outcome) in report.items() if name.startswith("raw valid web form")}
+        assert len(neighbours) == 12 and set(neighbours.values()) == {"complaint"}, neighbours
+        assert report["raw hotline envelope on the web-form topic"][1].startswith("dead letter: a hotline envelope")
+        assert "received_at 9999-12-31" in report["raw received in year 9999"][1]
+        (big,) = [r for r in records_now(bootstrap, topics.deadletter, lambda r: r.get("key_base64") == HUGE_KEY)]
+        assert big["original_truncated"] and big["original_bytes"] == len(oversized)
+        assert big["original_sha256"] == hashlib.sha256(oversized).hexdigest()
+        assert big["source_topic"] == topics.raw(Channel.webform) and big["offset"] is not None
         assert all(reason.strip() for reason in letters.values())
         assert report["smtp oversized"][0] == 552
         assert report["http oversized body"][0] == 413 and report["http wrong content type"][0] == 415

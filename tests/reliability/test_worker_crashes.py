@@ -2,8 +2,10 @@
 
 Intake, two routers (one consumer group) and the notifier run as separate ``complaintflow`` processes against
 the session's broker and Redis. A Kafka channel adapter publishes complaints of all four channels at a steady
-rate the whole time. The figures come from the department topics (read with ``DepartmentClient``'s dedupe),
-the SMTP server and the SMS gateway.
+rate the whole time; the notifier is killed right after a burst of complaints has been routed, while their
+acknowledgements are being sent. The figures come from the department topics (read with ``DepartmentClient``'s
+dedupe), the SMTP server, the SMS gateway and the social notifications topic: every acknowledgement is counted
+by its medium, social replies included.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from tests.reliability.support import (
     delivery_env,
     expected_acks,
     settle,
+    social_replies,
     tally,
 )
 
@@ -41,6 +44,8 @@ BETWEEN_KILLS_S = float(os.environ.get("COMPLAINTFLOW_SOAK_BETWEEN_KILLS_S", "3"
 # What one notifier can be sending at once: a message on each SMTP connection, an SMS gateway call for each message
 # of its handler window.
 NOTIFIER_SENDS_AT_ONCE = Settings().smtp_connections + HANDLER_WINDOW
+# Complaints published at once just before the notifier is killed (a quarter of them social).
+BURST = 48
 
 
 class Workers:
@@ -91,8 +96,10 @@ def test_killing_each_worker_mid_stream_loses_and_doubles_nothing(embedded, summ
         COMPLAINTFLOW_KAFKA_SESSION_TIMEOUT_S="3",
         COMPLAINTFLOW_NOTIFY_CLAIM_LEASE_S="3",
     )
-    load = LoadGenerator(embedded.kafka_bootstrap_servers or "", prefix, "c1")
-    view = DepartmentView(embedded.kafka_bootstrap_servers or "", prefix)
+    bootstrap = embedded.kafka_bootstrap_servers or ""
+    load = LoadGenerator(bootstrap, prefix, "c1")
+    burst = LoadGenerator(bootstrap, prefix, "b1")
+    view = DepartmentView(bootstrap, prefix)
     try:
         for name, args in ROLES.items():
             workers.start(name, args)
@@ -106,6 +113,16 @@ def test_killing_each_worker_mid_stream_loses_and_doubles_nothing(embedded, summ
         for name in ("intake", "router-a", "notifier"):
             time.sleep(BETWEEN_KILLS_S)
             assert publishing.is_alive(), "the load ended before the kill: raise COMPLAINTFLOW_SOAK_COMPLAINTS"
+            if name == "notifier":
+                # A burst routed: the notifier now has their acknowledgements in hand (and social replies in its
+                # producer) when it dies.
+                burst.publish(BURST)
+
+                def burst_routed() -> bool:
+                    view.poll()
+                    return all(item.complaint_id in view.deliveries for item in burst.offered)
+
+                settle(burst_routed, 60)
             workers.kill(name)
             killed_at[name] = time.monotonic()
             time.sleep(1.0)
@@ -114,25 +131,32 @@ def test_killing_each_worker_mid_stream_loses_and_doubles_nothing(embedded, summ
         stop.set()
         publishing.join()
 
-        owed = expected_acks(load.offered)
+        offered = load.offered + burst.offered
+        owed = expected_acks(offered)
+        owed_social = expected_acks(offered, ("social",))
 
         def all_through() -> bool:
             view.poll()
             acks = len(handler.received()) + len(gateway.received())
-            return len(view.deliveries) >= len(load.offered) and acks >= owed
+            if len(view.deliveries) < len(offered) or acks < owed:
+                return False
+            social = social_replies(bootstrap, prefix)
+            return sum(1 for item in offered if item.ack_by == "social" and social[item.ack_event_id]) >= owed_social
 
         settle(all_through, 120)
         time.sleep(3.0)  # time for a second copy to arrive, if there were one
         view.poll()
-        figures, problems = tally(load.offered, view, handler, gateway)
+        social = social_replies(bootstrap, prefix)
+        figures, problems = tally(offered, view, handler, gateway, social)
         figures.extra["wire_repeats"] = view.wire_repeats
-        dead = records_now(embedded.kafka_bootstrap_servers or "", Topics(prefix).deadletter, lambda r: True)
+        dead = records_now(bootstrap, Topics(prefix).deadletter, lambda r: True)
         figures.extra["dead_letters"] = len(dead)
         print(summary.record("worker_crashes", figures))
 
         assert not problems[:20], problems[:20]
         assert figures.lost == 0 and figures.duplicated == 0
         assert figures.extra["ack_lost"] == 0
+        assert figures.extra.get("acknowledged_social", 0) == owed_social > 0
         # The one window no SMTP design closes: the server accepted a message, then the notifier was killed before
         # recording it, so the message goes out once more (with the same Message-ID, which is what is counted).
         # Every message the notifier was sending at that instant can be in that window, and only those.
@@ -146,6 +170,7 @@ def test_killing_each_worker_mid_stream_loses_and_doubles_nothing(embedded, summ
         assert dead == [], [(r.get("stage"), r.get("reason")) for r in dead[:5]]
     finally:
         load.close()
+        burst.close()
         view.close()
         workers.stop_all()
         smtp.stop()

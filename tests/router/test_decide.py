@@ -1,4 +1,4 @@
-"""decide() builds the RoutedComplaint; classify_record() keeps the CLI contract; storm windows."""
+"""decide() builds the RoutedComplaint; classify_record() keeps the CLI contract."""
 
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ from schemas import (
 from services.router.classifier import Classifier
 from services.router.decide import classify_record, classify_records, decide
 from services.router.routing import RoutingTable
-from services.router.storm import StormDetector, StormThresholds
 
 NOW = datetime(2026, 11, 20, 2, 5, tzinfo=UTC)
 
@@ -128,22 +127,6 @@ def test_classify_record_without_text_reports_an_error(
     assert "error" in classify_record(["not", "an", "object"], classifier, table)
 
 
-def test_storm_detector_windows_and_incident_ids() -> None:
-    detector = StormDetector(StormThresholds(window=timedelta(minutes=30), min_complaints=5))
-    at = datetime(2026, 11, 20, 2, 17, tzinfo=UTC)
-    line, reason = BusinessLine.digital_channels, Reason.operational_error
-    assert detector.window_start(at) == datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
-    assert detector.key(line, reason, at) == "storm:digital_channels:operational_error:20261120T0200"
-    assert not detector.assess(line, reason, 4, at).storm
-    first = detector.assess(line, reason, 5, at)
-    later = detector.assess(line, reason, 9, at + timedelta(minutes=10))
-    assert first.storm and first.first and later.storm and not later.first
-    assert first.incident_id == later.incident_id
-    assert detector.assess(line, reason, 5, at + timedelta(minutes=20)).incident_id != first.incident_id
-    assert detector.threshold(Reason.unauthorised_loss) == 10
-    assert detector.key_ttl() == timedelta(hours=1)
-
-
 def test_classify_records_matches_one_by_one(classifier: Classifier, table: RoutingTable) -> None:
     records = [
         {"id": "1", "text": "转账汇错了账户"},
@@ -152,3 +135,13 @@ def test_classify_records_matches_one_by_one(classifier: Classifier, table: Rout
         {"id": "3", "text": "Zelle scam", "subject": "fraud", "channel": "email"},
     ]
     assert classify_records(records, classifier, table) == [classify_record(r, classifier, table) for r in records]
+
+
+def test_flagged_complaints_tell_the_department_what_to_do(classifier: Classifier, table: RoutingTable) -> None:
+    item = complaint("来电反映网银转账失败但扣了款，对方没有收到，要求尽快处理。")
+    withheld = item.model_copy(update={"flags": ["no_contact"]})
+    routed = decide(withheld, classifier=classifier, table=table, now=NOW)
+    assert "no_contact" in routed.complaint.flags
+    assert any(e.startswith("no_contact:") and "call-back" in e for e in routed.explanations)
+    plain = decide(item, classifier=classifier, table=table, now=NOW)
+    assert not any(e.startswith(("no_contact:", "attachment_only:")) for e in plain.explanations)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
+from complaintflow.amounts import amounts_in_text
 from schemas import (
     BusinessLine,
     Channel,
@@ -21,12 +24,14 @@ from schemas import (
 )
 from services.router.classifier import Classification
 from services.router.severity import (
+    SIGNAL_PATTERNS,
     AmountThresholds,
     SeverityThresholds,
-    amounts_in_text,
     assess_severity,
     assess_text,
 )
+
+SIGNAL_NAMES = set(SIGNAL_PATTERNS)
 
 
 def make_complaint(text: str, **extra: object) -> Complaint:
@@ -163,3 +168,134 @@ def test_signal_scan_finds_what_a_word_boundary_search_finds(text: str) -> None:
         if match:
             expected[name] = match.group(0)
     assert _SIGNAL_SCANNER.first_terms(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "signal"),
+    [
+        ("我今年七十八岁了，腿脚不好", "vulnerable_customer"),
+        ("我妈今年八十多岁了，被推销了保险", "vulnerable_customer"),
+        ("我年过七十，不会用手机银行", "vulnerable_customer"),
+        ("七旬老母被推销了分红险", "vulnerable_customer"),
+        ("我是退休职工", "vulnerable_customer"),
+        ("I am 82 years old", "vulnerable_customer"),
+        ("my 85-year-old mother signed it", "vulnerable_customer"),
+        ("I am a senior citizen on a fixed income", "vulnerable_customer"),
+        ("Older American", "vulnerable_customer"),
+        ("假客服骗了五十万", "fraud_in_progress"),
+        ("定期存款被人转走", "fraud_in_progress"),
+        ("钱被转走了", "fraud_in_progress"),
+        ("我的信用卡被盜刷了", "fraud_in_progress"),
+        ("someone pretending to be from the bank called me", "fraud_in_progress"),
+        ("There are three withdrawals I did not make on my statement", "fraud_in_progress"),
+        ("再不处理我就去人行投诉", "regulator_threat"),
+        ("我要向金融监管总局反映", "regulator_threat"),
+        ("否則我會向金管會投訴", "regulator_threat"),
+        ("I will report this to my state attorney general", "regulator_threat"),
+        ("I have contacted the local news", "media_threat"),
+        ("要发到网上让媒体曝光你们", "media_threat"),
+        ("如果不退我就走法律途径", "legal_threat"),
+        ("I have retained an attorney", "legal_threat"),
+        ("I am facing eviction", "distress"),
+        ("真的走投无路了", "distress"),
+    ],
+)
+def test_real_wording_gives_the_signal(text: str, signal: str) -> None:
+    assert signal in assess_text(text, classified()).signals
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "这只是员工的个人行为",  # 个人行为 holds 人行 (the central bank's short name)
+        "首付款在资金监管账户里",  # 监管 of an escrow account, not the regulator
+        "网点说这是人行的规定",  # the rule quoted, not a threat to go there
+        "借记卡被冻结了，无法取款",  # a frozen card is not money being taken
+        "手机银行系统崩溃了",  # a crashing system, not a breakdown of the customer
+        "他们威胁要起诉我",  # the collector's threat, not the customer's
+        "Good news: the refund arrived.",
+        "The collector threatened me with legal action.",
+        "I hold power of attorney for my father.",
+        "There are unauthorized inquiries on my credit report.",
+        "This debt is over 10 years old.",
+        "My son is 8 years old.",
+        "我孩子今年8岁",
+    ],
+)
+def test_ordinary_wording_gives_no_signal(text: str) -> None:
+    assert assess_text(text, classified()).signals == ()
+
+
+def test_amounts_in_chinese_numerals_reach_their_threshold() -> None:
+    fraud = assess_text("假客服骗了五十万", classified(Reason.unauthorised_loss))
+    assert (fraud.severity, fraud.signals) == (Severity.critical, ("amount>=500000CNY", "fraud_in_progress"))
+    assert assess_text("六十万到现在下落不明", classified()).signals == ("amount>=500000CNY",)
+    assert assess_text("被扣了三千五", classified()).severity is Severity.low
+    assert assess_text("被扣了六千多元", classified()).signals == ("amount>=5000CNY",)
+
+
+HANDSET = [
+    json.loads(line)
+    for line in (Path(__file__).parent / "data" / "handset.jsonl").read_text(encoding="utf-8").splitlines()
+    if line.strip()
+]
+
+
+@pytest.mark.parametrize("record", HANDSET, ids=[r["id"] for r in HANDSET])
+def test_handset_severity_and_signals(record: dict[str, object]) -> None:
+    """Severity with the case's own line and reason, so the department model being retrained does not move it."""
+    labelled = Classification(
+        BusinessLine(str(record["business_line"])), Reason(str(record["reason"])), 1.0, 1.0, 1.0, ()
+    )
+    result = assess_text(str(record["text"]), labelled)
+    assert (result.severity.value, sorted(result.signals)) == (record["severity"], sorted(record["signals"]))
+
+
+def test_handset_covers_every_signal_and_department_in_both_languages() -> None:
+    from schemas import Department
+
+    for lang in ("zh", "en"):
+        records = [r for r in HANDSET if r["lang"] == lang]
+        signals = {s.split(">=")[0] for r in records for s in r["signals"]}
+        assert signals >= {"amount", *SIGNAL_NAMES}, lang
+        assert {r["department"] for r in records} >= {d.value for d in Department} - {"consumer_protection"}, lang
+        assert {r["severity"] for r in records} == {s.value for s in Severity}, lang
+
+
+def test_a_fraud_signal_routes_to_fraud_whatever_the_model_says() -> None:
+    from services.router.routing import RoutingTable
+
+    table = RoutingTable.load()
+    fraud = [r for r in HANDSET if "fraud_in_progress" in r["signals"]]
+    assert len(fraud) >= 10
+    for record in fraud:
+        assert record["department"] == "fraud"
+        for line, reason in ((BusinessLine.other, Reason.other), (BusinessLine.deposits_accounts, Reason.fees_pricing)):
+            route = table.route(line, reason, Severity(record["severity"]), Channel.webform, tuple(record["signals"]))
+            assert route.department.value == "fraud", record["id"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I never authorized this inquiry and the unauthorized accounts are still on my report.",
+        "My identity was stolen and these accounts are not mine.",
+        "This payday loan is a scam: the interest is 400 percent.",
+        "I feel like I was scammed by the loan officer's promises.",
+    ],
+)
+def test_credit_report_and_lending_wording_is_not_fraud_in_progress(text: str) -> None:
+    assert "fraud_in_progress" not in assess_text(text, classified()).signals
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "There are unauthorized charges on my debit card.",
+        "Someone made unauthorized use of my credit card.",
+        "My wallet was stolen and the cards were used the same day.",
+        "I was the victim of a scam call and sent them $2,000.",
+    ],
+)
+def test_money_being_taken_is_fraud_in_progress(text: str) -> None:
+    assert "fraud_in_progress" in assess_text(text, classified()).signals

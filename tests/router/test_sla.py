@@ -16,6 +16,9 @@ from services.router.sla import (
     extend_deadlines,
     initial_deadlines,
     load_holidays,
+    pause_deadlines,
+    pauses_on_need_info,
+    resume_deadlines,
 )
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -120,3 +123,25 @@ def test_holiday_files(tmp_path: Path) -> None:
     yaml_style.write_text("2026-13-01\n", encoding="utf-8")
     with pytest.raises(ValueError, match="not an ISO date"):
         load_holidays(yaml_style)
+
+
+def test_waiting_on_the_customer_moves_the_decision_deadline_by_the_time_waited() -> None:
+    received = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+    deadlines = initial_deadlines(received, Severity.medium)
+    asked = received + timedelta(days=3)
+    paused = pause_deadlines(deadlines, asked)
+    assert paused.paused_at == asked and paused.decision_by == deadlines.decision_by
+    assert pause_deadlines(paused, asked + timedelta(days=1)) == paused  # a second request does not restart it
+    answered = asked + timedelta(days=2, hours=5, seconds=30.7)
+    resumed = resume_deadlines(paused, answered)
+    assert resumed.paused_at is None and resumed.paused_s == 2 * 86400 + 5 * 3600 + 30
+    assert resumed.decision_by == deadlines.decision_by + timedelta(days=2, hours=5, seconds=30)
+    assert resume_deadlines(resumed, answered + timedelta(days=1)) == resumed  # not paused: unchanged
+    again = resume_deadlines(pause_deadlines(resumed, answered + timedelta(days=1)), answered + timedelta(days=2))
+    assert again.paused_s == resumed.paused_s + 86400
+    assert resume_deadlines(paused, asked - timedelta(hours=1)).decision_by == deadlines.decision_by  # never back
+
+
+def test_which_profiles_stop_the_clock_for_the_customer() -> None:
+    assert pauses_on_need_info("cn") and not pauses_on_need_info("uk") and not pauses_on_need_info("us")
+    assert pauses_on_need_info("uk", override=True) and not pauses_on_need_info("cn", override=False)
