@@ -36,7 +36,8 @@ KEYS = {
 
 def test_workload_is_a_realistic_mix_of_new_complaints() -> None:
     workload = build_workload(48, "t3st")
-    assert {c.channel for c in workload} == set(Channel)
+    # Inbound SMS mostly answers open complaints, so the mix of new complaints is the other channels'.
+    assert {c.channel for c in workload} == set(Channel) - {Channel.sms}
     assert len({c.complaint_id for c in workload}) == 48
     assert len({c.key for c in workload}) == 48
     stamped = workload[0].value_at(1_795_000_000.25)
