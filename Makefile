@@ -40,7 +40,7 @@ schemas: $(STAMP)
 	$(BIN)/complaintflow schemas export
 
 bench: $(STAMP)
-	$(BIN)/complaintflow bench --complaints 10000 --json var/bench.json
+	$(BIN)/python -m tools.bench --complaints 10000 --json var/bench.json
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from complaintflow.topics import Topics
+from kernel.topics import Topics
 from schemas import Channel, Department
 
 Operation = Literal["Read", "Write", "Describe"]
@@ -105,7 +105,7 @@ def kafka_acl_bindings(grants: list[Grant]) -> list[object]:
 
 def apply_acls(bootstrap: str, topics: Topics, group_prefix: str) -> int:
     """Create the plan's ACLs on the broker (as its super user); creating an existing ACL is harmless."""
-    from complaintflow.kafka import admin_client
+    from kernel.kafka import admin_client
 
     admin = admin_client(bootstrap)
     try:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from complaintflow.settings import Settings, get_settings
+from kernel.settings import Settings, get_settings
 
 CHANNELS = ("email", "webform", "hotline", "social", "sms")
 
@@ -19,7 +19,7 @@ def _settings() -> Settings:
 
 def _bootstrap(settings: Settings) -> str:
     """Kafka of the configured cluster, else of the stack ``complaintflow run`` started on this machine."""
-    from complaintflow.runtime import read_stack_file
+    from kernel.runtime import read_stack_file
 
     if settings.kafka_bootstrap_servers:
         return settings.kafka_bootstrap_servers
@@ -33,8 +33,8 @@ def _bootstrap(settings: Settings) -> str:
 
 def _serve(roles: list[str], options: dict[str, object] | None = None) -> int:
     """Run worker roles in this process, on the configured event loop (chosen before any loop exists)."""
-    from complaintflow.eventloop import install_event_loop
     from complaintflow.runner import serve
+    from kernel.eventloop import install_event_loop
 
     settings = _settings()
     install_event_loop(settings.event_loop)
@@ -91,8 +91,8 @@ def topics() -> None:
 )
 def topics_create(acls: bool) -> None:
     """Create every topic with its partition count (existing ones are left alone)."""
-    from complaintflow.kafka import create_all_topics
-    from complaintflow.topics import Topics
+    from kernel.kafka import create_all_topics
+    from kernel.topics import Topics
 
     settings = _settings()
     created = create_all_topics(settings, _bootstrap(settings))
@@ -108,7 +108,7 @@ def topics_create(acls: bool) -> None:
 @topics.command("list")
 def topics_list() -> None:
     """The topic registry: name, key and value of every topic."""
-    from complaintflow.topics import REGISTRY
+    from kernel.topics import REGISTRY
 
     for spec in REGISTRY:
         click.echo(f"{spec.name:<32} key: {spec.key:<20} value: {spec.value}")
@@ -344,7 +344,7 @@ def dept_update(
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 def import_mail(path: Path) -> None:
     """Import .eml files (a file or a folder) or an mbox file into the e-mail intake."""
-    from complaintflow.progress import progress
+    from kernel.progress import progress
     from services.intake.mail_import import iter_messages
     from services.intake.publisher import ComplaintPublisher
 
@@ -384,9 +384,9 @@ def sla_sweep(at: str | None) -> None:
     import asyncio
     from datetime import UTC, datetime
 
-    from complaintflow.kafka import KafkaSender
-    from complaintflow.runtime import Runtime, resolve_redis_url
-    from complaintflow.topics import Topics
+    from kernel.kafka import KafkaSender
+    from kernel.runtime import Runtime, resolve_redis_url
+    from kernel.topics import Topics
     from services.router.classifier import Classifier
     from services.router.lifecycle import Lifecycle
     from services.router.routing import RoutingTable
@@ -448,7 +448,7 @@ def deadletter() -> None:
 @click.option("--stage", default=None, help="Only this stage (e.g. intake.email, router, notifier.email).")
 def deadletter_list(limit: int, stage: str | None) -> None:
     """The most recent dead letters: id, stage, source and reason."""
-    from complaintflow.deadletters import list_dead_letters
+    from kernel.deadletters import list_dead_letters
 
     settings = _settings()
     for line in list_dead_letters(settings, _bootstrap(settings), limit=limit, stage=stage):
@@ -459,7 +459,7 @@ def deadletter_list(limit: int, stage: str | None) -> None:
 @click.argument("dead_letter_id")
 def deadletter_show(dead_letter_id: str) -> None:
     """One dead letter in full (the original bytes decoded where they are text)."""
-    from complaintflow.deadletters import show_dead_letter
+    from kernel.deadletters import show_dead_letter
 
     settings = _settings()
     click.echo(show_dead_letter(settings, _bootstrap(settings), dead_letter_id))
@@ -471,7 +471,7 @@ def deadletter_show(dead_letter_id: str) -> None:
 @click.option("--stage", default=None, help="With --all: only this stage.")
 def deadletter_replay(dead_letter_ids: tuple[str, ...], replay_all: bool, stage: str | None) -> None:
     """Send dead letters back to their source topic. Idempotent: a letter already replayed is skipped."""
-    from complaintflow.deadletters import replay_dead_letters
+    from kernel.deadletters import replay_dead_letters
 
     settings = _settings()
     if not dead_letter_ids and not replay_all:
@@ -480,19 +480,10 @@ def deadletter_replay(dead_letter_ids: tuple[str, ...], replay_all: bool, stage:
     click.echo(f"replayed {replayed}, skipped {skipped} already replayed or unknown")
 
 
-@main.command()
-@click.option("--complaints", "count", type=int, default=10_000, show_default=True, help="Complaints per run (N).")
-@click.option("--workers", type=int, default=1, show_default=True, help="Worker processes per role (W).")
-@click.option("--rate", type=float, default=None, help="Offer a steady R complaints/s instead of a burst.")
-@click.option("--json", "json_path", type=click.Path(path_type=Path), default=None, help="Write all figures here.")
-def bench(count: int, workers: int, rate: float | None, json_path: Path | None) -> None:
-    """Throughput, latency and memory of the pipeline against the broker's and framework's ceilings."""
-    from complaintflow.bench.command import run_bench
-    from complaintflow.eventloop import install_event_loop
-
-    settings = _settings()
-    install_event_loop(settings.event_loop)  # the counting SMTP server shares the machine with the workers
-    sys.exit(run_bench(settings, count=count, workers=workers, rate=rate, json_path=json_path))
+@main.command(hidden=True, context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+def bench() -> None:
+    """The benchmark is a tool beside the product, not part of it."""
+    raise click.ClickException("the benchmark lives in the repository's tools: run `python -m tools.bench --help`")
 
 
 if __name__ == "__main__":

@@ -22,10 +22,10 @@ from kafka import KafkaConsumer
 from rich.console import Console
 from rich.table import Table
 
-from complaintflow.doors import adapter_of, door_of
-from complaintflow.runtime import read_stack_file
-from complaintflow.settings import Settings
-from complaintflow.topics import Topics
+from kernel.doors import adapter_of, door_of
+from kernel.runtime import read_stack_file
+from kernel.settings import Settings
+from kernel.topics import Topics
 from schemas import Channel, ComplaintEvent, EventKind, RoutedComplaint, complaint_id_for
 from services.intake import samples
 

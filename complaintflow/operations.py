@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 import faust
 import mode
 
-from complaintflow.metrics import CONSUMER_LAG, SLA_CLOCKS
-from complaintflow.runtime import Runtime
-from complaintflow.web import RouteInstaller
+from kernel.metrics import CONSUMER_LAG, SLA_CLOCKS
+from kernel.runtime import Runtime
+from kernel.web import RouteInstaller
 from services.router.sla_clock import clock_states
 
 log = logging.getLogger(__name__)

@@ -2,48 +2,42 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import signal
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 
 import faust
 import mode
 
-from complaintflow.brokerwatch import EXIT_BROKER_LOST, BrokerWatch
-from complaintflow.doors import TokenError, open_doors_problem
-from complaintflow.embedded import BROKER_WARNING, REDIS_NOTICE, embedded_services, free_port
-from complaintflow.health import HEALTH, tcp_reachable
-from complaintflow.kafka import create_all_topics
-from complaintflow.logs import configure_logging
 from complaintflow.operations import install_operations
-from complaintflow.runtime import Runtime, remove_stack_file, write_stack_file
-from complaintflow.settings import Settings
-from complaintflow.smtpd import OutboxHandler, SmtpServer
-from complaintflow.streams import make_app
-from complaintflow.topics import Topics
-from complaintflow.web import RouteInstaller, WebServer, build_web_app
+from kernel.brokerwatch import EXIT_BROKER_LOST, BrokerWatch
+from kernel.doors import TokenError, open_doors_problem
+from kernel.embedded import BROKER_WARNING, REDIS_NOTICE, embedded_services, free_port
+from kernel.health import HEALTH, tcp_reachable
+from kernel.kafka import create_all_topics
+from kernel.logs import configure_logging
+from kernel.roles import RoleParts
+from kernel.runtime import Runtime, remove_stack_file, write_stack_file
+from kernel.settings import Settings
+from kernel.smtpd import OutboxHandler, SmtpServer
+from kernel.streams import make_app
+from kernel.topics import Topics
+from kernel.web import RouteInstaller, WebServer, build_web_app
+from services.intake import worker as intake_worker
+from services.notifier import worker as notifier_worker
+from services.router import worker as router_worker
 
 log = logging.getLogger(__name__)
 EXIT_CONFIG = 78  # EX_CONFIG: the configuration is unsafe or invalid; restarting will not help
 
-ROLE_MODULES = {
-    "intake": "services.intake.worker",
-    "router": "services.router.worker",
-    "notifier": "services.notifier.worker",
+ROLES: dict[str, Callable[[faust.App, Runtime, dict[str, object]], RoleParts]] = {
+    "intake": intake_worker.install,
+    "router": router_worker.install,
+    "notifier": notifier_worker.install,
 }
-
-
-@dataclass
-class RoleParts:
-    """What a role adds to the process besides its faust agents."""
-
-    routes: list[RouteInstaller] = field(default_factory=list)
-    services: list[mode.ServiceT] = field(default_factory=list)
 
 
 def _say(text: str) -> None:
@@ -90,7 +84,7 @@ def serve(roles: Sequence[str], settings: Settings, options: dict[str, object] |
         routes: list[RouteInstaller] = []
         for role in roles:
             app = make_app(role, settings, bootstrap)
-            parts: RoleParts = importlib.import_module(ROLE_MODULES[role]).install(app, runtime, options)
+            parts = ROLES[role](app, runtime, options)
             routes.extend(parts.routes)
             services.extend(parts.services)
             apps.append(app)

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from complaintflow.embedded import EmbeddedStack, embedded_services, free_port
-from complaintflow.state import redis_client
+from kernel.embedded import EmbeddedStack, embedded_services, free_port
+from kernel.state import redis_client
 from tests.delivery_servers import SmtpServer
 
 REPO = Path(__file__).resolve().parent.parent

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from aiosmtpd.controller import Controller
 
-from complaintflow.embedded import free_port
+from kernel.embedded import free_port
 
 MessageTest = Callable[[EmailMessage], bool]
 T = TypeVar("T")

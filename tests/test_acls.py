@@ -4,7 +4,7 @@ writes only its raw topic; the workers get what their stages read and write."""
 from __future__ import annotations
 
 from complaintflow.acls import Grant, acl_plan, adapter_principal, department_principal, kafka_acl_bindings
-from complaintflow.topics import Topics
+from kernel.topics import Topics
 from schemas import Channel, Department
 
 TOPICS = Topics("")

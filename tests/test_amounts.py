@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from complaintflow.amounts import amounts_in_text, chinese_numeral_value, extract_amount
+from domain.amounts import amounts_in_text, chinese_numeral_value, extract_amount
 
 
 @pytest.mark.parametrize(

@@ -12,9 +12,9 @@ from weakref import WeakSet
 import pytest
 from faust.types import TP, Message
 
-from complaintflow.commitguard import InFlight, capped_offset
-from complaintflow.settings import Settings
-from complaintflow.streams import make_app
+from kernel.commitguard import InFlight, capped_offset
+from kernel.settings import Settings
+from kernel.streams import make_app
 
 TOPIC = "cg.complaints.raw.webform"
 

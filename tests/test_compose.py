@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from complaintflow.acls import principals
-from complaintflow.settings import Settings
+from kernel.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"

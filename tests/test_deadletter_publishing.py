@@ -13,10 +13,10 @@ from types import SimpleNamespace
 
 from prometheus_client import REGISTRY
 
-from complaintflow import streams
-from complaintflow.health import HEALTH
-from complaintflow.streams import InboundMessage, PermanentError, StageRunner
-from complaintflow.topics import Topics
+from kernel import streams
+from kernel.health import HEALTH
+from kernel.streams import InboundMessage, PermanentError, StageRunner
+from kernel.topics import Topics
 from schemas import DeadLetter
 
 

@@ -6,9 +6,9 @@ import base64
 import hashlib
 import json
 
-from complaintflow.deadletters import dead_letter_record_key, fitted_dead_letter, replay_target
-from complaintflow.streams import InboundMessage, dead_letter_for
-from complaintflow.topics import Topics
+from kernel.deadletters import dead_letter_record_key, fitted_dead_letter, replay_target
+from kernel.streams import InboundMessage, dead_letter_for
+from kernel.topics import Topics
 from schemas import Channel, DeadLetter
 from services.intake.envelopes import encode, json_envelope
 

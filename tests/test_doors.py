@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from complaintflow.doors import (
+from kernel.doors import (
     Doors,
     TokenError,
     adapter_of,
@@ -19,7 +19,7 @@ from complaintflow.doors import (
     open_doors_problem,
     parse_tokens,
 )
-from complaintflow.settings import Settings
+from kernel.settings import Settings
 from services.intake import samples
 from services.intake.forms import HotlineTranscript, SocialPost, WebformSubmission
 from services.intake.http_api import BadRequest, content_digest, idempotency_key

@@ -14,10 +14,10 @@ from kafka.consumer.fetcher import Fetcher as KafkaPythonFetcher
 from kafka.record.memory_records import MemoryRecords as KafkaPythonMemoryRecords
 from prometheus_client import REGISTRY
 
-from complaintflow import offsetgaps
-from complaintflow.offsetgaps import GapGuardedRecords, GapTracker
-from complaintflow.settings import Settings
-from complaintflow.streams import make_app
+from kernel import offsetgaps
+from kernel.offsetgaps import GapGuardedRecords, GapTracker
+from kernel.settings import Settings
+from kernel.streams import make_app
 
 TP = TopicPartition("complaints.events", 3)
 

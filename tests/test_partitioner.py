@@ -8,7 +8,7 @@ import pytest
 from aiokafka.partitioner import DefaultPartitioner
 from kafka.partitioner.default import murmur2 as kafka_python_murmur2
 
-from complaintflow.streams import KeyPartitioner
+from kernel.streams import KeyPartitioner
 from schemas import Channel, complaint_id_for
 
 KEYS = (

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from complaintflow.settings import Settings
-from complaintflow.streams import make_app
+from kernel.settings import Settings
+from kernel.streams import make_app
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,8 @@ import pytest
 from rich.console import Console
 
 from complaintflow.demo import Sample, _table, acknowledgement_text
-from complaintflow.runtime import read_stack_file, remove_stack_file, user_stack_file, write_stack_file
-from complaintflow.settings import Settings
+from kernel.runtime import read_stack_file, remove_stack_file, user_stack_file, write_stack_file
+from kernel.settings import Settings
 from schemas import Channel
 
 

@@ -15,8 +15,8 @@ import mode
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient
 
-from complaintflow.kafka import admin_client
-from complaintflow.runtime import Runtime
+from kernel.kafka import admin_client
+from kernel.runtime import Runtime
 from schemas import Department
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from prometheus_client import REGISTRY
 
 from complaintflow.dashboard.counters import intake_per_minute, latest_incidents
 from complaintflow.dashboard.depth import DepartmentDepth
-from complaintflow.runtime import Runtime
+from kernel.runtime import Runtime
 from schemas import Channel, Department
 from schemas.labels import DEPARTMENT_NAMES
 from services.router.sla_clock import clock_states

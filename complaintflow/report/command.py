@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 from complaintflow.report.ledger import build_ledger, compute_figures
 from complaintflow.report.read import read_event_log
 from complaintflow.report.render import render_csv, render_html, render_json
-from complaintflow.settings import Settings
-from complaintflow.topics import Topics
+from kernel.settings import Settings
+from kernel.topics import Topics
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([dhw])\s*$")
 _UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}

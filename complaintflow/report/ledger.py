@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from complaintflow.state import customer_keys
+from kernel.state import customer_keys
 from schemas import ComplaintEvent, ComplaintStatus, EventKind, RoutedComplaint, StatusUpdate
 
 FIRST_CONTACT_EVENTS = frozenset({EventKind.in_progress, EventKind.need_info, EventKind.assigned})

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from kafka import KafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
-from complaintflow.kafka import security_options
-from complaintflow.progress import progress
-from complaintflow.topics import Topics
+from kernel.kafka import security_options
+from kernel.progress import progress
+from kernel.topics import Topics
 from schemas import ComplaintEvent, RoutedComplaint, StatusUpdate
 
 log = logging.getLogger(__name__)

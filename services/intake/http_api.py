@@ -14,11 +14,11 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from complaintflow.doors import ADAPTER, ADAPTER_PREFIX, lookup_retry_after
-from complaintflow.metrics import HTTP_REQUESTS
-from complaintflow.ratelimit import SenderRateLimit
-from complaintflow.runtime import Runtime
-from complaintflow.streams import Outbox
+from kernel.doors import ADAPTER, ADAPTER_PREFIX, lookup_retry_after
+from kernel.metrics import HTTP_REQUESTS
+from kernel.ratelimit import SenderRateLimit
+from kernel.runtime import Runtime
+from kernel.streams import Outbox
 from schemas import Channel, complaint_id_for, normalise_complaint_number
 from services.intake.envelopes import encode, json_envelope
 from services.intake.forms import HotlineTranscript, InboundSms, SocialPost, WebformSubmission

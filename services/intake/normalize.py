@@ -22,8 +22,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ValidationError
 
-from complaintflow import pii
-from complaintflow.amounts import extract_amount
+from domain import pii
+from domain.amounts import extract_amount
 from schemas import (
     Attachment,
     Channel,

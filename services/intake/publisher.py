@@ -15,8 +15,8 @@ from typing import Any
 
 from kafka import KafkaProducer
 
-from complaintflow.kafka import producer
-from complaintflow.topics import Topics
+from kernel.kafka import producer
+from kernel.topics import Topics
 from schemas import Channel, RawEnvelope
 from services.intake.envelopes import email_envelope, encode, json_envelope
 

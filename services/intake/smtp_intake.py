@@ -6,10 +6,10 @@ import logging
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from complaintflow.metrics import SMTP_INTAKE
-from complaintflow.ratelimit import SenderRateLimit
-from complaintflow.runtime import Runtime
-from complaintflow.streams import Outbox
+from kernel.metrics import SMTP_INTAKE
+from kernel.ratelimit import SenderRateLimit
+from kernel.runtime import Runtime
+from kernel.streams import Outbox
 from schemas import Channel
 from services.intake.envelopes import email_envelope, encode
 

@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 import faust
 
 from complaintflow.dashboard.counters import record_intake
-from complaintflow.runner import RoleParts
-from complaintflow.runtime import Runtime
-from complaintflow.smtpd import SmtpServer
-from complaintflow.state import record_customer_complaint
-from complaintflow.streams import InboundMessage, Outbox, PermanentError, StageRunner, add_stage
+from kernel.roles import RoleParts
+from kernel.runtime import Runtime
+from kernel.smtpd import SmtpServer
+from kernel.state import record_customer_complaint
+from kernel.streams import InboundMessage, Outbox, PermanentError, StageRunner, add_stage
 from schemas import Channel, Complaint, ComplaintEvent, ComplaintStatus, EventKind, SourcePointer, event_id_for
 from services.intake.http_api import intake_routes
 from services.intake.normalize import AutoReply, Normalized, Rejected, normalize

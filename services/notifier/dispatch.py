@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 
-from complaintflow.health import HEALTH
-from complaintflow.metrics import DEAD_LETTERS, NOTIFICATIONS
-from complaintflow.runtime import Runtime
-from complaintflow.state import Keys
-from complaintflow.streams import Outbox, dependency_errors
+from kernel.health import HEALTH
+from kernel.metrics import DEAD_LETTERS, NOTIFICATIONS
+from kernel.runtime import Runtime
+from kernel.state import Keys
+from kernel.streams import Outbox, dependency_errors
 from schemas import ComplaintEvent, DeadLetter, EventKind, event_id_for, stable_id
 from services.notifier.channels import Delivery, is_urgent
 from services.notifier.mailer import Mailer

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
 from markupsafe import Markup, escape
 
-from complaintflow.pii import mask_free_text, strip_controls
+from domain.pii import mask_free_text, strip_controls
 from schemas import CUSTOMER_FACING_EVENTS, ComplaintEvent, Customer, EventKind, Severity
 from services.notifier import mime
 from services.notifier.channels import usable_email

@@ -7,10 +7,10 @@ import logging
 import faust
 import mode
 
-from complaintflow.runner import RoleParts
-from complaintflow.runtime import Runtime
-from complaintflow.settings import Settings
-from complaintflow.streams import InboundMessage, Outbox, StageRunner, add_stage, guarded, parse_record
+from kernel.roles import RoleParts
+from kernel.runtime import Runtime
+from kernel.settings import Settings
+from kernel.streams import InboundMessage, Outbox, StageRunner, add_stage, guarded, parse_record
 from schemas import CUSTOMER_FACING_EVENTS, ComplaintEvent, EventKind, peek_event_kind
 from services.notifier.channels import choose_channels
 from services.notifier.dispatch import Attempt, Dispatcher

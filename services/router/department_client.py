@@ -26,9 +26,9 @@ from datetime import UTC, datetime
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from complaintflow.kafka import consumer, producer
-from complaintflow.settings import Settings
-from complaintflow.topics import Topics
+from kernel.kafka import consumer, producer
+from kernel.settings import Settings
+from kernel.topics import Topics
 from schemas import (
     ComplaintStatus,
     Department,

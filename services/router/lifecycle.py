@@ -11,11 +11,11 @@ import logging
 from datetime import datetime
 from typing import Protocol
 
-from complaintflow.batching import TurnBatcher
 from complaintflow.dashboard.counters import record_incident
-from complaintflow.pii import mask_details, mask_free_text
-from complaintflow.runtime import Runtime
-from complaintflow.state import (
+from domain.pii import mask_details, mask_free_text
+from kernel.batching import TurnBatcher
+from kernel.runtime import Runtime
+from kernel.state import (
     IDEMPOTENCY_TTL_S,
     Keys,
     count_storm_customer,
@@ -23,7 +23,7 @@ from complaintflow.state import (
     storm_complaints,
     storm_customer_key,
 )
-from complaintflow.streams import PermanentError
+from kernel.streams import PermanentError
 from schemas import (
     Complaint,
     ComplaintEvent,

@@ -31,7 +31,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from complaintflow.amounts import amounts_in_text
+from domain.amounts import amounts_in_text
 from schemas import Complaint, Money, Reason, Severity, SocialDetails
 from services.router.classifier import Classification
 

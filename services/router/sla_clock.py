@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
 
-from complaintflow.metrics import SLA_CLOCKS
-from complaintflow.runtime import Runtime
-from complaintflow.state import Keys
+from kernel.metrics import SLA_CLOCKS
+from kernel.runtime import Runtime
+from kernel.state import Keys
 from schemas import Department, DepartmentRecord, EventKind, RoutedComplaint
 from services.router.department_feed import escalation_record, sla_record
 

@@ -1,6 +1,6 @@
 """Complaint storms: many customers complaining about the same business line and reason within one window.
 
-Pure window arithmetic and the rule; the counts live in Redis (``complaintflow.state.count_storm_customer``: the
+Pure window arithmetic and the rule; the counts live in Redis (``kernel.state.count_storm_customer``: the
 distinct hashed customer keys and the complaint ids of each window). A storm counts **customers**, not complaints:
 twenty complaints from two senders are two angry customers, not an incident. One incident per (line, reason,
 window): its id is stable, so the router raises the incident once, and every complaint of the window, those counted

@@ -26,7 +26,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 from sklearn.model_selection import train_test_split
 
-from complaintflow.progress import progress
+from kernel.progress import progress
 from schemas import BusinessLine, Reason, Severity
 from services.router import learning
 from services.router.classifier import DEFAULT_MODEL_PATH, MODEL_FORMAT, Classifier, analyse

@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 
 import faust
 
-from complaintflow.runner import RoleParts
-from complaintflow.runtime import Runtime
-from complaintflow.streams import (
+from kernel.roles import RoleParts
+from kernel.runtime import Runtime
+from kernel.streams import (
     InboundMessage,
     Outbox,
     PermanentError,

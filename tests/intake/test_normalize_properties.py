@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from complaintflow.pii import redact
+from domain.pii import redact
 from schemas import Channel, Complaint
 from services.intake import samples
 from services.intake.email_parser import parse_email

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from complaintflow.pii import card_valid, last4, luhn_valid, redact, redact_with_findings, resident_id_valid
+from domain.pii import card_valid, last4, luhn_valid, redact, redact_with_findings, resident_id_valid
 
 VISA = "4111111111111111"
 UNIONPAY = "6222021234567894"

@@ -7,9 +7,9 @@ import asyncio
 import pytest
 import redis.exceptions
 
-from complaintflow.batching import AutoPipelineRedis, TurnBatcher
-from complaintflow.embedded import EmbeddedStack, free_port
-from complaintflow.state import redis_client
+from kernel.batching import AutoPipelineRedis, TurnBatcher
+from kernel.embedded import EmbeddedStack, free_port
+from kernel.state import redis_client
 
 
 def _client(embedded: EmbeddedStack) -> AutoPipelineRedis:

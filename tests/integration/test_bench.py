@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from complaintflow.bench.workload import build_workload
 from schemas import Channel
+from tools.bench.workload import build_workload
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
@@ -51,7 +51,7 @@ def test_bench_command_counts_every_complaint_once(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     result = subprocess.run(
         # A steady rate, so the adapter's paced sending is exercised too (a burst is the same loop without pauses).
-        [sys.executable, "-m", "complaintflow.cli", "bench", "--complaints", "40", "--rate", "50", "--json", str(out)],
+        [sys.executable, "-m", "tools.bench", "--complaints", "40", "--rate", "50", "--json", str(out)],
         cwd=REPO,
         env=env,
         capture_output=True,

@@ -11,8 +11,8 @@ import uuid
 
 import pytest
 
-from complaintflow.embedded import EmbeddedStack
-from complaintflow.topics import Topics
+from kernel.embedded import EmbeddedStack
+from kernel.topics import Topics
 from tests.kafka_support import wait_for_records
 
 pytestmark = pytest.mark.integration

@@ -8,8 +8,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from complaintflow.embedded import EmbeddedStack
-from complaintflow.state import ComplaintStore, Keys
+from kernel.embedded import EmbeddedStack
+from kernel.state import ComplaintStore, Keys
 from schemas import Channel, Complaint, EmailDetails, complaint_id_for, complaint_number_for
 from tests.conftest import on_own_redis_database
 from tests.test_schemas import NOW, sample_complaint

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
 
-from complaintflow.embedded import EmbeddedStack
-from complaintflow.state import HISTORY_READ_LIMIT, Keys, customer_keys, record_customer_complaint, redis_client
+from kernel.embedded import EmbeddedStack
+from kernel.state import HISTORY_READ_LIMIT, Keys, customer_keys, record_customer_complaint, redis_client
 from schemas import Customer
 from tests.conftest import on_own_redis_database
 

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 from kafka import KafkaProducer
 
-from complaintflow.embedded import EmbeddedStack
-from complaintflow.topics import Topics
+from kernel.embedded import EmbeddedStack
+from kernel.topics import Topics
 from schemas import ComplaintEvent, ComplaintStatus, RoutedComplaint, StatusUpdate
 from services.intake import samples
 from tests.kafka_support import fields, records_now, wait_for_records

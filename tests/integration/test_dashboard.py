@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from complaintflow.embedded import EmbeddedStack
+from kernel.embedded import EmbeddedStack
 from tests.conftest import RunningStack, stack_env, start_stack, stop_stack
 
 pytestmark = pytest.mark.integration

@@ -10,11 +10,11 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from complaintflow.dashboard.depth import DepartmentDepth
-from complaintflow.embedded import EmbeddedStack
-from complaintflow.kafka import create_all_topics, producer
-from complaintflow.runtime import Runtime
-from complaintflow.settings import Settings
-from complaintflow.topics import Topics
+from kernel.embedded import EmbeddedStack
+from kernel.kafka import create_all_topics, producer
+from kernel.runtime import Runtime
+from kernel.settings import Settings
+from kernel.topics import Topics
 from schemas import Department
 
 pytestmark = pytest.mark.integration

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from complaintflow.settings import Settings
+from kernel.settings import Settings
 from schemas import DepartmentRecordKind, RoutedComplaint, complaint_number_for
 from services.router.department_client import DepartmentClient
 from tests.conftest import REPO, RunningStack, stack_env, start_stack, stop_stack

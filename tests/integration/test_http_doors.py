@@ -24,14 +24,14 @@ from aiohttp.test_utils import TestServer
 
 from complaintflow.dashboard.routes import Dashboard
 from complaintflow.demo import send_samples
-from complaintflow.doors import parse_tokens
-from complaintflow.embedded import EmbeddedStack
-from complaintflow.kafka import create_all_topics, producer
-from complaintflow.runtime import Runtime
-from complaintflow.settings import Settings
-from complaintflow.state import redis_client
-from complaintflow.topics import Topics
-from complaintflow.web import build_web_app
+from kernel.doors import parse_tokens
+from kernel.embedded import EmbeddedStack
+from kernel.kafka import create_all_topics, producer
+from kernel.runtime import Runtime
+from kernel.settings import Settings
+from kernel.state import redis_client
+from kernel.topics import Topics
+from kernel.web import build_web_app
 from schemas import Channel
 from services.intake import samples
 from services.intake.http_api import intake_routes

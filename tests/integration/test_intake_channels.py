@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 from kafka import KafkaProducer
 
-from complaintflow.embedded import EmbeddedStack
-from complaintflow.topics import Topics
+from kernel.embedded import EmbeddedStack
+from kernel.topics import Topics
 from schemas import Complaint, ComplaintEvent, DeadLetter, EventKind
 from services.intake import samples
 from services.intake.envelopes import email_envelope

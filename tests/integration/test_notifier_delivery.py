@@ -24,9 +24,9 @@ import pytest
 import redis
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from complaintflow.embedded import EmbeddedStack, free_port
-from complaintflow.state import Keys
-from complaintflow.topics import Topics
+from kernel.embedded import EmbeddedStack, free_port
+from kernel.state import Keys
+from kernel.topics import Topics
 from schemas import (
     CUSTOMER_FACING_EVENTS,
     Channel,

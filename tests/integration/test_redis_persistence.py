@@ -13,10 +13,10 @@ from typing import TypeVar
 
 import pytest
 
-from complaintflow.embedded import embedded_services
 from complaintflow.runner import _banner
-from complaintflow.settings import Settings
-from complaintflow.state import ComplaintStore, redis_client
+from kernel.embedded import embedded_services
+from kernel.settings import Settings
+from kernel.state import ComplaintStore, redis_client
 from tests.test_schemas import sample_complaint
 
 pytestmark = pytest.mark.integration

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from complaintflow.embedded import EmbeddedStack
-from complaintflow.kafka import ensure_topics, producer
 from complaintflow.report.sample import SampleMonth, generate_month
-from complaintflow.topics import Topics
+from kernel.embedded import EmbeddedStack
+from kernel.kafka import ensure_topics, producer
+from kernel.topics import Topics
 from tests.conftest import REPO, stack_env
 
 pytestmark = pytest.mark.integration

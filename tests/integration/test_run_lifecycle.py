@@ -13,7 +13,7 @@ from tests.conftest import start_stack, stop_stack
 
 
 def _clean_env(tmp_path) -> dict[str, str]:
-    from complaintflow.embedded import free_port
+    from kernel.embedded import free_port
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SMTP_", "KAFKA_", "REDIS_", "COMPLAINTFLOW_"))}
     env.update(

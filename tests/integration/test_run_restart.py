@@ -20,7 +20,7 @@ from typing import TypeVar
 
 import pytest
 
-from complaintflow.embedded import free_port
+from kernel.embedded import free_port
 from tests.conftest import RunningStack, run_cli, start_stack, stop_stack
 from tests.kafka_support import wait_for_records
 

@@ -9,8 +9,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-from complaintflow.embedded import EmbeddedStack
-from complaintflow.state import Keys
+from kernel.embedded import EmbeddedStack
+from kernel.state import Keys
 from schemas import RoutedComplaint, complaint_id_for
 from services.router.sla_clock import SlaSchedule, clock_states
 from tests.conftest import on_own_redis_database

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from complaintflow.embedded import EmbeddedStack
-from complaintflow.runtime import Runtime
-from complaintflow.settings import Settings
-from complaintflow.streams import InboundMessage
-from complaintflow.topics import Topics
+from kernel.embedded import EmbeddedStack
+from kernel.runtime import Runtime
+from kernel.settings import Settings
+from kernel.streams import InboundMessage
+from kernel.topics import Topics
 from schemas import (
     ComplaintEvent,
     RoutedComplaint,

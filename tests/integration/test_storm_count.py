@@ -10,12 +10,12 @@ from datetime import UTC, datetime
 import pytest
 import redis.asyncio as aioredis
 
-from complaintflow.embedded import EmbeddedStack
-from complaintflow.kafka import KafkaSender, ensure_topics
-from complaintflow.runtime import Runtime
-from complaintflow.settings import get_settings
-from complaintflow.state import Keys, count_storm_customer, redis_client, storm_complaints
-from complaintflow.topics import Topics
+from kernel.embedded import EmbeddedStack
+from kernel.kafka import KafkaSender, ensure_topics
+from kernel.runtime import Runtime
+from kernel.settings import get_settings
+from kernel.state import Keys, count_storm_customer, redis_client, storm_complaints
+from kernel.topics import Topics
 from schemas import Channel, Complaint, Customer, Language, complaint_id_for, complaint_number_for
 from services.router.classifier import Classifier
 from services.router.lifecycle import Lifecycle

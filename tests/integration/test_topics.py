@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from kafka.admin import KafkaAdminClient
 
-from complaintflow.kafka import create_all_topics, ensure_topics
-from complaintflow.settings import Settings
-from complaintflow.topics import REGISTRY, Topics
+from kernel.kafka import create_all_topics, ensure_topics
+from kernel.settings import Settings
+from kernel.topics import REGISTRY, Topics
 
 
 def test_every_design_topic_is_created_with_its_partitions(embedded) -> None:

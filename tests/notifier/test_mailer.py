@@ -16,7 +16,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from aiosmtplib.email import flatten_message
 
-from complaintflow.embedded import free_port
+from kernel.embedded import free_port
 from schemas import Customer, Language
 from services.notifier.mailer import Mailer
 from services.notifier.render import RenderedEmail, render_email

@@ -9,7 +9,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from complaintflow.pii import mask_free_text, redact
+from domain.pii import mask_free_text, redact
 from schemas import CUSTOMER_FACING_EVENTS, Channel, Customer, EventKind, Language, Severity
 from services.notifier import mime
 from services.notifier.examples import render_examples

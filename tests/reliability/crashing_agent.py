@@ -13,9 +13,9 @@ import os
 import sys
 from pathlib import Path
 
-from complaintflow.settings import Settings
-from complaintflow.streams import InboundMessage, Outbox, StageRunner, add_stage, make_app
-from complaintflow.topics import Topics
+from kernel.settings import Settings
+from kernel.streams import InboundMessage, Outbox, StageRunner, add_stage, make_app
+from kernel.topics import Topics
 
 HANDLING_S = 0.5
 

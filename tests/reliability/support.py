@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from complaintflow.kafka import ensure_topics
-from complaintflow.topics import Topics
+from kernel.kafka import ensure_topics
+from kernel.topics import Topics
 from schemas import Channel, Department, RoutedComplaint, complaint_id_for, event_id_for, stable_id
 from services.intake.publisher import ComplaintPublisher
 from services.notifier.render import message_id_for

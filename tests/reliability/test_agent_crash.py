@@ -18,7 +18,7 @@ import uuid
 import pytest
 from kafka import KafkaProducer
 
-from complaintflow.kafka import ensure_topics
+from kernel.kafka import ensure_topics
 from tests.conftest import REPO, stack_env
 from tests.reliability.support import Tally, settle
 

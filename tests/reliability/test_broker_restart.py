@@ -14,10 +14,10 @@ import uuid
 
 import pytest
 
-from complaintflow.brokerwatch import EXIT_BROKER_LOST
-from complaintflow.embedded import ChildService, embedded_broker
-from complaintflow.kafka import admin_client
-from complaintflow.topics import Topics
+from kernel.brokerwatch import EXIT_BROKER_LOST
+from kernel.embedded import ChildService, embedded_broker
+from kernel.kafka import admin_client
+from kernel.topics import Topics
 from schemas import Channel, complaint_id_for
 from tests.conftest import stack_env, start_stack, stop_stack
 from tests.delivery_servers import RecordingSmtp, SmtpServer, wait_until

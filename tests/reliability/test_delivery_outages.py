@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 import pytest
 from kafka import KafkaProducer
 
-from complaintflow.topics import Topics
+from kernel.topics import Topics
 from schemas import (
     Channel,
     ComplaintEvent,

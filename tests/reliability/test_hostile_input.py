@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 import pytest
 from kafka import KafkaProducer
 
-from complaintflow.topics import Topics
+from kernel.topics import Topics
 from schemas import Channel, complaint_id_for
 from services.intake.envelopes import email_envelope, encode, json_envelope
 from tests.conftest import RunningStack, stack_env, start_stack, stop_stack

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer
 
-from complaintflow.topics import Topics
+from kernel.topics import Topics
 from services.intake.samples import VALID_CARD, VALID_RESIDENT_ID, VALID_VISA, gbk_email
 from tests.conftest import stack_env, start_stack, stop_stack
 from tests.delivery_servers import RecordingSmtp, SmtpServer

@@ -16,7 +16,7 @@ import pytest
 import redis
 from kafka import KafkaProducer
 
-from complaintflow.topics import Topics
+from kernel.topics import Topics
 from schemas import ComplaintStatus, DeadLetter, Department, StatusUpdate, event_id_for
 from tests.conftest import stack_env, start_stack, stop_stack
 from tests.delivery_servers import wait_until

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from complaintflow.embedded import ChildService, free_port, redis_binary
-from complaintflow.topics import Topics
+from kernel.embedded import ChildService, free_port, redis_binary
+from kernel.topics import Topics
 from tests.conftest import stack_env, start_stack, stop_stack
 from tests.delivery_servers import RecordingSmtp, SmsGateway, SmtpServer, wait_until
 from tests.kafka_support import records_now

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from complaintflow.embedded import EmbeddedStack, free_port
-from complaintflow.settings import Settings
-from complaintflow.streams import HANDLER_WINDOW
-from complaintflow.topics import Topics
+from kernel.embedded import EmbeddedStack, free_port
+from kernel.settings import Settings
+from kernel.streams import HANDLER_WINDOW
+from kernel.topics import Topics
 from tests.conftest import RunningStack, stack_env, start_stack, stop_stack, wait_until_ready
 from tests.delivery_servers import RecordingSmtp, SmsGateway, SmtpServer
 from tests.kafka_support import records_now

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from complaintflow.amounts import amounts_in_text
+from domain.amounts import amounts_in_text
 from schemas import (
     BusinessLine,
     Channel,

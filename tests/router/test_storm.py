@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from complaintflow.state import storm_customer_key
+from kernel.state import storm_customer_key
 from schemas import Customer
 from services.router.storm import StormRule
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 
-from complaintflow.bench.ceilings import reader
-from complaintflow.bench.workload import BenchComplaint
-from complaintflow.embedded import free_port
+from kernel.embedded import free_port
+from tools.bench.ceilings import reader
+from tools.bench.workload import BenchComplaint
 
 # Arrival is the record's own timestamp, not the moment it is read, so the observer reads in large, infrequent
 # fetches: the bench shares the machine with the workers it measures.

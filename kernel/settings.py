@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from complaintflow.doors import Doors, check_token, parse_tokens
+from kernel.doors import Doors, check_token, parse_tokens
 
 T = TypeVar("T")
 

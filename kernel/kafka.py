@@ -14,9 +14,9 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaConnectionError, KafkaError, NodeNotReadyError, TopicAlreadyExistsError
 
-from complaintflow import offsetgaps
-from complaintflow.settings import Settings, get_settings
-from complaintflow.topics import Topics
+from kernel import offsetgaps
+from kernel.settings import Settings, get_settings
+from kernel.topics import Topics
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The framework ceiling's worker: one faust agent, the workers' app settings, passing records A → B.
 
-Run by ``complaintflow bench`` as ``python -m complaintflow.bench.passthrough`` with BENCH_SOURCE_TOPIC and
+Run by ``complaintflow bench`` as ``python -m tools.bench.passthrough`` with BENCH_SOURCE_TOPIC and
 BENCH_TARGET_TOPIC in its environment; it stops on SIGTERM.
 """
 
@@ -10,9 +10,9 @@ import os
 
 import faust
 
-from complaintflow.eventloop import install_event_loop
-from complaintflow.settings import get_settings
-from complaintflow.streams import Outbox, make_app
+from kernel.eventloop import install_event_loop
+from kernel.settings import get_settings
+from kernel.streams import Outbox, make_app
 
 
 def main() -> None:

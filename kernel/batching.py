@@ -22,7 +22,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import ResponseError
 
-from complaintflow.metrics import BATCH_SIZE
+from kernel.metrics import BATCH_SIZE
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
-from complaintflow.settings import Settings
-from complaintflow.state import ComplaintStore, redis_client
-from complaintflow.topics import Topics
+from kernel.settings import Settings
+from kernel.state import ComplaintStore, redis_client
+from kernel.topics import Topics
 
 
 @dataclass

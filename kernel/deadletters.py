@@ -14,11 +14,11 @@ from collections.abc import Iterator
 import click
 import redis
 
-from complaintflow.kafka import producer
-from complaintflow.runtime import resolve_redis_url
-from complaintflow.settings import Settings
-from complaintflow.state import Keys
-from complaintflow.topics import Topics
+from kernel.kafka import producer
+from kernel.runtime import resolve_redis_url
+from kernel.settings import Settings
+from kernel.state import Keys
+from kernel.topics import Topics
 from schemas import ComplaintEvent, DeadLetter
 
 REPLAY_STAGE = "replay"
@@ -65,7 +65,7 @@ def read_dead_letters(settings: Settings, bootstrap: str, idle_ms: int = 1500) -
     """Every dead letter on the topic, oldest first (reads until the topic has been idle for ``idle_ms``)."""
     from kafka import KafkaConsumer
 
-    from complaintflow.kafka import security_options
+    from kernel.kafka import security_options
 
     consumer = KafkaConsumer(
         Topics(settings.topic_prefix).deadletter,

@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 import mode
 
-from complaintflow.settings import Settings
-from complaintflow.topics import Topics
+from kernel.settings import Settings
+from kernel.topics import Topics
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ CHECK_INTERVAL_S = 5.0
 
 def missing_topics(settings: Settings, bootstrap: str) -> list[str] | None:
     """Registry topics the broker does not have, or None when the broker cannot be asked right now."""
-    from complaintflow.kafka import admin_client
+    from kernel.kafka import admin_client
 
     try:
         admin = admin_client(bootstrap, timeout_s=3.0)
@@ -63,7 +63,7 @@ class BrokerWatch(mode.Service):
             extra={"missing_topics": len(missing), "exit_code": EXIT_BROKER_LOST},
         )
         try:
-            from complaintflow.kafka import create_all_topics
+            from kernel.kafka import create_all_topics
 
             await asyncio.to_thread(create_all_topics, self.settings, self.bootstrap)
         except Exception as exc:  # the next process creates them at start anyway

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from complaintflow.metrics import OFFSET_GAPS
+from kernel.metrics import OFFSET_GAPS
 
 log = logging.getLogger(__name__)
 

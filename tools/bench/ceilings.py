@@ -19,8 +19,8 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
-from complaintflow.embedded import _die_with_parent
-from complaintflow.kafka import producer
+from kernel.embedded import _die_with_parent
+from kernel.kafka import producer
 
 Tick = Callable[[int], None]
 CpuProbe = Callable[[], dict[str, float]]  # CPU seconds so far of each process that takes part
@@ -117,7 +117,7 @@ def broker_ceiling(bootstrap: str, topic: str, values: list[bytes], count: int, 
 def passthrough_process(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
     with log_path.open("ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "complaintflow.bench.passthrough"],
+            [sys.executable, "-m", "tools.bench.passthrough"],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

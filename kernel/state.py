@@ -17,7 +17,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
-from complaintflow.batching import AutoPipelineRedis
+from kernel.batching import AutoPipelineRedis
 from schemas import Complaint, Customer, complaint_number_for
 
 PREFIX = "cf"

@@ -1,9 +1,9 @@
 """Does a reader that follows the head of a partition see every record when several producers write to it?
 
-``python -m complaintflow.bench.headskip [--producers P] [--records N]`` starts the embedded broker (or uses
+``python -m tools.bench.headskip [--producers P] [--records N]`` starts the embedded broker (or uses
 ``KAFKA_BOOTSTRAP_SERVERS``), lets P producer processes (aiokafka, like the workers) write N records each, one
 every 2 ms, across six partitions while four readers follow the head, each in its own process: kafka-python and
-aiokafka, each as it comes and with the offset-gap guard (``complaintflow.offsetgaps``). Then it
+aiokafka, each as it comes and with the offset-gap guard (``kernel.offsetgaps``). Then it
 reads everything again from the beginning and prints, per reader, what it missed at the head and whether the
 second read found it. By Kafka's contract no head reader misses anything; the embedded broker has been seen to
 skip a record now and then (see docs/benchmark.md).
@@ -21,11 +21,11 @@ from multiprocessing.connection import Connection
 
 from prometheus_client import REGISTRY
 
-from complaintflow import offsetgaps
-from complaintflow.bench.ceilings import reader
-from complaintflow.embedded import embedded_services
-from complaintflow.kafka import ensure_topics
-from complaintflow.settings import Settings
+from kernel import offsetgaps
+from kernel.embedded import embedded_services
+from kernel.kafka import ensure_topics
+from kernel.settings import Settings
+from tools.bench.ceilings import reader
 
 PARTITIONS = 6
 GUARD = "+gap-guard"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psutil
 
-from complaintflow.embedded import _die_with_parent, free_port
+from kernel.embedded import _die_with_parent, free_port
 
 ROLE_ARGS = {"intake": ["intake", "--no-http", "--no-smtp"], "router": ["router"], "notifier": ["notifier"]}
 

@@ -24,19 +24,19 @@ import faust
 from faust.types import AgentT, EventT, ProducerT
 from pydantic import BaseModel, ValidationError
 
-from complaintflow import commitguard, offsetgaps
-from complaintflow.deadletters import dead_letter_record_key, fitted_dead_letter
-from complaintflow.health import HEALTH
-from complaintflow.metrics import (
+from domain.pii import redact
+from kernel import commitguard, offsetgaps
+from kernel.deadletters import dead_letter_record_key, fitted_dead_letter
+from kernel.health import HEALTH
+from kernel.metrics import (
     AGENT_CRASHES,
     DEAD_LETTER_PUBLISH_FAILURES,
     DEAD_LETTERS,
     MESSAGES,
     PROCESSING_SECONDS,
 )
-from complaintflow.pii import redact
-from complaintflow.settings import Settings
-from complaintflow.topics import Topics
+from kernel.settings import Settings
+from kernel.topics import Topics
 from schemas import DeadLetter, stable_id
 
 log = logging.getLogger(__name__)

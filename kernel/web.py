@@ -8,9 +8,9 @@ from collections.abc import Awaitable, Callable
 import mode
 from aiohttp import web
 
-from complaintflow.doors import Doors
-from complaintflow.health import HEALTH
-from complaintflow.metrics import render_latest
+from kernel.doors import Doors
+from kernel.health import HEALTH
+from kernel.metrics import render_latest
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ async def metrics(_: web.Request) -> web.Response:
 @web.middleware
 async def unavailable_when_dependencies_are_down(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Kafka or Redis down: tell the client to come back (503 + Retry-After) rather than fail with a 500."""
-    from complaintflow.streams import dependency_errors
+    from kernel.streams import dependency_errors
 
     try:
         return await handler(request)

@@ -17,16 +17,22 @@ from typing import Any
 
 from rich.console import Console
 
-from complaintflow import offsetgaps
-from complaintflow.bench.ceilings import (
+from kernel import offsetgaps
+from kernel.embedded import EmbeddedStack, embedded_services, free_port
+from kernel.kafka import ensure_topics, producer
+from kernel.progress import progress
+from kernel.settings import Settings
+from kernel.topics import Topics
+from schemas import Channel, Department
+from tools.bench.ceilings import (
     FrameworkCeiling,
     broker_ceiling,
     framework_ceiling,
     passthrough_process,
     records_on,
 )
-from complaintflow.bench.observe import CountingSink, Observer, Tally, events_of, start_sink
-from complaintflow.bench.processes import (
+from tools.bench.observe import CountingSink, Observer, Tally, events_of, start_sink
+from tools.bench.processes import (
     Sampler,
     Worker,
     load_average,
@@ -35,14 +41,8 @@ from complaintflow.bench.processes import (
     stop_workers,
     wait_ready,
 )
-from complaintflow.bench.report import latency_summary, machine, print_table
-from complaintflow.bench.workload import BenchComplaint, build_workload, mean_size
-from complaintflow.embedded import EmbeddedStack, embedded_services, free_port
-from complaintflow.kafka import ensure_topics, producer
-from complaintflow.progress import progress
-from complaintflow.settings import Settings
-from complaintflow.topics import Topics
-from schemas import Channel, Department
+from tools.bench.report import latency_summary, machine, print_table
+from tools.bench.workload import BenchComplaint, build_workload, mean_size
 
 PUBLISH_TICK_S = 0.02  # at a steady rate the adapter wakes at most this often and sends what is due
 STALL_TIMEOUT_S = 60.0  # no new arrival for this long ends the wait; what is missing is counted as lost

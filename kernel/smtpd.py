@@ -12,7 +12,7 @@ from typing import Any
 import mode
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from complaintflow.hashing import short_hash
+from kernel.hashing import short_hash
 
 log = logging.getLogger(__name__)
 
