@@ -15,8 +15,8 @@ import mode
 
 from kernel.metrics import CONSUMER_LAG, SLA_CLOCKS
 from kernel.runtime import Runtime
+from kernel.state import sla_clock_states
 from kernel.web import RouteInstaller
-from services.router.sla_clock import clock_states
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class GaugeUpdater(mode.Service):
                 log.debug("lag refresh failed", extra={"app": app.conf.id, "error_type": type(exc).__name__})
         if self.with_sla:
             try:
-                for state, count in (await clock_states(self.runtime.redis)).items():
+                for state, count in (await sla_clock_states(self.runtime.redis)).items():
                     SLA_CLOCKS.labels(state).set(count)
             except Exception as exc:
                 log.debug("sla gauge refresh failed", extra={"error_type": type(exc).__name__})

@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import time
 import weakref
 from collections.abc import Iterable
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -137,8 +139,32 @@ class Keys:
         """Proofs tried for one complaint number in the current lockout window, from any address."""
         return f"{PREFIX}:lookup:{number}"
 
+    @staticmethod
+    def routed(complaint_id: str) -> str:
+        """The current routing of a complaint (JSON of its ``RoutedComplaint``)."""
+        return f"{PREFIX}:routed:{complaint_id}"
+
+    @staticmethod
+    def notify_scheduled(topic_prefix: str = "") -> str:
+        """The notifier's retry/deferral schedule of one deployment. Stacks sharing a Redis (tenants, test
+        stacks) have their own topics and SMTP servers, so one must never run another's schedule."""
+        base = f"{PREFIX}:notify:scheduled"
+        return f"{base}:{topic_prefix}" if topic_prefix else base
+
     SLA_DUE = f"{PREFIX}:sla:due"
-    SLA_COUNTS = f"{PREFIX}:sla:counts"  # members of SLA_DUE per alert kind (services/router/sla_clock.py)
+    SLA_COUNTS = f"{PREFIX}:sla:counts"  # members of SLA_DUE per alert kind (SlaSchedule below)
+
+    @staticmethod
+    def sla_members(complaint_id: str) -> str:
+        """The members of SLA_DUE planned for one complaint (to cancel them)."""
+        return f"{PREFIX}:sla:members:{complaint_id}"
+
+    @staticmethod
+    def dash_intake(channel: str) -> str:
+        """New complaints of one intake channel per minute (field: the minute's epoch second)."""
+        return f"{PREFIX}:dash:intake:{channel}"
+
+    DASH_INCIDENTS = f"{PREFIX}:dash:incidents"  # the latest complaint storms, newest first
 
 
 def redis_client(url: str) -> aioredis.Redis:
@@ -353,3 +379,160 @@ async def count_storm_customer(
 async def storm_complaints(client: aioredis.Redis, line: str, reason: str, bucket: int) -> list[str]:
     """The complaint ids counted in a storm window, sorted."""
     return sorted(await client.smembers(Keys.storm_complaints(line, reason, bucket)))
+
+
+# --- the SLA schedule -----------------------------------------------------------------------------------------
+# Deadlines live in a sorted set; a sweeper claims each due alert by removing it (ZREM answers 1 to one caller
+# only), so however many routers sweep, every warning and breach is emitted once. Beside the set, a hash counts
+# its members per alert kind; the same Lua script that adds or removes a member moves the count, so the count
+# stays exact under redelivery and concurrent routers, and the open-clock gauges read two numbers instead of the
+# whole schedule (which grows with every open complaint).
+
+_SLA_COUNTED = "exact"  # field of SLA_COUNTS set once the counts were taken from the whole schedule
+
+# KEYS: due, counts. ARGV: member, score, alert kind, ... A member already planned only gets its score back.
+_SLA_ADD = """
+for i = 1, #ARGV, 3 do
+  if redis.call('ZADD', KEYS[1], ARGV[i + 1], ARGV[i]) == 1 then
+    redis.call('HINCRBY', KEYS[2], ARGV[i + 2], 1)
+  end
+end
+"""
+# KEYS: due, counts. ARGV: member, alert kind, ... Answers 1 for each member this call removed, else 0.
+_SLA_REMOVE = """
+local removed = {}
+for i = 1, #ARGV, 2 do
+  removed[#removed + 1] = redis.call('ZREM', KEYS[1], ARGV[i])
+  if removed[#removed] == 1 then
+    redis.call('HINCRBY', KEYS[2], ARGV[i + 1], -1)
+  end
+end
+return removed
+"""
+# KEYS: due, counts. Counts the whole schedule once (a store that had a schedule before it had counts).
+_SLA_RECOUNT = """
+local counts = {sla_warning = 0, sla_breached = 0}
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local kind = string.match(member, '^[^|]*|[^|]*|([^|]*)|')
+  if counts[kind] then counts[kind] = counts[kind] + 1 end
+end
+redis.call('HSET', KEYS[2], 'sla_warning', counts.sla_warning, 'sla_breached', counts.sla_breached, 'exact', 1)
+"""
+
+
+@dataclass(frozen=True)
+class SlaAlert:
+    """One planned alert: which deadline, the alert kind (``sla_warning``/``sla_breached``), the deadline itself
+    and the instant the alert falls due."""
+
+    complaint_id: str
+    which: str
+    kind: str
+    deadline: datetime
+    due_at: datetime
+
+    @property
+    def member(self) -> str:
+        return f"{self.complaint_id}|{self.which}|{self.kind}|{int(self.deadline.timestamp())}"
+
+    @staticmethod
+    def parts(member: str) -> tuple[str, str, str]:
+        """Complaint id, deadline name and alert kind of a schedule member."""
+        cid, which, kind, _ = member.split("|")
+        return cid, which, kind
+
+
+class SlaSchedule:
+    def __init__(self, client: aioredis.Redis) -> None:
+        self.redis = client
+        self._add = client.register_script(_SLA_ADD)
+        self._remove = client.register_script(_SLA_REMOVE)
+
+    async def plan(self, complaint_id: str, alerts: Iterable[SlaAlert]) -> None:
+        entries = {alert.member: (alert.due_at.timestamp(), alert.kind) for alert in alerts}
+        if not entries:
+            return
+        args = [x for m, (at, kind) in entries.items() for x in (m, at, kind)]
+        await asyncio.gather(
+            self._add(keys=[Keys.SLA_DUE, Keys.SLA_COUNTS], args=args),
+            self.redis.sadd(Keys.sla_members(complaint_id), *entries),
+        )
+
+    async def cancel(self, complaint_id: str, which: str | None) -> None:
+        """Takes the complaint's planned alerts (of deadline ``which``, or all) out of the schedule."""
+        key = Keys.sla_members(complaint_id)
+        members = [m for m in await self.redis.smembers(key) if which is None or SlaAlert.parts(m)[1] == which]
+        if members:
+            await asyncio.gather(self._release(members), self.redis.srem(key, *members))
+
+    async def settled(self, member: str) -> None:
+        """A claimed alert was emitted: the complaint no longer needs to cancel it."""
+        await self.redis.srem(Keys.sla_members(SlaAlert.parts(member)[0]), member)
+
+    async def _release(self, members: list[str]) -> list[int]:
+        """Takes ``members`` out of the schedule; 1 for each one this call removed, 0 if it was gone already."""
+        args = [x for m in members for x in (m, SlaAlert.parts(m)[2])]
+        return await self._remove(keys=[Keys.SLA_DUE, Keys.SLA_COUNTS], args=args)
+
+    async def claim_due(self, now: datetime, limit: int = 500) -> list[str]:
+        due = await self.redis.zrangebyscore(Keys.SLA_DUE, "-inf", now.timestamp(), start=0, num=limit)
+        if not due:
+            return []
+        claimed = await self._release(due)
+        return [member for member, won in zip(due, claimed, strict=True) if won]
+
+
+async def sla_clock_states(client: aioredis.Redis) -> dict[str, int]:
+    """Open clocks (a breach alert still ahead) and, of those, the ones already past their warning.
+
+    Every clock is planned with a warning and a breach alert and the warning falls due first, so the clocks
+    past their warning are the breach alerts left beyond the warning alerts left."""
+    counts = await client.hgetall(Keys.SLA_COUNTS)
+    if _SLA_COUNTED not in counts:
+        await client.eval(_SLA_RECOUNT, 2, Keys.SLA_DUE, Keys.SLA_COUNTS)
+        counts = await client.hgetall(Keys.SLA_COUNTS)
+    breach, warning = int(counts.get("sla_breached", 0)), int(counts.get("sla_warning", 0))
+    return {"open": breach, "warning": max(0, breach - warning)}
+
+
+# --- dashboard counters: cheap counters the workers keep for the live dashboard (one round trip per call) ---------
+DASH_KEEP_MINUTES = 180
+DASH_KEEP_INCIDENTS = 20
+
+
+def minute_of(epoch: float) -> int:
+    return int(epoch // 60) * 60
+
+
+async def record_intake(client: aioredis.Redis, channel: str, at_epoch: float | None = None) -> None:
+    """One new complaint on ``channel``: a per-minute field in the channel's hash."""
+    key = Keys.dash_intake(channel)
+    pipe = client.pipeline(transaction=False)
+    pipe.hincrby(key, str(minute_of(at_epoch or time.time())), 1)
+    pipe.expire(key, DASH_KEEP_MINUTES * 60)
+    await pipe.execute()
+
+
+async def record_incident(client: aioredis.Redis, incident: dict[str, str]) -> None:
+    """A complaint storm (ids and categories only): the newest first, a short list kept."""
+    pipe = client.pipeline(transaction=False)
+    pipe.lpush(Keys.DASH_INCIDENTS, json.dumps(incident, ensure_ascii=False))
+    pipe.ltrim(Keys.DASH_INCIDENTS, 0, DASH_KEEP_INCIDENTS - 1)
+    await pipe.execute()
+
+
+async def intake_per_minute(
+    client: aioredis.Redis, channels: list[str], minutes: int, now_epoch: float | None = None
+) -> tuple[list[int], dict[str, list[int]]]:
+    """The last ``minutes`` minute starts (oldest first) and each channel's count in each."""
+    last = minute_of(now_epoch or time.time())
+    starts = [last - 60 * i for i in range(minutes - 1, -1, -1)]
+    pipe = client.pipeline(transaction=False)
+    for channel in channels:
+        pipe.hmget(Keys.dash_intake(channel), [str(s) for s in starts])
+    answers = await pipe.execute()
+    return starts, {channel: [int(v or 0) for v in values] for channel, values in zip(channels, answers, strict=True)}
+
+
+async def latest_incidents(client: aioredis.Redis, limit: int = 10) -> list[dict[str, str]]:
+    return [json.loads(item) for item in await client.lrange(Keys.DASH_INCIDENTS, 0, limit - 1)]

@@ -8,12 +8,11 @@ from importlib import resources
 from aiohttp import web
 from prometheus_client import REGISTRY
 
-from complaintflow.dashboard.counters import intake_per_minute, latest_incidents
 from complaintflow.dashboard.depth import DepartmentDepth
 from kernel.runtime import Runtime
+from kernel.state import intake_per_minute, latest_incidents, sla_clock_states
 from schemas import Channel, Department
 from schemas.labels import DEPARTMENT_NAMES
-from services.router.sla_clock import clock_states
 
 MINUTES = 30
 
@@ -49,7 +48,7 @@ class Dashboard:
         redis = self.runtime.redis
         channels = [c.value for c in Channel]
         starts, per_minute = await intake_per_minute(redis, channels, MINUTES)
-        sla = await clock_states(redis)
+        sla = await sla_clock_states(redis)
         return {
             "generated_at": time.time(),
             "departments": [

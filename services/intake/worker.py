@@ -9,11 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import faust
 
-from complaintflow.dashboard.counters import record_intake
 from kernel.roles import RoleParts
 from kernel.runtime import Runtime
 from kernel.smtpd import SmtpServer
-from kernel.state import record_customer_complaint
+from kernel.state import record_customer_complaint, record_intake
 from kernel.streams import InboundMessage, Outbox, PermanentError, StageRunner, add_stage
 from schemas import Channel, Complaint, ComplaintEvent, ComplaintStatus, EventKind, SourcePointer, event_id_for
 from services.intake.http_api import intake_routes

@@ -40,7 +40,6 @@ from services.notifier.social import reply_suggestion
 
 log = logging.getLogger(__name__)
 
-SCHEDULED = "cf:notify:scheduled"
 SENT_TTL_S = 60 * 60 * 24 * 120
 CLAIM_HELD = "claim_held"
 
@@ -76,12 +75,6 @@ return 0
 ORDER_TTL_S = 60 * 60 * 24 * 7
 DEFERRED = "deferred"
 WAITING = "waiting"
-
-
-def scheduled_key(topic_prefix: str = "") -> str:
-    """The retry/deferral schedule of one deployment. Stacks sharing a Redis (tenants, test stacks) have
-    their own topics and SMTP servers, so one must never run another's schedule."""
-    return f"{SCHEDULED}:{topic_prefix}" if topic_prefix else SCHEDULED
 
 
 @dataclass(frozen=True)
@@ -122,7 +115,7 @@ class Dispatcher:
         self.mailer = mailer
         self.sms = sms
         self.owner = uuid.uuid4().hex[:12]
-        self.scheduled = scheduled_key(self.settings.topic_prefix)
+        self.scheduled = Keys.notify_scheduled(self.settings.topic_prefix)
         self.message_id_domain = parseaddr(self.settings.mail_from)[1].rpartition("@")[2] or "complaintflow.local"
 
     def _order_keys(self, attempt: Attempt) -> tuple[str, str]:

@@ -1,6 +1,6 @@
 """The router's edge: takes decisions from the pure core and records and publishes them.
 
-Redis keeps the current routing of every complaint (``cf:routed:<id>``) so that redeliveries republish
+Redis keeps the current routing of every complaint (``Keys.routed``) so that redeliveries republish
 the same decision and status updates apply to the latest revision.
 """
 
@@ -11,15 +11,17 @@ import logging
 from datetime import datetime
 from typing import Protocol
 
-from complaintflow.dashboard.counters import record_incident
 from domain.pii import mask_details, mask_free_text
 from kernel.batching import TurnBatcher
 from kernel.runtime import Runtime
 from kernel.state import (
     IDEMPOTENCY_TTL_S,
     Keys,
+    SlaAlert,
+    SlaSchedule,
     count_storm_customer,
     record_customer_complaint,
+    record_incident,
     storm_complaints,
     storm_customer_key,
 )
@@ -42,11 +44,13 @@ from services.router.decide import decide
 from services.router.department_feed import applied, pre_check, refused
 from services.router.routing import RoutingTable
 from services.router.sla import (
+    DeadlineName,
     ExtensionNotAllowed,
     extend_deadlines,
     load_holidays,
     pause_deadlines,
     pauses_on_need_info,
+    planned_alerts,
     resume_deadlines,
 )
 from services.router.storm import StormRule
@@ -79,10 +83,6 @@ def reply_context(complaint: Complaint) -> dict[str, str]:
     return context
 
 
-def routed_key(complaint_id: str) -> str:
-    return f"cf:routed:{complaint_id}"
-
-
 class Lifecycle:
     def __init__(self, runtime: Runtime, outbox: Sender, classifier: Classifier, table: RoutingTable) -> None:
         self.runtime = runtime
@@ -91,8 +91,6 @@ class Lifecycle:
         self.classifier = classifier
         self.table = table
         self.holidays = load_holidays(self.settings.holidays_file) if self.settings.holidays_file else frozenset()
-        from services.router.sla_clock import SlaSchedule  # local: the schedule needs only Redis
-
         self.schedule = SlaSchedule(runtime.redis)
         # The complaints routed together in one loop turn are classified in one batch (one matrix product).
         self.classify: TurnBatcher[tuple[str, str | None], Classification] = TurnBatcher(
@@ -102,6 +100,12 @@ class Lifecycle:
     async def _classify_batch(self, items: list[tuple[str, str | None]]) -> list[Classification]:
         return self.classifier.classify_many(items)
 
+    async def _plan(self, routed: RoutedComplaint, only: DeadlineName | None = None) -> None:
+        """Plans the complaint's SLA alerts (the warning and the breach of each deadline, or of ``only``)."""
+        cid = routed.complaint.complaint_id
+        alerts = planned_alerts(routed.complaint.received_at, routed.deadlines, only)
+        await self.schedule.plan(cid, [SlaAlert(cid, *alert) for alert in alerts])
+
     # --- routing ------------------------------------------------------------------------------------
     async def current(self, complaint_id: str) -> RoutedComplaint | None:
         stored = await self._stored(complaint_id)
@@ -109,7 +113,7 @@ class Lifecycle:
 
     async def _stored(self, complaint_id: str) -> tuple[RoutedComplaint, str] | None:
         """The stored routing and the JSON it is stored as."""
-        body = await self.runtime.redis.get(routed_key(complaint_id))
+        body = await self.runtime.redis.get(Keys.routed(complaint_id))
         return (RoutedComplaint.model_validate_json(body), body) if body else None
 
     async def route(self, complaint: Complaint, now: datetime) -> tuple[RoutedComplaint, str, bool]:
@@ -133,11 +137,11 @@ class Lifecycle:
             tz=self.settings.timezone,
         )
         body = routed.model_dump_json()
-        won = await self.runtime.redis.set(routed_key(complaint.complaint_id), body, nx=True)
+        won = await self.runtime.redis.set(Keys.routed(complaint.complaint_id), body, nx=True)
         if not won:  # another worker decided first during a rebalance: theirs stands
             theirs = await self._stored(complaint.complaint_id)
             return (*theirs, False) if theirs else (routed, body, False)
-        await asyncio.gather(self._record(routed, ComplaintStatus.routed, now), self.schedule.plan(routed))
+        await asyncio.gather(self._record(routed, ComplaintStatus.routed, now), self._plan(routed))
         return routed, body, True
 
     async def _repeat_count(self, complaint: Complaint) -> int:
@@ -348,12 +352,12 @@ class Lifecycle:
             raise PermanentError(
                 f"no complaint has the number {update.complaint_number} (check the number)", "unknown_complaint"
             )
-        if await self.runtime.redis.exists(f"cf:done:status:{update.update_id}"):
+        if await self.runtime.redis.exists(Keys.done("status", update.update_id)):
             return "duplicate"
         status = update.status
         note = {"note": update.note} if update.note else {}
         if status in (ComplaintStatus.accepted, ComplaintStatus.investigating, ComplaintStatus.proposal):
-            await self.schedule.cancel(routed, "first_contact")
+            await self.schedule.cancel(routed.complaint.complaint_id, "first_contact")
             if routed.deadlines.paused_at is not None:  # the department has what it asked for, by whatever way
                 await self.resume_clock(routed.complaint.complaint_id, update.update_id, now)
                 routed = await self.current(routed.complaint.complaint_id) or routed
@@ -366,11 +370,11 @@ class Lifecycle:
                 deadline=routed.deadlines.decision_by,
             )
         elif status == ComplaintStatus.need_info:
-            await self.schedule.cancel(routed, "first_contact")
+            await self.schedule.cancel(routed.complaint.complaint_id, "first_contact")
             await self.emit(routed, EventKind.need_info, update.update_id, at=now, details=note)
             routed = await self.pause_clock(routed, update.update_id, now)
         elif status in (ComplaintStatus.resolved, ComplaintStatus.rejected, ComplaintStatus.closed):
-            await self.schedule.cancel(routed, None)
+            await self.schedule.cancel(routed.complaint.complaint_id, None)
             kind = {
                 ComplaintStatus.resolved: EventKind.resolved,
                 ComplaintStatus.rejected: EventKind.rejected,
@@ -409,7 +413,7 @@ class Lifecycle:
             }
         )
         body = moved.model_dump_json()
-        await self.runtime.redis.set(routed_key(cid), body)
+        await self.runtime.redis.set(Keys.routed(cid), body)
         await self._record(moved, ComplaintStatus.transferred, now)
         await self.publish_routing(moved, first_time=True, body=body)
         await self.emit(
@@ -444,11 +448,11 @@ class Lifecycle:
         )
         cid = routed.complaint.complaint_id
         body = extended.model_dump_json()
-        await self.runtime.redis.set(routed_key(cid), body)
+        await self.runtime.redis.set(Keys.routed(cid), body)
         await self._record(extended, ComplaintStatus.extended, now)
-        await self.schedule.cancel(routed, "decision")
+        await self.schedule.cancel(routed.complaint.complaint_id, "decision")
         if deadlines.paused_at is None:  # a stopped clock is planned again when it resumes
-            await self.schedule.plan(extended, only="decision")
+            await self._plan(extended, only="decision")
         await self.outbox.send(self.runtime.topics.routed, cid, body.encode())
         await self.emit(
             extended,
@@ -475,7 +479,7 @@ class Lifecycle:
             return routed
         paused = routed.model_copy(update={"deadlines": pause_deadlines(deadlines, now)})
         await self._store_deadlines(paused, now)
-        await self.schedule.cancel(routed, "decision")
+        await self.schedule.cancel(routed.complaint.complaint_id, "decision")
         await self.emit(
             paused,
             EventKind.sla_paused,
@@ -499,7 +503,7 @@ class Lifecycle:
         resumed = routed.model_copy(update={"deadlines": deadlines})
         try:
             await self._store_deadlines(resumed, now)
-            await self.schedule.plan(resumed, only="decision")
+            await self._plan(resumed, only="decision")
         except BaseException:
             await store.forget("sla_resume", cause)  # not applied: the redelivery applies it
             raise
@@ -520,7 +524,7 @@ class Lifecycle:
 
     async def _store_deadlines(self, routed: RoutedComplaint, now: datetime) -> None:
         body = routed.model_dump_json()
-        await self.runtime.redis.set(routed_key(routed.complaint.complaint_id), body)
+        await self.runtime.redis.set(Keys.routed(routed.complaint.complaint_id), body)
         await self.runtime.store.update(
             routed.complaint.complaint_id,
             deadlines=routed.deadlines.model_dump(mode="json"),

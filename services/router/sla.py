@@ -1,4 +1,4 @@
-"""SLA arithmetic: acknowledgement, first-contact and decision deadlines, extensions and sweeper alerts.
+"""SLA arithmetic: acknowledgement, first-contact and decision deadlines, extensions and the alerts the SLA clock plans.
 
 Profiles (``cn`` is the default, after CBIRC Order 2020 No. 3):
 
@@ -181,31 +181,26 @@ def resume_deadlines(deadlines: Deadlines, now: datetime) -> Deadlines:
     )
 
 
-DEFAULT_WARN_BEFORE: dict[str, timedelta] = {
-    "first_contact": timedelta(hours=1),
-    "decision": timedelta(days=2),
-}
+WARN_AT_FRACTION = 0.8  # warn when 80 % of the time allowed for a deadline has gone
 
 
-def due_alerts(
-    deadlines: Deadlines,
-    now: datetime,
-    warn_before: timedelta | Mapping[str, timedelta] | None = None,
-) -> list[tuple[AlertKind, DeadlineName, datetime]]:
-    """Alerts due at ``now``: ``sla_breached`` once a deadline has passed, ``sla_warning`` within the
-    warning window before it. The sweeper remembers which it already emitted (once each)."""
-    _require_aware(now, "now")
-    if warn_before is None:
-        windows: Mapping[str, timedelta] = DEFAULT_WARN_BEFORE
-    elif isinstance(warn_before, timedelta):
-        windows = {"first_contact": warn_before, "decision": warn_before}
-    else:
-        windows = {**DEFAULT_WARN_BEFORE, **warn_before}
-    alerts: list[tuple[AlertKind, DeadlineName, datetime]] = []
+def warning_at(received_at: datetime, deadline: datetime, fraction: float = WARN_AT_FRACTION) -> datetime:
+    """When the warning before ``deadline`` falls due: ``fraction`` of the time from receipt to it has gone."""
+    _require_aware(received_at, "received_at")
+    return received_at + (deadline - received_at) * fraction
+
+
+def planned_alerts(
+    received_at: datetime, deadlines: Deadlines, only: DeadlineName | None = None
+) -> list[tuple[DeadlineName, AlertKind, datetime, datetime]]:
+    """The alerts the SLA clock plans for a complaint: for the first-contact and the decision deadline (or only
+    the one named), a warning at :func:`warning_at` and a breach at the deadline, as (deadline name, alert kind,
+    deadline, due at)."""
+    alerts: list[tuple[DeadlineName, AlertKind, datetime, datetime]] = []
     which: DeadlineName
-    for which, at in (("first_contact", deadlines.first_contact_by), ("decision", deadlines.decision_by)):
-        if now >= at:
-            alerts.append(("sla_breached", which, at))
-        elif now >= at - windows[which]:
-            alerts.append(("sla_warning", which, at))
+    for which, deadline in (("first_contact", deadlines.first_contact_by), ("decision", deadlines.decision_by)):
+        if only and which != only:
+            continue
+        alerts.append((which, "sla_warning", deadline, warning_at(received_at, deadline)))
+        alerts.append((which, "sla_breached", deadline, deadline))
     return alerts

@@ -41,7 +41,6 @@ from schemas import (
     complaint_number_for,
     event_id_for,
 )
-from services.notifier.dispatch import scheduled_key
 from tests.conftest import RunningStack, stack_env, start_stack, stop_stack
 from tests.delivery_servers import RecordingSmtp, SmsGateway, SmtpServer, wait_until
 
@@ -342,7 +341,7 @@ def test_mail_held_back_by_an_smtp_outage_arrives_once_when_the_server_returns(e
         back = time.monotonic()
         wait_until(lambda: len(message_ids(handler.received())) >= len(events), 60, "every e-mail", stack)
         recovery_s = time.monotonic() - back
-        schedule = scheduled_key(prefix)
+        schedule = Keys.notify_scheduled(prefix)
         wait_until(lambda: redis_client(embedded).zcard(schedule) == 0, 10, "an empty retry schedule", stack)
         time.sleep(1.0)  # a second copy would have had time to arrive
 
@@ -473,7 +472,7 @@ def test_quiet_hours_hold_an_sms_until_the_window_ends_but_urgent_ones_go_at_onc
             return all(gateway.delivered(phone[e.event_id]) for e in (critical, asks))
 
         wait_until(urgent_arrived, 15, "the urgent SMS", stack)
-        entries = redis_client(embedded).zrange(scheduled_key(prefix), 0, -1, withscores=True)
+        entries = redis_client(embedded).zrange(Keys.notify_scheduled(prefix), 0, -1, withscores=True)
         [score] = [s for e, s in entries if json.loads(e)["event"]["event_id"] == quiet.event_id]
         assert score == window_end.timestamp()
         until_morning = (window_end - datetime.now(UTC)).total_seconds()

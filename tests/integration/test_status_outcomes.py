@@ -16,6 +16,7 @@ import pytest
 from kernel.embedded import EmbeddedStack
 from kernel.runtime import Runtime
 from kernel.settings import Settings
+from kernel.state import Keys
 from kernel.streams import InboundMessage
 from kernel.topics import Topics
 from schemas import (
@@ -26,7 +27,7 @@ from schemas import (
     complaint_id_for,
     complaint_number_for,
 )
-from services.router.lifecycle import Lifecycle, routed_key
+from services.router.lifecycle import Lifecycle
 from services.router.routing import RoutingTable
 from services.router.worker import StatusApplier
 from tests.conftest import on_own_redis_database
@@ -67,7 +68,7 @@ async def _routed_complaint(lifecycle: Lifecycle, extensions: int = 0) -> Routed
     )
     routed = routed.model_copy(update={"complaint": complaint, "deadlines": deadlines})
     await lifecycle.runtime.store.record_new(complaint)
-    await lifecycle.runtime.redis.set(routed_key(complaint_id), routed.model_dump_json())
+    await lifecycle.runtime.redis.set(Keys.routed(complaint_id), routed.model_dump_json())
     return routed
 
 
@@ -184,7 +185,7 @@ def test_an_update_the_router_cannot_apply_is_answered_on_its_last_attempt(embed
         outbox = RecordingOutbox()
         lifecycle = await _lifecycle(client, outbox)
         routed = await _routed_complaint(lifecycle)
-        await client.set(routed_key(routed.complaint.complaint_id), '{"routing_id": "truncated by a bad restore"')
+        await client.set(Keys.routed(routed.complaint.complaint_id), '{"routing_id": "truncated by a bad restore"')
         update = _update(routed.complaint.complaint_number, "accepted")
         message = InboundMessage(
             TOPICS.status, 0, 7, update.complaint_number.encode(), update.model_dump_json().encode()

@@ -14,7 +14,7 @@ from kernel.embedded import EmbeddedStack
 from kernel.kafka import KafkaSender, ensure_topics
 from kernel.runtime import Runtime
 from kernel.settings import get_settings
-from kernel.state import Keys, count_storm_customer, redis_client, storm_complaints
+from kernel.state import PREFIX, Keys, count_storm_customer, redis_client, storm_complaints
 from kernel.topics import Topics
 from schemas import Channel, Complaint, Customer, Language, complaint_id_for, complaint_number_for
 from services.router.classifier import Classifier
@@ -132,7 +132,7 @@ def test_a_storm_needs_distinct_customers_and_links_the_complaints_before_it(emb
 
     async def keys_and_members() -> list[str]:
         try:
-            names = [k async for k in check.scan_iter("cf:storm:*")]
+            names = [k async for k in check.scan_iter(f"{PREFIX}:storm:*")]
             return names + [m for k in names if k.endswith(":customers") for m in await check.smembers(k)]
         finally:
             await check.aclose()

@@ -16,6 +16,7 @@ import pytest
 import redis
 from kafka import KafkaProducer
 
+from kernel.state import Keys
 from kernel.topics import Topics
 from schemas import ComplaintStatus, DeadLetter, Department, StatusUpdate, event_id_for
 from tests.conftest import stack_env, start_stack, stop_stack
@@ -61,9 +62,9 @@ def test_a_poison_status_update_is_dead_lettered_after_bounded_tries_and_the_nex
             assert status == 202, body
             accepted.append((body["complaint_id"], body["complaint_number"]))
         for complaint_id, _ in accepted:
-            wait_until(lambda cid=complaint_id: store.exists(f"cf:routed:{cid}"), 60, "the routing", stack)
+            wait_until(lambda cid=complaint_id: store.exists(Keys.routed(cid)), 60, "the routing", stack)
         (poison_id, poison_number), (healthy_id, healthy_number) = accepted
-        store.set(f"cf:routed:{poison_id}", '{"routing_id": "truncated by a bad restore", "revision": "x"')
+        store.set(Keys.routed(poison_id), '{"routing_id": "truncated by a bad restore", "revision": "x"')
 
         updates = [
             StatusUpdate(

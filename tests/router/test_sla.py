@@ -12,13 +12,14 @@ from schemas import Severity
 from services.router.sla import (
     ExtensionNotAllowed,
     add_business_days,
-    due_alerts,
     extend_deadlines,
     initial_deadlines,
     load_holidays,
     pause_deadlines,
     pauses_on_need_info,
+    planned_alerts,
     resume_deadlines,
+    warning_at,
 )
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -93,19 +94,23 @@ def test_uk_allows_no_extension_and_us_one() -> None:
     assert us.decision_by == received + timedelta(days=60)
 
 
-def test_due_alerts_warn_then_breach() -> None:
+def test_warnings_fall_due_at_80_percent_of_the_time_allowed() -> None:
     received = local(2026, 11, 20, 10)
-    deadlines = initial_deadlines(received, Severity.critical)
-    assert due_alerts(deadlines, received) == []
-    warn = due_alerts(deadlines, received + timedelta(hours=1, minutes=30))
-    assert warn == [("sla_warning", "first_contact", deadlines.first_contact_by)]
-    breached = due_alerts(deadlines, received + timedelta(days=14))
-    assert breached == [
-        ("sla_breached", "first_contact", deadlines.first_contact_by),
-        ("sla_warning", "decision", deadlines.decision_by),
+    deadlines = initial_deadlines(received, Severity.critical)  # first contact in 2 hours, decision in 15 days
+    assert warning_at(received, deadlines.first_contact_by) == received + timedelta(hours=1, minutes=36)
+    assert warning_at(received, deadlines.decision_by) == received + timedelta(days=12)
+    assert planned_alerts(received, deadlines) == [
+        ("first_contact", "sla_warning", deadlines.first_contact_by, received + timedelta(hours=1, minutes=36)),
+        ("first_contact", "sla_breached", deadlines.first_contact_by, deadlines.first_contact_by),
+        ("decision", "sla_warning", deadlines.decision_by, received + timedelta(days=12)),
+        ("decision", "sla_breached", deadlines.decision_by, deadlines.decision_by),
     ]
-    late = due_alerts(deadlines, received + timedelta(days=16), warn_before=timedelta(0))
-    assert [kind for kind, _, _ in late] == ["sla_breached", "sla_breached"]
+    assert [a[:2] for a in planned_alerts(received, deadlines, only="decision")] == [
+        ("decision", "sla_warning"),
+        ("decision", "sla_breached"),
+    ]
+    with pytest.raises(ValueError, match="timezone-aware"):
+        warning_at(datetime(2026, 11, 20, 10), deadlines.decision_by)
 
 
 def test_naive_times_are_rejected() -> None:
