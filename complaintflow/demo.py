@@ -22,6 +22,7 @@ from kafka import KafkaConsumer
 from rich.console import Console
 from rich.table import Table
 
+from domain.message_ids import sms_message_id
 from kernel.doors import adapter_of, door_of
 from kernel.runtime import read_stack_file
 from kernel.settings import Settings
@@ -102,7 +103,7 @@ def send_samples(
 
     sms = Sample("sms (zh)", Channel.sms)
     message_id = f"demo-{run}"
-    sms.complaint_id = complaint_id_for(Channel.sms, f"sms:{message_id}")
+    sms.complaint_id = complaint_id_for(Channel.sms, sms_message_id(message_id))
     sms_path = "/api/v1/intake/sms"
     sender = f"+86139{zlib.crc32(run.encode()) % 10**8:08d}"
     try:  # from a number of its own, so it starts a complaint rather than answering an earlier one

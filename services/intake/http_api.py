@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from domain.message_ids import sms_message_id, social_message_id
 from kernel.doors import ADAPTER, ADAPTER_PREFIX, lookup_retry_after
 from kernel.metrics import HTTP_REQUESTS
 from kernel.ratelimit import SenderRateLimit
@@ -203,7 +204,9 @@ class IntakeApi:
         return await self._accept(request, Channel.hotline, HotlineTranscript, lambda sub, _: sub.call_id)
 
     async def social(self, request: web.Request) -> web.Response:
-        return await self._accept(request, Channel.social, SocialPost, lambda sub, _: f"{sub.platform}:{sub.post_id}")
+        return await self._accept(
+            request, Channel.social, SocialPost, lambda sub, _: social_message_id(sub.platform, sub.post_id)
+        )
 
     async def sms(self, request: web.Request) -> web.Response:
         """An SMS gateway's inbound webhook: JSON, or a form post as some gateways send it. The message goes to
@@ -225,7 +228,7 @@ class IntakeApi:
         except ValidationError as exc:
             HTTP_REQUESTS.labels(route, "422").inc()
             return _error(422, "some fields need attention", field_errors(exc))
-        message_id = f"sms:{sms.message_id}"
+        message_id = sms_message_id(sms.message_id)
         envelope = json_envelope(
             Channel.sms, message_id, sms.model_dump(mode="json", exclude_none=True), "http", datetime.now(UTC)
         )

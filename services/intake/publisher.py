@@ -15,6 +15,7 @@ from typing import Any
 
 from kafka import KafkaProducer
 
+from domain.message_ids import social_message_id
 from kernel.kafka import producer
 from kernel.topics import Topics
 from schemas import Channel, RawEnvelope
@@ -54,7 +55,7 @@ class ComplaintPublisher:
         )
 
     def publish_social(self, post: dict[str, Any], received_at: datetime | None = None) -> Any:
-        message_id = f"{post['platform']}:{post['post_id']}"
+        message_id = social_message_id(str(post["platform"]), str(post["post_id"]))
         return self.publish(json_envelope(Channel.social, message_id, post, self.source, received_at))
 
     def flush(self, timeout: float | None = 30) -> None:

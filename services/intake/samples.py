@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from email.header import Header
 from typing import Any
 
+from domain.message_ids import social_message_id
 from schemas import Channel, RawEnvelope
 
 RECEIVED_AT = datetime(2026, 11, 22, 2, 30, tzinfo=UTC)  # 10:30 in Shanghai
@@ -430,12 +431,12 @@ def social_payload_x() -> dict[str, Any]:
 
 def social_envelope_weibo() -> bytes:
     payload = social_payload_weibo()
-    return envelope(Channel.social, f"weibo:{payload['post_id']}", payload=payload)
+    return envelope(Channel.social, social_message_id("weibo", payload["post_id"]), payload=payload)
 
 
 def social_envelope_x() -> bytes:
     payload = social_payload_x()
-    return envelope(Channel.social, f"x:{payload['post_id']}", payload=payload)
+    return envelope(Channel.social, social_message_id("x", payload["post_id"]), payload=payload)
 
 
 # --- all ------------------------------------------------------------------------------------------
