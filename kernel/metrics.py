@@ -46,7 +46,6 @@ CONSUMER_LAG = Gauge(
 )
 HTTP_REQUESTS = Counter("complaintflow_http_requests_total", "HTTP requests by route and status", ["route", "status"])
 SMTP_INTAKE = Counter("complaintflow_smtp_intake_total", "Mail offered to the SMTP intake, by result", ["result"])
-DEPENDENCY_UP = Gauge("complaintflow_dependency_up", "1 when the dependency answered the last check", ["dependency"])
 
 
 def render_latest() -> tuple[bytes, str]:

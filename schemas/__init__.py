@@ -19,7 +19,7 @@ from schemas.ids import (
     complaint_id_for,
     complaint_number_for,
     event_id_for,
-    normalise_complaint_number,
+    normalize_complaint_number,
     stable_id,
 )
 from schemas.models import (
@@ -88,7 +88,7 @@ __all__ = [
     "event_id_for",
     "export_json_schemas",
     "json_schema_files",
-    "normalise_complaint_number",
+    "normalize_complaint_number",
     "peek_event_kind",
     "stable_id",
 ]

@@ -39,7 +39,7 @@ def complaint_number_for(complaint_id: str, received_on: date, salt: int = 0) ->
     return f"CF-{received_on:%Y%m%d}-{_crockford(_digest(seed), NUMBER_SUFFIX_LENGTH)}"
 
 
-def normalise_complaint_number(text: str) -> str:
+def normalize_complaint_number(text: str) -> str:
     """Upper-case and map the look-alike letters a person may type (O→0, I/L→1) in the suffix."""
     text = text.strip().upper()
     parts = text.split("-")

@@ -26,7 +26,7 @@ from schemas import (
     complaint_id_for,
     complaint_number_for,
     json_schema_files,
-    normalise_complaint_number,
+    normalize_complaint_number,
     peek_event_kind,
 )
 from schemas.export import SCHEMA_DIR
@@ -165,7 +165,7 @@ def test_complaint_number_is_short_dated_and_unambiguous() -> None:
     assert (prefix, day, len(suffix)) == ("CF", "20261122", 6)
     assert not set(suffix) & set("ILOU")
     assert complaint_number_for(cid, date(2026, 11, 22), salt=1) != number
-    assert normalise_complaint_number(number.lower()) == number
+    assert normalize_complaint_number(number.lower()) == number
 
 
 def test_complaint_numbers_rarely_collide_in_a_busy_day() -> None:

@@ -36,7 +36,7 @@ def to_e164(raw: str | None, default_region: str = "CN") -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def normalise_email(raw: str | None) -> str | None:
+def normalize_email_address(raw: str | None) -> str | None:
     """``name@example.com`` for an address written in any common form (``"Name" <Name@Example.COM>``,
     ``mailto:``), lower-cased so the same customer is recognised again; None when it is not an address.
 
@@ -63,7 +63,7 @@ def normalise_email(raw: str | None) -> str | None:
             return None
         if not _LOCAL_PART_RE.match(local) or local.startswith(".") or local.endswith(".") or ".." in local:
             return None
-        normalised = f"{local.lower()}@{domain}"
-        return normalised if len(normalised) <= MAX_EMAIL_LENGTH else None
+        normalized = f"{local.lower()}@{domain}"
+        return normalized if len(normalized) <= MAX_EMAIL_LENGTH else None
     except Exception:
         return None

@@ -28,7 +28,7 @@ from pydantic import (
     model_validator,
 )
 
-from services.intake.contacts import normalise_email, to_e164
+from services.intake.contacts import normalize_email_address, to_e164
 
 MAX_AMOUNT = Decimal("100000000000")  # 1e11, well beyond any retail complaint
 _ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@\-]{0,127}$"
@@ -121,7 +121,7 @@ class WebformSubmission(_Request):
     def _email(cls, value: str | None) -> str | None:
         if not value:
             return None
-        address = normalise_email(value)
+        address = normalize_email_address(value)
         if address is None:
             raise ValueError("is not a valid e-mail address")
         return address

@@ -20,7 +20,7 @@ from kernel.metrics import HTTP_REQUESTS
 from kernel.ratelimit import SenderRateLimit
 from kernel.runtime import Runtime
 from kernel.streams import Outbox
-from schemas import Channel, complaint_id_for, normalise_complaint_number
+from schemas import Channel, complaint_id_for, normalize_complaint_number
 from services.intake.envelopes import encode, json_envelope
 from services.intake.forms import HotlineTranscript, InboundSms, SocialPost, WebformSubmission
 
@@ -245,7 +245,7 @@ class IntakeApi:
         if self._limited(request):
             HTTP_REQUESTS.labels("status", "429").inc()
             return _error(429, "too many requests from your address; try again in a minute", retry_after=60)
-        number = normalise_complaint_number(request.match_info["number"][:64])
+        number = normalize_complaint_number(request.match_info["number"][:64])
         proof = (request.query.get("verify") or request.headers.get("X-Verify") or "").strip().lower()
         store = self.runtime.store
         known, record = False, {}

@@ -39,9 +39,9 @@ from schemas import (
     SourcePointer,
     complaint_id_for,
     complaint_number_for,
-    normalise_complaint_number,
+    normalize_complaint_number,
 )
-from services.intake.contacts import normalise_email, to_e164
+from services.intake.contacts import normalize_email_address, to_e164
 from services.intake.email_parser import parse_email, strip_subject_prefixes
 from services.intake.forms import (
     HotlineTranscript,
@@ -265,7 +265,7 @@ def has_usable_contact(customer: Customer) -> bool:
     social account to message. Without one, the department must reach them another way."""
     return bool(
         to_e164(customer.phone)
-        or normalise_email(customer.email)
+        or normalize_email_address(customer.email)
         or (customer.social_platform and customer.social_handle)
     )
 
@@ -363,7 +363,7 @@ def normalize_email(
         text = _clean(parsed.text) or _clean(strip_subject_prefixes(subject or ""))
     if not text:
         return Rejected("empty complaint text", "empty_text")
-    email = normalise_email(parsed.from_address) or normalise_email(envelope.envelope_from)
+    email = normalize_email_address(parsed.from_address) or normalize_email_address(envelope.envelope_from)
     redacted_text, findings = pii.redact_with_findings(text)
     card_last4, account_last4 = _last4_found(findings)
     customer = Customer(
@@ -404,7 +404,7 @@ def normalize_email(
         ),
     )
     number_match = _COMPLAINT_NUMBER_RE.search(subject or "")
-    subject_number = normalise_complaint_number(number_match.group(0)) if number_match else None
+    subject_number = normalize_complaint_number(number_match.group(0)) if number_match else None
     is_reply = bool(reply_ids or subject_number)
     return Normalized(
         complaint=complaint,
@@ -601,7 +601,7 @@ def normalize_sms(
     number_match = _COMPLAINT_NUMBER_RE.search(text)
     return Normalized(
         complaint=complaint,
-        text_complaint_number=normalise_complaint_number(number_match.group(0)) if number_match else None,
+        text_complaint_number=normalize_complaint_number(number_match.group(0)) if number_match else None,
         thread_by_sender=True,
         satisfaction_score=satisfaction_score_of(text),
     )

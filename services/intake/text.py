@@ -138,10 +138,6 @@ def clean_text(text: str, max_chars: int = MAX_TEXT_CHARS) -> str:
         return ""
 
 
-def was_truncated(text: str, max_chars: int = MAX_TEXT_CHARS) -> bool:
-    return len(text) >= max_chars
-
-
 def neutralise_markup(text: str) -> str:
     """Make HTML or script typed into a form inert: drop script/style blocks and tags, decode entities.
 

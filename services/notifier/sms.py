@@ -67,10 +67,6 @@ def sms_info(text: str) -> SmsInfo:
     return SmsInfo(encoding, _count_parts(costs, multi), units)
 
 
-def segment_count(text: str) -> int:
-    return sms_info(text).segments
-
-
 def fits(text: str, max_segments: int) -> bool:
     return sms_info(text).segments <= max_segments
 

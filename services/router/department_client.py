@@ -38,7 +38,7 @@ from schemas import (
     StatusOutcome,
     StatusUpdate,
     department_record,
-    normalise_complaint_number,
+    normalize_complaint_number,
 )
 from services.router.department_feed import ROUTER_STATUSES
 from services.router.routing import RoutingTable
@@ -79,7 +79,7 @@ def check_update(
     approver: str | None = None,
 ) -> tuple[str, ComplaintStatus, Department | None, Department | None]:
     """The number, status, sending and target department of an update, checked; ``InvalidUpdate`` says what is wrong."""
-    number = normalise_complaint_number(complaint_number)
+    number = normalize_complaint_number(complaint_number)
     if not _NUMBER.match(number):
         raise InvalidUpdate(f"{complaint_number!r} is not a complaint number (they look like CF-20261122-7K3Q9M)")
     if str(status) not in DEPARTMENT_STATUSES:

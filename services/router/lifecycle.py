@@ -36,7 +36,7 @@ from schemas import (
     StatusOutcome,
     StatusUpdate,
     event_id_for,
-    normalise_complaint_number,
+    normalize_complaint_number,
     stable_id,
 )
 from services.router.classifier import Classification, Classifier
@@ -330,7 +330,7 @@ class Lifecycle:
     async def _applied_detail(self, update: StatusUpdate) -> tuple[str | None, str | None]:
         """The complaint id and a short line on what the applied update changed."""
         complaint_id = update.complaint_id or await self.runtime.store.id_for_number(
-            normalise_complaint_number(update.complaint_number)
+            normalize_complaint_number(update.complaint_number)
         )
         routed = await self.current(complaint_id) if complaint_id else None
         if routed is None:
@@ -345,7 +345,7 @@ class Lifecycle:
     async def apply_status(self, update: StatusUpdate, now: datetime) -> str:
         store = self.runtime.store
         complaint_id = update.complaint_id or await store.id_for_number(
-            normalise_complaint_number(update.complaint_number)
+            normalize_complaint_number(update.complaint_number)
         )
         routed = await self.current(complaint_id) if complaint_id else None
         if routed is None:

@@ -17,7 +17,7 @@ def _errors(model: type, payload: dict[str, Any]) -> str:
     return describe_validation_error(caught.value)
 
 
-def test_english_webform_is_normalised() -> None:
+def test_english_webform_is_normalized() -> None:
     form = WebformSubmission.model_validate(samples.webform_payload_en())
     assert form.phone == "+447911123456"
     assert form.email == "daniel.okafor@example.co.uk"

@@ -82,7 +82,7 @@ def test_reply_to_acknowledgement() -> None:
     assert result.satisfaction_score is None
 
 
-def test_complaint_number_only_from_subject_and_normalised() -> None:
+def test_complaint_number_only_from_subject_and_normalized() -> None:
     raw = samples.reply_to_ack_email("cf-20261121-7k3q9o")
     result = _normalized(samples.email_envelope(raw))
     assert result.subject_complaint_number == "CF-20261121-7K3Q90"  # O typed for 0

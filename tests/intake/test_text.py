@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from schemas import Language
-from services.intake.contacts import normalise_email, to_e164
+from services.intake.contacts import normalize_email_address, to_e164
 from services.intake.text import MAX_TEXT_CHARS, clean_text, detect_language, html_to_text, neutralise_markup
 
 
@@ -51,9 +51,9 @@ def test_to_e164() -> None:
         assert to_e164(bad) is None
 
 
-def test_normalise_email() -> None:
-    assert normalise_email('"张伟" <Zhang.Wei@163.COM>') == "zhang.wei@163.com"
-    assert normalise_email("mailto:li@example.cn") == "li@example.cn"
-    assert normalise_email("x@例子.中国") == "x@xn--fsqu00a.xn--fiqs8s"
+def test_normalize_email_address() -> None:
+    assert normalize_email_address('"张伟" <Zhang.Wei@163.COM>') == "zhang.wei@163.com"
+    assert normalize_email_address("mailto:li@example.cn") == "li@example.cn"
+    assert normalize_email_address("x@例子.中国") == "x@xn--fsqu00a.xn--fiqs8s"
     for bad in ("zhang@", "a@b", "a..b@example.com", "no at sign", "", None, "a@-bad-.com"):
-        assert normalise_email(bad) is None
+        assert normalize_email_address(bad) is None

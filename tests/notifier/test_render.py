@@ -12,8 +12,8 @@ import pytest
 from domain.pii import mask_free_text, redact
 from schemas import CUSTOMER_FACING_EVENTS, Channel, Customer, EventKind, Language, Severity
 from services.notifier import mime
-from services.notifier.examples import render_examples
 from services.notifier.render import InvalidRecipient, RenderedEmail, render_email, render_sms, thread_root_id
+from tools.notifier_examples import render_examples
 
 from .conftest import COMPLAINT_ID, COMPLAINT_NUMBER, EMMA, ZHANG_WEI, EventFactory
 

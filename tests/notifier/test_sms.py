@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.notifier.sms import encoding_for, fit_sms, is_gsm7, segment_count, sms_info
+from services.notifier.sms import encoding_for, fit_sms, is_gsm7, sms_info
 
 
 def test_gsm7_detection() -> None:
@@ -31,7 +31,7 @@ def test_gsm7_detection() -> None:
     ],
 )
 def test_segment_counts(text: str, segments: int) -> None:
-    assert segment_count(text) == segments
+    assert sms_info(text).segments == segments
 
 
 def test_extension_characters_cost_two_septets_and_are_not_split() -> None:
@@ -40,13 +40,13 @@ def test_extension_characters_cost_two_septets_and_are_not_split() -> None:
     # 152 plain septets then an escape pair: the pair cannot straddle parts, so it opens part two.
     text = "a" * 152 + "€" + "a" * 152
     assert sms_info(text).units == 306
-    assert segment_count(text) == 3
+    assert sms_info(text).segments == 3
 
 
 def test_surrogate_pairs_are_not_split() -> None:
     assert sms_info("😀").units == 2
-    assert segment_count("字" * 66 + "😀" + "字" * 67) == 3  # 135 units, the emoji pushed into part two
-    assert segment_count("字" * 68 + "😀") == 1
+    assert sms_info("字" * 66 + "😀" + "字" * 67).segments == 3  # 135 units, the emoji pushed into part two
+    assert sms_info("字" * 68 + "😀").segments == 1
 
 
 def test_fit_sms_keeps_short_text() -> None:
@@ -58,22 +58,22 @@ def test_fit_sms_drops_trailing_sentences_first() -> None:
     text = "Your complaint CF-20261122-7K3Q9M is closed. " + "This sentence is padding. " * 10
     fitted = fit_sms(text, 1)
     assert fitted.startswith("Your complaint CF-20261122-7K3Q9M is closed.")
-    assert segment_count(fitted) == 1 and fitted.endswith(".")
+    assert sms_info(fitted).segments == 1 and fitted.endswith(".")
 
     chinese = "您的投诉已办结。" + "感谢您对我们工作的支持与监督。" * 10
     fitted = fit_sms(chinese, 1)
-    assert fitted.startswith("您的投诉已办结。") and segment_count(fitted) == 1 and fitted.endswith("。")
+    assert fitted.startswith("您的投诉已办结。") and sms_info(fitted).segments == 1 and fitted.endswith("。")
 
 
 def test_fit_sms_cuts_one_long_sentence_without_changing_encoding() -> None:
     text = "We need copies of " + "statements and receipts and " * 20
     fitted = fit_sms(text, 1)
-    assert fitted.endswith("...") and segment_count(fitted) == 1 and encoding_for(fitted) == "GSM-7"
+    assert fitted.endswith("...") and sms_info(fitted).segments == 1 and encoding_for(fitted) == "GSM-7"
     assert not fitted[:-3].endswith(" ")
 
     chinese = "请提供" + "交易凭证、" * 60
     fitted = fit_sms(chinese, 2)
-    assert fitted.endswith("…") and segment_count(fitted) == 2
+    assert fitted.endswith("…") and sms_info(fitted).segments == 2
 
 
 def test_fit_sms_rejects_zero_segments() -> None:

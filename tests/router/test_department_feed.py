@@ -118,7 +118,7 @@ def test_updates_that_cannot_be_right_are_stopped_with_a_reason(args: tuple, mes
         check_update(number, status, TABLE, **extra)
 
 
-def test_a_good_update_is_normalised() -> None:
+def test_a_good_update_is_normalized() -> None:
     number, status, sender, target = check_update(
         " cf-20261122-7k3q9o ", "transferred", TABLE, department="cards", to_department="payments"
     )
