@@ -18,6 +18,8 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
     && pip install -r /tmp/requirements.txt \
     && rm /tmp/requirements.txt
 COPY schemas ./schemas
+COPY domain ./domain
+COPY kernel ./kernel
 COPY complaintflow ./complaintflow
 COPY services ./services
 RUN pip install --no-deps . && rm -rf /src

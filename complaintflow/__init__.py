@@ -1,3 +1,4 @@
-"""complaintflow: shared pieces every service uses (settings, topics, Kafka/Redis helpers, embedded services)."""
+"""complaintflow: the application on top of the three services (the command, the runner that assembles the roles,
+the dashboard, the ledger report, the demo)."""
 
 __version__ = "0.1.0"

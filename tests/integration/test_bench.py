@@ -1,4 +1,4 @@
-"""``complaintflow bench`` end to end with a tiny N: the figures are there and nothing is lost or doubled.
+"""``python -m tools.bench`` end to end with a tiny N: the figures are there and nothing is lost or doubled.
 
 No timing is asserted: the machine running the tests is shared, so only the counts are checked.
 """

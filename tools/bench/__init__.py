@@ -1,1 +1,1 @@
-"""``complaintflow bench``: throughput, latency and memory of the pipeline against the broker's own limit."""
+"""``python -m tools.bench``: throughput, latency and memory of the pipeline against the broker's own limit."""

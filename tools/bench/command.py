@@ -1,4 +1,4 @@
-"""``complaintflow bench``: the pipeline's throughput, latency and memory against the broker's own limit.
+"""``python -m tools.bench``: the pipeline's throughput, latency and memory against the broker's own limit.
 
 One run, one broker: the broker ceiling (kafka-python), the framework ceiling (a faust passthrough agent),
 then N complaints through intake, router and notifier worker processes, until every complaint is on its
@@ -160,7 +160,7 @@ def _figures(
     agent_ms = framework.cpu_ms_per_record().get("agent", 0.0)
     passes = (moved["written"] + moved["read"]) / 2
     bound = (os.cpu_count() or 1) * 1000 / (passes * agent_ms) if passes and agent_ms else None
-    argv = ["complaintflow", "bench", "--complaints", str(count), "--workers", str(workers_per_role)]
+    argv = ["python", "-m", "tools.bench", "--complaints", str(count), "--workers", str(workers_per_role)]
     return {
         "command": " ".join(argv + (["--rate", f"{rate:g}"] if rate else [])),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -1,6 +1,6 @@
 """The framework ceiling's worker: one faust agent, the workers' app settings, passing records A → B.
 
-Run by ``complaintflow bench`` as ``python -m tools.bench.passthrough`` with BENCH_SOURCE_TOPIC and
+Run by ``python -m tools.bench`` as ``python -m tools.bench.passthrough`` with BENCH_SOURCE_TOPIC and
 BENCH_TARGET_TOPIC in its environment; it stops on SIGTERM.
 """
 

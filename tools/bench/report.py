@@ -44,7 +44,7 @@ def _fmt(value: object, suffix: str = "") -> str:
 
 def print_table(figures: dict[str, Any], console: Console | None = None) -> None:
     console = console or Console()
-    table = Table(title=f"complaintflow bench: {figures['command']}")
+    table = Table(title=f"tools.bench: {figures['command']}")
     table.add_column("measure")
     table.add_column("value", justify="right")
     rows: list[tuple[str, object, str]] = [
