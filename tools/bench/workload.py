@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from domain.message_ids import social_message_id
 from schemas import Channel, EventKind, complaint_id_for, event_id_for, stable_id
 from services.intake import samples
 
@@ -118,7 +119,7 @@ def _hotline(payload: dict[str, Any], run: str, i: int, customer: int) -> str:
 def _social(payload: dict[str, Any], run: str, i: int, customer: int) -> str:
     payload["post_id"] = f"{run}{i:09d}"
     payload["author_handle"] = f"{payload['author_handle'].lstrip('@')}_{customer}"
-    return f"{payload['platform']}:{payload['post_id']}"
+    return social_message_id(payload["platform"], payload["post_id"])
 
 
 # Four channels in equal parts; within a channel the samples take turns (Chinese and English, plain,
