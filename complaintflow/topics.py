@@ -21,6 +21,7 @@ ROUTED = "complaints.routed"
 STATUS = "complaints.status"
 EVENTS = "complaints.events"
 DEADLETTER = "complaints.deadletter"
+CORRECTIONS = "complaints.corrections"
 NOTIFICATIONS_SOCIAL = "notifications.social"
 DEPARTMENT_PREFIX = "dept."
 
@@ -37,6 +38,7 @@ REGISTRY: tuple[TopicSpec, ...] = (
     TopicSpec(STATUS, "complaint id", "StatusUpdate"),
     TopicSpec(EVENTS, "complaint id", "ComplaintEvent"),
     TopicSpec(DEADLETTER, "original key", "DeadLetter"),
+    TopicSpec(CORRECTIONS, "complaint id", "RoutingCorrection"),
     TopicSpec(NOTIFICATIONS_SOCIAL, "complaint id", "social reply suggestion (JSON)"),
 )
 
@@ -72,6 +74,10 @@ class Topics:
     @property
     def deadletter(self) -> str:
         return self.name(DEADLETTER)
+
+    @property
+    def corrections(self) -> str:
+        return self.name(CORRECTIONS)
 
     @property
     def notifications_social(self) -> str:
