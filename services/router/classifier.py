@@ -335,8 +335,10 @@ class _DepartmentHead:
         # Relative to the head's favourite: the departments it knows are ranked among themselves.
         extra = len(self.departments) - self.known_columns
         relative = np.log(np.maximum(probs / probs.max(axis=1, keepdims=True), 1e-12))
+        # The weight sharpens the head's ranking of the departments it knows; of the others it has no opinion,
+        # so they get one fixed penalty whatever the weight.
         unseen = np.full((len(probs), extra), np.log(self.floor))
-        department_log = self.weight * np.concatenate([relative, unseen], axis=1)
+        department_log = np.concatenate([self.weight * relative, unseen], axis=1)
         # The head speaks in proportion to how much of the text it knows: fully from FULL_EVIDENCE features on,
         # not at all for a text with none (Chinese, mostly), little for a Chinese text with one English word.
         evidence = np.minimum(np.diff(features.indptr) / FULL_EVIDENCE, 1.0)
