@@ -324,6 +324,11 @@ class _DepartmentHead:
             posterior_temperature=float(spec["posterior_temperature"]),
         )
 
+    @staticmethod
+    def evidence(features: sparse.csr_matrix) -> np.ndarray:
+        """0 to 1 per row: how much of the text the head knows (full from FULL_EVIDENCE known features on)."""
+        return np.minimum(np.diff(features.indptr) / FULL_EVIDENCE, 1.0)
+
     def scores(
         self, features: sparse.csr_matrix, line_probs: np.ndarray, reason_probs: np.ndarray, silent: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -341,8 +346,7 @@ class _DepartmentHead:
         department_log = np.concatenate([self.weight * relative, unseen], axis=1)
         # The head speaks in proportion to how much of the text it knows: fully from FULL_EVIDENCE features on,
         # not at all for a text with none (Chinese, mostly), little for a Chinese text with one English word.
-        evidence = np.minimum(np.diff(features.indptr) / FULL_EVIDENCE, 1.0)
-        department_log *= evidence[:, None]
+        department_log *= self.evidence(features)[:, None]
         joint = np.log(line_probs)[:, :, None] + np.log(reason_probs)[:, None, :] + department_log[:, self.pair_columns]
         flat = joint.reshape(len(joint), -1)
         columns = self.pair_columns.reshape(-1)
@@ -359,7 +363,10 @@ class _DepartmentHead:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Line index, reason index and the calibrated department posterior of each row."""
         joint, department_scores = self.scores(features, line_probs, reason_probs, silent)
-        posterior = department_posterior(department_scores, self.posterior_temperature)
+        # The temperature was fitted on texts the head knows; where it knows little or nothing (Chinese), the
+        # lexicon-led line and reason probabilities stand as they are.
+        temperature = 1.0 + (self.posterior_temperature - 1.0) * self.evidence(features)
+        posterior = department_posterior(department_scores, temperature[:, None])
         best_department = posterior.argmax(axis=1)
         allowed = self.pair_columns[None, :, :] == best_department[:, None, None]
         best = np.where(allowed, joint, -np.inf).reshape(len(joint), -1).argmax(axis=1)
@@ -367,7 +374,7 @@ class _DepartmentHead:
         return line_index, reason_index, posterior
 
 
-def department_posterior(scores: np.ndarray, temperature: float) -> np.ndarray:
+def department_posterior(scores: np.ndarray, temperature: float | np.ndarray) -> np.ndarray:
     z = scores / temperature
     z = z - z.max(axis=1, keepdims=True)
     probs = np.exp(z)
