@@ -531,7 +531,9 @@ def render_report(
         "It never uses the narrative. Predicted department = the same table on the predicted line and reason (the",
         "department head decides it). Every split trains its own model on its train part (the shipped build's",
         "procedure: 85 % fit, 15 % calibration) and nothing is tuned on a test part. *at 90 %* etc. = department",
-        "accuracy on the most confident 90 % of the test part.",
+        "accuracy on the most confident 90 % of the test part. The year split trains on the rows dated before",
+        f"{TIME_SPLIT_FROM[:4]} and the undated rows of every source but {', '.join(UNDATED_RECENT_SOURCES)} (whose",
+        "undated rows span 2023-2025, so they sit on neither side).",
         "",
         "| split | train | test | department acc (at 100 %) | department macro-F1 | line acc | at 90 % | at 80 % "
         "| at 70 % |",
