@@ -39,6 +39,12 @@ check: lint
 schemas: $(STAMP)
 	$(BIN)/complaintflow schemas export
 
+# Rebuilds services/router/model/classifier.joblib from the training file (same bytes for the same file and seed).
+TRAINING_CSV ?= ../shared/data/cfpb_complaints_train.csv
+MODEL_SEED ?= 13
+model: $(STAMP)
+	$(BIN)/python -m services.router.training build $(TRAINING_CSV) --seed $(MODEL_SEED)
+
 bench: $(STAMP)
 	$(BIN)/python -m tools.bench --complaints 10000 --json var/bench.json
 

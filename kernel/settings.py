@@ -148,6 +148,8 @@ class Settings(BaseSettings):
 
     # --- router -------------------------------------------------------------------------------------
     routing_table: Path | None = Field(default=None, validation_alias=_env("COMPLAINTFLOW_ROUTING_TABLE"))
+    # Department confidence below which a routing is marked for review with its runner-up departments.
+    review_below: float = Field(default=0.5, ge=0, le=1, validation_alias=_env("COMPLAINTFLOW_REVIEW_BELOW"))
     sla_profile: Literal["cn", "uk", "us"] = Field(default="cn", validation_alias=_env("COMPLAINTFLOW_SLA_PROFILE"))
     holidays_file: Path | None = Field(default=None, validation_alias=_env("COMPLAINTFLOW_HOLIDAYS_FILE"))
     repeat_window_days: int = Field(default=30, ge=1, validation_alias=_env("COMPLAINTFLOW_REPEAT_WINDOW_DAYS"))

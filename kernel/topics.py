@@ -22,6 +22,7 @@ STATUS = "complaints.status"
 STATUS_OUTCOMES = "complaints.status.outcomes"
 EVENTS = "complaints.events"
 DEADLETTER = "complaints.deadletter"
+CORRECTIONS = "complaints.corrections"
 NOTIFICATIONS_SOCIAL = "notifications.social"
 DEPARTMENT_PREFIX = "dept."
 
@@ -42,6 +43,7 @@ REGISTRY: tuple[TopicSpec, ...] = (
     TopicSpec(STATUS_OUTCOMES, "update id", "StatusOutcome"),
     TopicSpec(EVENTS, "complaint id", "ComplaintEvent"),
     TopicSpec(DEADLETTER, "original key", "DeadLetter"),
+    TopicSpec(CORRECTIONS, "complaint id", "RoutingCorrection"),
     TopicSpec(NOTIFICATIONS_SOCIAL, "complaint id", "social reply suggestion (JSON)"),
 )
 
@@ -81,6 +83,10 @@ class Topics:
     @property
     def deadletter(self) -> str:
         return self.name(DEADLETTER)
+
+    @property
+    def corrections(self) -> str:
+        return self.name(CORRECTIONS)
 
     @property
     def notifications_social(self) -> str:

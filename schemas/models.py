@@ -157,6 +157,11 @@ class Deadlines(Record):
     paused_s: int = Field(default=0, description="Seconds the decision clock has stood still so far")
 
 
+class DepartmentScore(Record):
+    department: Department
+    probability: float = Field(ge=0, le=1, description="Calibrated probability that this department owns it")
+
+
 class RoutedComplaint(Record):
     """The complaint plus every decision taken on it and why (``complaints.routed``, ``dept.<department>``)."""
 
@@ -177,6 +182,26 @@ class RoutedComplaint(Record):
     incident_id: str | None = None
     deadlines: Deadlines
     routed_at: AwareDatetime
+    needs_review: bool = Field(
+        default=False, description="Department confidence below the review threshold: check it, pass it on if wrong"
+    )
+    runner_up_departments: list[DepartmentScore] = Field(
+        default_factory=list, description="The next most probable departments, best first (set when needs_review)"
+    )
+
+
+class RoutingCorrection(Record):
+    """A department's transfer read as a label: this complaint belongs to ``to_department``
+    (``complaints.corrections``; ``complaintflow model retrain`` folds them into the next model)."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    correction_id: str = Field(description="Stable: the transfer's update id")
+    complaint_id: str
+    text: str = Field(description="The complaint's redacted text (subject and body)")
+    from_department: Department
+    to_department: Department
+    reason: str | None = None
+    at: AwareDatetime
 
 
 class StatusUpdate(Record):
@@ -370,4 +395,5 @@ ALL_MODELS: dict[str, type[Record]] = {
     "department_record": DepartmentRecord,
     "complaint_event": ComplaintEvent,
     "dead_letter": DeadLetter,
+    "routing_correction": RoutingCorrection,
 }

@@ -34,26 +34,12 @@ def _modules() -> dict[str, Path]:
 MODULES = _modules()
 
 
-def _type_checking_nodes(tree: ast.Module) -> set[ast.AST]:
-    """The imports under ``if TYPE_CHECKING:``: annotations only, never run."""
-    nodes: set[ast.AST] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            for child in node.body:
-                nodes.update(ast.walk(child))
-    return nodes
-
-
-def _imports(name: str, path: Path, *, runtime_only: bool = False) -> set[str]:
-    """The project modules ``name`` imports (a ``from package import module`` names the module); with
-    ``runtime_only``, without those imported for type annotations only."""
+def _imports(name: str, path: Path) -> set[str]:
+    """The project modules ``name`` imports (a ``from package import module`` names the module)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    skipped = _type_checking_nodes(tree) if runtime_only else set()
     targets: set[str] = set()
     for node in ast.walk(tree):
-        if node in skipped:
-            continue
         if isinstance(node, ast.Import):
             targets.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -75,7 +61,6 @@ def _imports(name: str, path: Path, *, runtime_only: bool = False) -> set[str]:
 
 
 GRAPH = {name: _imports(name, path) for name, path in MODULES.items()}
-RUNTIME_GRAPH = {name: _imports(name, path, runtime_only=True) for name, path in MODULES.items()}
 
 
 def _layer(module: str) -> int:
@@ -113,8 +98,7 @@ def test_no_service_imports_another() -> None:
 
 
 def test_no_import_cycles() -> None:
-    """No module needs itself, through any chain of imports that run (a type-only import is no arrow at run
-    time; it must still respect the layers above)."""
+    """No module needs itself through any chain of imports (type-only imports included)."""
     cycles: list[list[str]] = []
     state: dict[str, int] = {}  # 1: on the current path, 2: done
     path: list[str] = []
@@ -122,7 +106,7 @@ def test_no_import_cycles() -> None:
     def visit(module: str) -> None:
         state[module] = 1
         path.append(module)
-        for target in sorted(RUNTIME_GRAPH[module]):
+        for target in sorted(GRAPH[module]):
             if state.get(target) == 1:
                 cycles.append([*path[path.index(target) :], target])
             elif target not in state:
@@ -130,7 +114,7 @@ def test_no_import_cycles() -> None:
         path.pop()
         state[module] = 2
 
-    for module in sorted(RUNTIME_GRAPH):
+    for module in sorted(GRAPH):
         if module not in state:
             visit(module)
     assert [" -> ".join(cycle) for cycle in cycles] == []

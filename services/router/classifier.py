@@ -11,9 +11,9 @@ Scoring, per dimension, is a log-linear blend of two sources of evidence:
   lexicon. A text with no known model feature (Chinese, mostly) gets a uniform model distribution, so
   the lexicon decides.
 
-A third linear head, the owning department, then picks the (line, reason) pair where the file taught it
-something (:class:`_DepartmentHead`). ``confidence`` is the joint probability of the (line, reason) pair,
-``line_confidence × reason_confidence``.
+A third linear head, trained on the owning department directly, decides the department and the (line, reason)
+pair is the best one routing to it (:class:`_DepartmentHead`). ``confidence`` is the calibrated probability of
+that department; ``departments`` lists the most probable departments, best first, for review.
 The model file is built by :func:`services.router.training.build_model`; nothing is fetched at run time.
 """
 
@@ -36,9 +36,10 @@ from services.router.lexicon import LexiconHit, combined_matcher
 from services.router.lexicon import tokens as lexicon_tokens
 
 DEFAULT_MODEL_PATH = Path(__file__).parent / "model" / "classifier.joblib"
-MODEL_FORMAT = 2  # 2 adds the department head; files of format 1 (no department head) still load
-_READABLE_FORMATS = (1, 2)
+MODEL_FORMAT = 3  # 3: the department head decides the department, with a calibrated posterior
 UNSEEN_LABEL_BOOST = 1.75
+FULL_EVIDENCE = 20  # known features from which the department head speaks with its full weight
+RANKED_DEPARTMENTS = 3  # the best department and two runner-ups
 
 _ANY_CJK = re.compile(r"[\u4e00-\u9fff]")
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
@@ -223,6 +224,9 @@ class Classification:
     line_confidence: float
     reason_confidence: float
     explanations: tuple[str, ...]
+    # The most probable departments (the routing table's department for a low-severity complaint), best first,
+    # with their calibrated probabilities; ``confidence`` is the first one's.
+    departments: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -280,25 +284,28 @@ class _Head:
 
 @dataclass(frozen=True)
 class _DepartmentHead:
-    """A linear model of the owning department, used to pick the (line, reason) pair.
+    """A linear model of the owning department, trained on the department directly; it decides the department.
 
-    Each pair's department is the shipped routing table's answer at build time (``pair_departments``).
-    The chosen pair maximises ``log P(line) + log P(reason) + weight × log P(department of the pair)``, so
-    the department evidence settles the lending / collections / credit-reporting cases where line and
-    reason alone disagree. The head learnt the file's product mix, so it speaks only where the line head
-    (with the lexicon) already puts the text in a line the file is rich in (``gate_rows``: loans, credit
-    reporting, debt collection). A deposit, card or mobile-banking complaint keeps the choice of the line
-    and reason heads, and a text with no known feature (Chinese, mostly) gets no department opinion at all.
+        Each (line, reason) pair's department is the shipped routing table's answer at build time
+        (``pair_departments``). A pair scores ``log P(line) + log P(reason) + weight × log P(department of the
+        pair)``; a department's score is the log-sum of its pairs' scores, and the department posterior is their
+        softmax at a temperature fitted on held-out rows (calibrated). The chosen department is the most probable
+        one, and the chosen (line, reason) the best pair routing to it, so the two dimensions always agree with the
+        department. A department the head never saw (digital channels, branch service, wealth) counts as one the
+        head gives ``floor`` of its favourite's probability: the lexicon, through the line and reason heads, must
+        speak clearly for it. The head's weight shrinks with the number of known features in the text: a text with
+    none (Chinese, mostly) gets no department opinion at all.
     """
 
     coef: np.ndarray
     intercept: np.ndarray
     temperature: float
     weight: float
-    pair_columns: np.ndarray  # (lines, reasons): column of the pair's department in the extended classes
+    departments: tuple[str, ...]  # the head's classes, then the departments only the routing table names
+    pair_columns: np.ndarray  # (lines, reasons): column of the pair's department in ``departments``
     known_columns: int  # columns below this index are departments the model knows
     floor: float
-    gate_rows: np.ndarray  # business-line indices the head may speak for
+    posterior_temperature: float
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> _DepartmentHead:
@@ -310,33 +317,73 @@ class _DepartmentHead:
             intercept=np.asarray(spec["intercept"], dtype=np.float32),
             temperature=float(spec["temperature"]),
             weight=float(spec["weight"]),
+            departments=tuple(extended),
             pair_columns=columns,
             known_columns=len(classes),
-            floor=float(spec["floor"]),
-            gate_rows=np.array([list(BusinessLine).index(BusinessLine(x)) for x in spec["gate_lines"]], dtype=int),
+            floor=float(spec["unseen_floor"]),
+            posterior_temperature=float(spec["posterior_temperature"]),
         )
 
-    def decode(
+    @staticmethod
+    def evidence(features: sparse.csr_matrix) -> np.ndarray:
+        """0 to 1 per row: how much of the text the head knows (full from FULL_EVIDENCE known features on)."""
+        return np.minimum(np.diff(features.indptr) / FULL_EVIDENCE, 1.0)
+
+    def scores(
         self, features: sparse.csr_matrix, line_probs: np.ndarray, reason_probs: np.ndarray, silent: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
+        """The pair scores (rows × lines × reasons) and the department scores (rows × departments)."""
         logits = (features @ self.coef.T + self.intercept) / self.temperature
         logits -= logits.max(axis=1, keepdims=True)
         probs = np.exp(logits)
         probs /= probs.sum(axis=1, keepdims=True)
-        # Relative to the head's favourite: a department the head never saw is neither favoured nor
-        # penalised (the lexicon and the other heads decide), the ones it knows are ranked among themselves.
-        extra = int(self.pair_columns.max()) + 1 - self.known_columns
+        # Relative to the head's favourite: the departments it knows are ranked among themselves.
+        extra = len(self.departments) - self.known_columns
         relative = np.log(np.maximum(probs / probs.max(axis=1, keepdims=True), 1e-12))
-        department_log = self.weight * np.concatenate([relative, np.zeros((len(probs), extra))], axis=1)
-        department_log[~np.isin(line_probs.argmax(axis=1), self.gate_rows) | silent] = 0.0
+        # The weight sharpens the head's ranking of the departments it knows; of the others it has no opinion,
+        # so they get one fixed penalty whatever the weight.
+        unseen = np.full((len(probs), extra), np.log(self.floor))
+        department_log = np.concatenate([self.weight * relative, unseen], axis=1)
+        # The head speaks in proportion to how much of the text it knows: fully from FULL_EVIDENCE features on,
+        # not at all for a text with none (Chinese, mostly), little for a Chinese text with one English word.
+        department_log *= self.evidence(features)[:, None]
         joint = np.log(line_probs)[:, :, None] + np.log(reason_probs)[:, None, :] + department_log[:, self.pair_columns]
-        best = joint.reshape(len(joint), -1).argmax(axis=1)
-        return np.divmod(best, joint.shape[2])
+        flat = joint.reshape(len(joint), -1)
+        columns = self.pair_columns.reshape(-1)
+        department_scores = np.full((len(joint), len(self.departments)), -np.inf)
+        for column in range(len(self.departments)):
+            members = flat[:, columns == column]
+            if members.shape[1]:
+                top = members.max(axis=1, keepdims=True)
+                department_scores[:, column] = top[:, 0] + np.log(np.exp(members - top).sum(axis=1))
+        return joint, department_scores
+
+    def decode(
+        self, features: sparse.csr_matrix, line_probs: np.ndarray, reason_probs: np.ndarray, silent: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Line index, reason index and the calibrated department posterior of each row."""
+        joint, department_scores = self.scores(features, line_probs, reason_probs, silent)
+        # The temperature was fitted on texts the head knows; where it knows little or nothing (Chinese), the
+        # lexicon-led line and reason probabilities stand as they are.
+        temperature = 1.0 + (self.posterior_temperature - 1.0) * self.evidence(features)
+        posterior = department_posterior(department_scores, temperature[:, None])
+        best_department = posterior.argmax(axis=1)
+        allowed = self.pair_columns[None, :, :] == best_department[:, None, None]
+        best = np.where(allowed, joint, -np.inf).reshape(len(joint), -1).argmax(axis=1)
+        line_index, reason_index = np.divmod(best, joint.shape[2])
+        return line_index, reason_index, posterior
+
+
+def department_posterior(scores: np.ndarray, temperature: float | np.ndarray) -> np.ndarray:
+    z = scores / temperature
+    z = z - z.max(axis=1, keepdims=True)
+    probs = np.exp(z)
+    return probs / probs.sum(axis=1, keepdims=True)
 
 
 class Classifier:
     def __init__(self, payload: dict[str, Any]) -> None:
-        if payload.get("format") not in _READABLE_FORMATS:
+        if payload.get("format") != MODEL_FORMAT:
             raise ValueError(f"unsupported classifier model format {payload.get('format')!r}")
         self._vocabulary: dict[str, int] = {term: i for i, term in enumerate(payload["vocabulary"])}
         self._idf = np.asarray(payload["idf"], dtype=np.float32)
@@ -344,7 +391,7 @@ class Classifier:
         self._line = self._head(payload["line"], [str(x) for x in BusinessLine])
         self._reason = self._head(payload["reason"], [str(x) for x in Reason])
         self._lexicon = combined_matcher()
-        self._department = _DepartmentHead.from_spec(payload["department"]) if "department" in payload else None
+        self._department = _DepartmentHead.from_spec(payload["department"])
         self.metadata: dict[str, Any] = dict(payload.get("metadata", {}))
 
     @staticmethod
@@ -445,10 +492,9 @@ class Classifier:
         hits = [self._lexicon_hits(text, w) for text, w in zip(texts, words, strict=True)]
         line_probs = _posteriors(self._line, features, [h[0] for h in hits], silent)
         reason_probs = _posteriors(self._reason, features, [h[1] for h in hits], silent)
-        if self._department is None:
-            line_index, reason_choice = line_probs.argmax(axis=1), reason_probs.argmax(axis=1)
-        else:
-            line_index, reason_choice = self._department.decode(features, line_probs, reason_probs, silent)
+        line_index, reason_choice, posterior = self._department.decode(features, line_probs, reason_probs, silent)
+        ranked = np.argsort(-posterior, axis=1, kind="stable")[:, :RANKED_DEPARTMENTS]
+        department_names = self._department.departments
         reasons = []
         for i, index in enumerate(reason_choice):
             line = BusinessLine(self._line.labels[line_index[i]])
@@ -470,30 +516,34 @@ class Classifier:
                 explanations += line_features[i] + reason_features[i]
                 if reason_note:
                     explanations.append(reason_note)
+            departments = tuple((department_names[j], round(float(posterior[i, j]), 4)) for j in ranked[i])
             results.append(
                 Classification(
                     business_line=BusinessLine(line),
                     reason=reason,
-                    confidence=round(float(line_conf[i] * reason_conf[i]), 4),
+                    confidence=departments[0][1],
                     line_confidence=round(float(line_conf[i]), 4),
                     reason_confidence=round(float(reason_conf[i]), 4),
                     explanations=tuple(explanations),
+                    departments=departments,
                 )
             )
         return results
 
-    def probabilities(self, text: str, subject: str | None = None) -> tuple[dict[str, float], dict[str, float]]:
-        """Full line and reason distributions for one text (for evaluation and debugging)."""
-        lowered = (f"{subject}\n{text}" if subject else text).lower()
-        features = self.vectorise([lowered])
+    def department_scores(self, texts: Sequence[str]) -> np.ndarray:
+        """Uncalibrated department scores (rows × ``department_names``): the training fits their temperature."""
+        lowered = [text.lower() for text in texts]
+        words = [lexicon_tokens(text) for text in lowered]
+        features = self.vectorise(lowered, words)
         silent = np.diff(features.indptr) == 0
-        line_hits, reason_hits = self._lexicon_hits(lowered, None)
-        line = _posteriors(self._line, features, [line_hits], silent)[0]
-        reason = _posteriors(self._reason, features, [reason_hits], silent)[0]
-        return (
-            dict(zip(self._line.labels, map(float, line), strict=True)),
-            dict(zip(self._reason.labels, map(float, reason), strict=True)),
-        )
+        hits = [self._lexicon_hits(text, w) for text, w in zip(lowered, words, strict=True)]
+        line_probs = _posteriors(self._line, features, [h[0] for h in hits], silent)
+        reason_probs = _posteriors(self._reason, features, [h[1] for h in hits], silent)
+        return self._department.scores(features, line_probs, reason_probs, silent)[1]
+
+    @property
+    def department_names(self) -> tuple[str, ...]:
+        return self._department.departments
 
     def _lexicon_hits(self, lowered: str, words: list[str] | None) -> tuple[list[LexiconHit], list[LexiconHit]]:
         line_hits: list[LexiconHit] = []

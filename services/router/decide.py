@@ -6,7 +6,16 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from schemas import Channel, Complaint, RoutedComplaint, stable_id
+from schemas import (
+    Channel,
+    Complaint,
+    Department,
+    DepartmentScore,
+    RoutedComplaint,
+    RoutingCorrection,
+    StatusUpdate,
+    stable_id,
+)
 from services.router.classifier import Classifier
 from services.router.routing import RouteDecision, RoutingTable
 from services.router.severity import DEFAULT, SeverityThresholds, assess_severity, assess_text
@@ -20,6 +29,9 @@ FLAG_NOTES: dict[str, str] = {
     "attachment_only": "attachment_only: the mail has no text; the complaint is in its attachments (listed in "
     "the text), open them before deciding",
 }
+
+# Below this department confidence a routing is marked for review (settings: COMPLAINTFLOW_REVIEW_BELOW).
+REVIEW_BELOW = 0.5
 
 
 def decide(
@@ -35,8 +47,12 @@ def decide(
     holidays: frozenset[date] = frozenset(),
     tz: str = "Asia/Shanghai",
     thresholds: SeverityThresholds = DEFAULT,
+    review_below: float = REVIEW_BELOW,
 ) -> RoutedComplaint:
+    """``review_below``: a complaint whose department confidence is lower still goes to its best department (or
+    where a routing rule on ``needs_review`` sends it), marked for review with the runner-up departments."""
     classification = classifier.classify(complaint.text, complaint.subject)
+    needs_review = classification.confidence < review_below
     assessment = assess_severity(
         complaint, classification, repeat_count=repeat_count, storm=storm, thresholds=thresholds
     )
@@ -46,7 +62,13 @@ def decide(
         assessment.severity,
         complaint.channel,
         assessment.signals,
+        needs_review=needs_review,
     )
+    runner_ups = [
+        DepartmentScore(department=Department(name), probability=probability)
+        for name, probability in classification.departments
+        if name != route.department.value
+    ]
     explanations = [
         f"business line {classification.business_line} ({classification.line_confidence:.2f}), "
         f"reason {classification.reason} ({classification.reason_confidence:.2f})",
@@ -56,6 +78,11 @@ def decide(
         route.explanation,
         *(FLAG_NOTES[flag] for flag in complaint.flags if flag in FLAG_NOTES),
     ]
+    if needs_review:
+        explanations.append(
+            f"department confidence {classification.confidence:.2f} below {review_below:.2f}: marked for review; "
+            + ", ".join(f"{r.department.value} {r.probability:.2f}" for r in runner_ups)
+        )
     return RoutedComplaint(
         routing_id=stable_id("rte", complaint.complaint_id, "1"),
         revision=1,
@@ -73,6 +100,25 @@ def decide(
         incident_id=incident_id,
         deadlines=initial_deadlines(complaint.received_at, assessment.severity, sla_profile, holidays, tz),
         routed_at=now,
+        needs_review=needs_review,
+        runner_up_departments=runner_ups if needs_review else [],
+    )
+
+
+def routing_correction(
+    routed: RoutedComplaint, update: StatusUpdate, target: Department, now: datetime
+) -> RoutingCorrection:
+    """A transfer read as a training label: the complaint's redacted text belongs to ``target``."""
+    complaint = routed.complaint
+    subject = complaint.redacted_subject
+    return RoutingCorrection(
+        correction_id=update.update_id,
+        complaint_id=complaint.complaint_id,
+        text=f"{subject}\n{complaint.redacted_text}" if subject else complaint.redacted_text,
+        from_department=routed.department,
+        to_department=target,
+        reason=update.reason,
+        at=now,
     )
 
 

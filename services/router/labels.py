@@ -67,6 +67,16 @@ ISSUE_REASONS: dict[str, Reason] = {
     "unable to get your credit report or credit score": R.credit_report_error,
     "problem with fraud alerts or security freezes": R.information_security,
     "property was damaged or destroyed property": R.other,
+    # Older and newer wordings of the issues above.
+    "improper use of my credit report": R.credit_report_error,
+    "credit reporting company's investigation": R.credit_report_error,
+    "unable to get credit report/credit score": R.credit_report_error,
+    "incorrect information on credit report": R.credit_report_error,
+    "repossession": R.collection_conduct,
+    "fraud or scam": R.unauthorised_loss,
+    "identity theft / fraud / embezzlement": R.unauthorised_loss,
+    "credit monitoring or identity protection": R.mis_selling,
+    "identity theft protection or other monitoring services": R.mis_selling,
 }
 
 LINE_DEFAULT_REASON: dict[BusinessLine, Reason] = {
@@ -122,6 +132,31 @@ WEAK_REASON_PATTERNS: tuple[tuple[Reason, re.Pattern[str]], ...] = (
     ),
 )
 KEEP_LINE_REASON = frozenset({L.credit_reporting, L.debt_collection})
+
+
+# Product families, for flattening the file's product mix in training: a family is one kind of product under
+# every name CFPB gave it (first matching key wins).
+PRODUCT_FAMILIES: tuple[str, ...] = (
+    "payday",
+    "mortgage",
+    "student loan",
+    "vehicle loan",
+    "consumer loan",
+    "credit reporting",
+    "debt collection",
+    "prepaid card",
+    "credit card",
+    "checking or savings",
+    "bank account",
+    "money transfer",
+    "virtual currency",
+)
+
+
+def product_family(product: str) -> str:
+    lowered = product.strip().lower()
+    family = next((f for f in PRODUCT_FAMILIES if f in lowered), lowered)
+    return "checking or savings" if family == "bank account" else family
 
 
 def line_for_product(product: str) -> BusinessLine | None:

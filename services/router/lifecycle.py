@@ -40,7 +40,7 @@ from schemas import (
     stable_id,
 )
 from services.router.classifier import Classification, Classifier
-from services.router.decide import decide
+from services.router.decide import decide, routing_correction
 from services.router.department_feed import applied, pre_check, refused
 from services.router.routing import RoutingTable
 from services.router.sla import (
@@ -135,6 +135,7 @@ class Lifecycle:
             sla_profile=self.settings.sla_profile,
             holidays=self.holidays,
             tz=self.settings.timezone,
+            review_below=self.settings.review_below,
         )
         body = routed.model_dump_json()
         won = await self.runtime.redis.set(Keys.routed(complaint.complaint_id), body, nx=True)
@@ -416,6 +417,8 @@ class Lifecycle:
         await self.runtime.redis.set(Keys.routed(cid), body)
         await self._record(moved, ComplaintStatus.transferred, now)
         await self.publish_routing(moved, first_time=True, body=body)
+        correction = routing_correction(routed, update, target, now)
+        await self.outbox.send(self.runtime.topics.corrections, cid, correction.model_dump_json().encode())
         await self.emit(
             moved,
             EventKind.transferred,

@@ -4,7 +4,8 @@ A table has ``default_department``, ``rules`` (first match wins; each names a ``
 ``escalate_to``) and ``escalations`` (first match wins; each names an ``escalate_to``), checked only when the
 matching rule did not already set one. A rule's ``when`` may hold ``business_line``, ``reason``, ``severity``,
 ``channel`` (a value or list of values: any matches), ``signals_any`` and ``signals_all`` (signal names; a
-signal such as ``amount>=50000CNY`` is named ``amount``). An empty or missing ``when`` matches everything.
+signal such as ``amount>=50000CNY`` is named ``amount``) and ``needs_review`` (true or false: whether the
+department confidence is below the review threshold). An empty or missing ``when`` matches everything.
 The table is validated on load; every error names the rule's index and name.
 """
 
@@ -44,6 +45,7 @@ _ENUM_FIELDS: dict[str, type[StrEnum]] = {
     "channel": Channel,
 }
 _SIGNAL_FIELDS = ("signals_any", "signals_all")
+_FLAG_FIELDS = ("needs_review",)
 _SIGNAL_NAME = re.compile(r"^[a-z_]+")
 
 
@@ -147,12 +149,15 @@ class RoutingTable:
         severity: Severity,
         channel: Channel | str | None = None,
         signals: Iterable[str] = (),
+        *,
+        needs_review: bool = False,
     ) -> RouteDecision:
         facts = {
             "business_line": str(business_line),
             "reason": str(reason),
             "severity": str(severity),
             "channel": str(channel) if channel is not None else "",
+            "needs_review": "true" if needs_review else "false",
         }
         names = frozenset(signal_name(s) for s in signals)
         rule = next((r for r in self.rules if r.when.matches(facts, names)), None)
@@ -236,6 +241,10 @@ def _parse_condition(raw: Any, where: str) -> Condition:
                         f"{where}: unknown {field} {item!r} (known: {', '.join(m.value for m in enum)})"
                     )
             values[field] = frozenset(map(str, items))
+        elif field in _FLAG_FIELDS:
+            if not isinstance(value, bool):
+                raise RoutingTableError(f"{where}: {field} must be true or false, got {value!r}")
+            values[field] = frozenset({"true" if value else "false"})
         elif field in _SIGNAL_FIELDS:
             for item in items:
                 if signal_name(str(item)) != item or item not in KNOWN_SIGNALS:
@@ -244,9 +253,8 @@ def _parse_condition(raw: Any, where: str) -> Condition:
                     )
             signals[field] = frozenset(items)
         else:
-            raise RoutingTableError(
-                f"{where}: unknown field {field!r} in when (known: {', '.join([*_ENUM_FIELDS, *_SIGNAL_FIELDS])})"
-            )
+            known = ", ".join([*_ENUM_FIELDS, *_SIGNAL_FIELDS, *_FLAG_FIELDS])
+            raise RoutingTableError(f"{where}: unknown field {field!r} in when (known: {known})")
     return Condition(
         values=values,
         signals_any=signals.get("signals_any", frozenset()),

@@ -295,3 +295,39 @@ def test_department_notes_and_reasons_travel_masked_on_the_event_log(router_stac
     [rejected] = _events(router_stack, complaint_id, "rejected")
     for masked in (progress.details["note"], rejected.details["reason"]):
         assert masked == "卡号[CARD ****7894]及身份证[ID ****002X]，已联系客户 [PHONE ****5678]"
+
+
+def test_a_transfer_is_a_correction_the_next_retrain_reads(router_stack, tmp_path) -> None:
+    complaint_id = _submit(router_stack, "I sent money abroad through the bank and it never arrived at the other end.")
+    first = _routed(router_stack, complaint_id)
+    target = "payments" if first.department.value != "payments" else "retail_banking"
+    _cli(
+        router_stack,
+        "dept",
+        "update",
+        first.complaint.complaint_number,
+        "--status",
+        "transferred",
+        "--to",
+        target,
+        "--reason",
+        "a transfer abroad",
+        "--department",
+        first.department.value,
+    )
+    _routed(router_stack, complaint_id, f"dept.{target}", revision=2)
+    corrections = tmp_path / "corrections.jsonl"
+    deadline = time.monotonic() + 30
+    found: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and not found:  # the correction is sent with the transfer's other records
+        _cli(router_stack, "model", "retrain", "--collect-only", "--corrections-out", str(corrections))
+        lines = [json.loads(line) for line in corrections.read_text(encoding="utf-8").splitlines() if line]
+        found = [c for c in lines if c["complaint_id"] == complaint_id]
+    assert found, f"no correction for {complaint_id}:\n{router_stack.log_text()[-3000:]}"
+    correction = found[0]
+    assert (correction["from_department"], correction["to_department"]) == (first.department.value, target)
+    assert correction["text"] == first.complaint.redacted_text
+    # ... and the training command reads that file as it is.
+    from services.router.training import load_corrections
+
+    assert [(c.complaint_id, c.department) for c in load_corrections(corrections)][-1:] == [(complaint_id, target)]

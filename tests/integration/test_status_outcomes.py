@@ -82,7 +82,14 @@ def _update(number: str, status: str, **fields: Any) -> StatusUpdate:
 CASES = [
     ("accepted", {}, 0, "applied", None, ["in_progress"]),
     ("investigating", {}, 0, "applied", None, ["in_progress"]),
-    ("need_info", {"note": "请提供交易流水"}, 0, "applied", None, ["need_info"]),
+    (
+        "need_info",
+        {"note": "请提供交易流水"},
+        0,
+        "applied",
+        None,
+        ["need_info", "sla_paused"],
+    ),  # the cn profile stops the decision clock
     ("proposal", {"note": "退还年费300元"}, 0, "applied", None, ["in_progress"]),
     ("resolved", {"note": "已退还"}, 0, "applied", None, ["resolved"]),
     ("rejected", {"reason": "年费按合同收取"}, 0, "applied", None, ["rejected"]),

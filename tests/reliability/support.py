@@ -20,7 +20,7 @@ from kernel.kafka import ensure_topics
 from kernel.topics import Topics
 from schemas import Channel, Department, RoutedComplaint, complaint_id_for, event_id_for, stable_id
 from services.intake.publisher import ComplaintPublisher
-from services.notifier.render import message_id_for
+from services.notifier.render import message_id_for, thread_root_id
 from tests.conftest import RunningStack
 from tests.delivery_servers import RecordingSmtp, SmsGateway, SmtpServer
 from tests.kafka_support import TopicReader, records_now
@@ -85,7 +85,10 @@ class Offered:
 
     @property
     def ack_email_id(self) -> str:
-        return message_id_for(self.ack_event_id, "email", MESSAGE_ID_DOMAIN)
+        # A complaint that came by e-mail is answered under the event's id; any other opens a thread of its own.
+        if self.channel == Channel.email:
+            return message_id_for(self.ack_event_id, "email", MESSAGE_ID_DOMAIN)
+        return thread_root_id(self.complaint_id, MESSAGE_ID_DOMAIN)
 
     @property
     def ack_sms_id(self) -> str:

@@ -12,9 +12,10 @@ from schemas import BusinessLine, Reason, Severity
 from services.router.classifier import DEFAULT_MODEL_PATH, Classifier, analyse
 from services.router.labels import PRODUCT_LINES, line_for_product, reason_for
 from services.router.routing import RoutingTable
+from services.router.training import DEFAULT_CSV
 
 HANDSET = Path(__file__).parent / "data" / "handset.jsonl"
-TRAINING_CSV = Path("/work/shared/data/cfpb_complaints_train.csv")
+TRAINING_CSV = DEFAULT_CSV
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +145,10 @@ def test_confidences_are_probabilities_and_explained(classifier: Classifier) -> 
     result = classifier.classify("我的信用卡被盗刷了", subject="投诉")
     for value in (result.confidence, result.line_confidence, result.reason_confidence):
         assert 0.0 <= value <= 1.0
-    assert result.confidence == pytest.approx(result.line_confidence * result.reason_confidence, abs=1e-3)
+    # confidence is the calibrated probability of the department, the first of the ranked departments.
+    assert result.departments[0] == ("fraud", result.confidence)
+    assert [p for _, p in result.departments] == sorted((p for _, p in result.departments), reverse=True)
+    assert sum(p for _, p in result.departments) <= 1.0 + 1e-3
     assert "lexicon: 信用卡 → credit_cards" in result.explanations
 
 

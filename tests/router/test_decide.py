@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import yaml
 
 from schemas import (
     BusinessLine,
@@ -21,7 +22,7 @@ from schemas import (
 )
 from services.router.classifier import Classifier
 from services.router.decide import classify_record, classify_records, decide
-from services.router.routing import RoutingTable
+from services.router.routing import DEFAULT_TABLE_PATH, RoutingTable
 
 NOW = datetime(2026, 11, 20, 2, 5, tzinfo=UTC)
 
@@ -145,3 +146,40 @@ def test_flagged_complaints_tell_the_department_what_to_do(classifier: Classifie
     assert any(e.startswith("no_contact:") and "call-back" in e for e in routed.explanations)
     plain = decide(item, classifier=classifier, table=table, now=NOW)
     assert not any(e.startswith(("no_contact:", "attachment_only:")) for e in plain.explanations)
+
+
+# --- review marking and the triage rule ----------------------------------------------------------------
+
+VAGUE = "I have a problem with my account and nobody helps me."
+
+
+def test_low_confidence_is_marked_for_review_with_runner_ups(classifier: Classifier, table: RoutingTable) -> None:
+    item = complaint(VAGUE, Channel.email)
+    confidence = classifier.classify(VAGUE).confidence
+    routed = decide(item, classifier=classifier, table=table, now=NOW, review_below=min(1.0, confidence + 0.01))
+    assert routed.needs_review
+    assert routed.confidence == confidence
+    runner_ups = [(r.department.value, r.probability) for r in routed.runner_up_departments]
+    assert runner_ups and routed.department.value not in {d for d, _ in runner_ups}
+    assert [p for _, p in runner_ups] == sorted((p for _, p in runner_ups), reverse=True)
+    assert any("marked for review" in e for e in routed.explanations)
+    # Same department as without review: the complaint still goes to its best department.
+    plain = decide(item, classifier=classifier, table=table, now=NOW, review_below=0.0)
+    assert not plain.needs_review and plain.runner_up_departments == []
+    assert plain.department == routed.department
+
+
+def test_triage_rule_takes_complaints_marked_for_review(classifier: Classifier, table: RoutingTable) -> None:
+    # The shipped table with the commented-out triage rule of routing.yaml switched on.
+    data = yaml.safe_load(DEFAULT_TABLE_PATH.read_text(encoding="utf-8"))
+    rule = {"name": "low_confidence_triage", "when": {"needs_review": True}, "department": "branch_service"}
+    triage = RoutingTable.from_dict({**data, "rules": [rule, *data["rules"]]})
+    item = complaint(VAGUE, Channel.email)
+    best = decide(item, classifier=classifier, table=table, now=NOW, review_below=1.0)
+    routed = decide(item, classifier=classifier, table=triage, now=NOW, review_below=1.0)
+    assert routed.department is Department.branch_service and routed.rule == "low_confidence_triage"
+    assert routed.needs_review
+    if best.department is not Department.branch_service:  # the model's best department is among the runner-ups
+        assert best.department in {r.department for r in routed.runner_up_departments}
+    confident = decide(item, classifier=classifier, table=triage, now=NOW, review_below=0.0)
+    assert confident.department == best.department and confident.rule != "low_confidence_triage"

@@ -103,6 +103,21 @@ def test_channel_and_severity_conditions() -> None:
     assert table.route(L.other, R.other, S.high, Channel.email, ()).department == "retail_banking"
 
 
+def test_needs_review_condition() -> None:
+    table = RoutingTable.from_dict(
+        {
+            "default_department": "retail_banking",
+            "rules": [
+                {"name": "triage", "when": {"needs_review": True}, "department": "branch_service"},
+                {"name": "cards", "when": {"business_line": "credit_cards"}, "department": "cards"},
+            ],
+        }
+    )
+    assert table.route(L.credit_cards, R.other, S.low, needs_review=True).department == "branch_service"
+    assert table.route(L.credit_cards, R.other, S.low).department == "cards"
+    assert RoutingTable.load().route(L.credit_cards, R.other, S.low, needs_review=True).department == "cards"
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
@@ -150,6 +165,13 @@ def test_channel_and_severity_conditions() -> None:
         (
             {"default_department": "cards", "rules": [{"name": "k", "department": "cards", "then": 1}]},
             "rules[0] 'k': unknown key(s) ['then']",
+        ),
+        (
+            {
+                "default_department": "cards",
+                "rules": [{"name": "t", "when": {"needs_review": "yes"}, "department": "branch_service"}],
+            },
+            "rules[0] 't': needs_review must be true or false",
         ),
         (["not", "a", "mapping"], "must be a mapping"),
     ],

@@ -242,7 +242,7 @@ def _run(
     workload = build_workload(count, run)
     values = [c.value_at(time.time()) for c in workload[:64]]
     tally = Tally(count)
-    sink = CountingSink(tally, {c.ack_event_id: c.index for c in workload})
+    sink = CountingSink(tally, {key: c.index for c in workload for key in (c.ack_event_id, c.complaint_id)})
     controller = start_sink(sink)
     env = _worker_env(settings, bootstrap, redis_url, prefix, run_dir, controller.port)
     passthrough = None

@@ -27,7 +27,9 @@ OBSERVER_FETCH_BYTES = 512 * 1024
 OBSERVER_WAIT_MS = 250
 _ROUTING_ID = re.compile(rb'"routing_id":\s*"([^"]+)"')
 _EVENT_ID = re.compile(rb'"event_id":\s*"([^"]+)"')
-_MESSAGE_ID = re.compile(rb"(?im)^Message-ID:\s*<([^.>]+)\.email@")
+# An acknowledgement's Message-ID: its event's id, or, when the customer did not write by e-mail, the id of the
+# complaint's thread that every later notification refers to.
+_MESSAGE_ID = re.compile(rb"(?im)^Message-ID:\s*<([^.>]+)\.(?:email|thread)@")
 # How a DepartmentRecord (follow-up, SLA alert, escalation; not a routing) begins on a department topic.
 _DEPARTMENT_NOTICE = b'{"schema_version":1,"kind":"'
 _COMPLAINT_ID = re.compile(rb'"complaint_id":\s*"([^"]+)"')
