@@ -1,9 +1,17 @@
 from __future__ import annotations
 
-from schemas import Channel, ContactChannel, Customer, EventKind, Severity
-from services.notifier.channels import Delivery, choose_channels, is_urgent, sms_number
+from schemas import Channel, ComplaintEvent, ContactChannel, Customer, EventKind, Severity
+from services.notifier.media.sms import sms_number
+from services.notifier.medium import Delivery, choose_media, is_urgent
 
-from .conftest import EventFactory
+from .conftest import EventFactory, standard_media_table
+
+MEDIA = standard_media_table()
+
+
+def choose(event: ComplaintEvent) -> list[Delivery]:
+    return choose_media(event, MEDIA)
+
 
 MOBILE = "+8613812345678"
 BEIJING_LANDLINE = "+861065529988"
@@ -17,32 +25,32 @@ def customer(**fields: object) -> Customer:
 def test_preference_wins(make_event: EventFactory) -> None:
     both = {"email": EMAIL, "phone": MOBILE}
     prefers_sms = make_event(channel=Channel.email, customer=customer(preferred_contact=ContactChannel.sms, **both))
-    assert choose_channels(prefers_sms) == [Delivery("sms", MOBILE)]
+    assert choose(prefers_sms) == [Delivery("sms", MOBILE)]
     prefers_phone = make_event(channel=Channel.email, customer=customer(preferred_contact="phone", **both))
-    assert choose_channels(prefers_phone) == [Delivery("sms", MOBILE)]
+    assert choose(prefers_phone) == [Delivery("sms", MOBILE)]
     prefers_email = make_event(channel=Channel.hotline, customer=customer(preferred_contact="email", **both))
-    assert choose_channels(prefers_email) == [Delivery("email", EMAIL)]
+    assert choose(prefers_email) == [Delivery("email", EMAIL)]
 
 
 def test_unusable_preference_falls_back_to_the_channel_used(make_event: EventFactory) -> None:
     event = make_event(channel=Channel.hotline, customer=customer(preferred_contact="email", phone=MOBILE))
-    assert choose_channels(event) == [Delivery("sms", MOBILE)]
+    assert choose(event) == [Delivery("sms", MOBILE)]
 
 
 def test_channel_used(make_event: EventFactory) -> None:
     both = customer(email=EMAIL, phone=MOBILE)
-    assert choose_channels(make_event(channel=Channel.email, customer=both)) == [Delivery("email", EMAIL)]
-    assert choose_channels(make_event(channel=Channel.webform, customer=both)) == [Delivery("email", EMAIL)]
-    assert choose_channels(make_event(channel=Channel.hotline, customer=both)) == [Delivery("sms", MOBILE)]
+    assert choose(make_event(channel=Channel.email, customer=both)) == [Delivery("email", EMAIL)]
+    assert choose(make_event(channel=Channel.webform, customer=both)) == [Delivery("email", EMAIL)]
+    assert choose(make_event(channel=Channel.hotline, customer=both)) == [Delivery("sms", MOBILE)]
     phone_only = customer(phone="+86 138 1234 5678")
-    assert choose_channels(make_event(channel=Channel.webform, customer=phone_only)) == [Delivery("sms", MOBILE)]
+    assert choose(make_event(channel=Channel.webform, customer=phone_only)) == [Delivery("sms", MOBILE)]
 
 
 def test_any_contact_we_have(make_event: EventFactory) -> None:
     caller_gave_email = make_event(channel=Channel.hotline, customer=customer(email=EMAIL))
-    assert choose_channels(caller_gave_email) == [Delivery("email", EMAIL)]
+    assert choose(caller_gave_email) == [Delivery("email", EMAIL)]
     unknown_channel = make_event(channel=None, customer=customer(phone=MOBILE))
-    assert choose_channels(unknown_channel) == [Delivery("sms", MOBILE)]
+    assert choose(unknown_channel) == [Delivery("sms", MOBILE)]
 
 
 def test_landline_caller_gets_no_sms(make_event: EventFactory) -> None:
@@ -50,34 +58,34 @@ def test_landline_caller_gets_no_sms(make_event: EventFactory) -> None:
     assert sms_number(MOBILE) == MOBILE
     assert sms_number("12345") is None
     landline_only = make_event(channel=Channel.hotline, customer=customer(phone=BEIJING_LANDLINE))
-    assert choose_channels(landline_only) == []
+    assert choose(landline_only) == []
 
 
 def test_no_contact_means_no_delivery(make_event: EventFactory) -> None:
-    assert choose_channels(make_event(customer=None)) == []
-    assert choose_channels(make_event(customer=customer(email="not-an-address"))) == []
+    assert choose(make_event(customer=None)) == []
+    assert choose(make_event(customer=customer(email="not-an-address"))) == []
 
 
 def test_social_never_gets_personal_details_publicly(make_event: EventFactory) -> None:
     weibo = customer(social_platform="weibo", social_handle="@小张爱吃面")
     event = make_event(channel=Channel.social, customer=weibo)
-    assert choose_channels(event) == [Delivery("social", "weibo:@小张爱吃面")]
+    assert choose(event) == [Delivery("social", "weibo:@小张爱吃面")]
     with_phone = make_event(channel=Channel.social, customer=weibo.model_copy(update={"phone": MOBILE}))
-    assert choose_channels(with_phone) == [Delivery("sms", MOBILE), Delivery("social", "weibo:@小张爱吃面")]
+    assert choose(with_phone) == [Delivery("sms", MOBILE), Delivery("social", "weibo:@小张爱吃面")]
     # A social preference never turns a personal channel into a public one.
     prefers_social = make_event(
         channel=Channel.email,
         customer=weibo.model_copy(update={"preferred_contact": "social", "email": EMAIL}),
     )
-    assert choose_channels(prefers_social) == [
+    assert choose(prefers_social) == [
         Delivery("email", EMAIL),
         Delivery("social", "weibo:@小张爱吃面"),
     ]
 
 
 def test_internal_events_are_not_delivered(make_event: EventFactory) -> None:
-    assert choose_channels(make_event(EventKind.sla_warning)) == []
-    assert choose_channels(make_event(EventKind.notification_sent)) == []
+    assert choose(make_event(EventKind.sla_warning)) == []
+    assert choose(make_event(EventKind.notification_sent)) == []
 
 
 def test_urgency(make_event: EventFactory) -> None:
