@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+import json
+
+import pytest
+
+from kernel.state import Keys
 from schemas import Channel, ComplaintEvent, ContactChannel, Customer, EventKind, Severity
+from services.notifier.dispatch import Attempt
 from services.notifier.media.sms import sms_number
-from services.notifier.medium import Delivery, choose_media, is_urgent
+from services.notifier.medium import Delivery, choose_media, is_urgent, media_table
 
 from .conftest import EventFactory, standard_media_table
 
@@ -94,3 +100,38 @@ def test_urgency(make_event: EventFactory) -> None:
     assert is_urgent(make_event(EventKind.acknowledged, severity=Severity.critical))
     assert not is_urgent(make_event(EventKind.acknowledged, severity=Severity.high))
     assert not is_urgent(make_event(EventKind.closed, severity=None))
+
+
+def test_the_standard_table_lists_email_then_sms_then_the_social_companion() -> None:
+    assert [(m.name, m.direct, m.quiet_hours) for m in MEDIA.values()] == [
+        ("email", True, False),
+        ("sms", True, True),
+        ("social", False, False),
+    ]
+    with pytest.raises(ValueError, match="two media"):
+        media_table([*MEDIA.values(), MEDIA["sms"]])
+
+
+def test_claim_and_order_keys_keep_the_strings_they_had_as_delivery_channels() -> None:
+    """Claims and queues in flight across the rename must still be found: same key strings."""
+    assert Keys.notification("evt_1", "sms") == "cf:notify:evt_1:sms"
+    assert Keys.notify_order("cf:notify:scheduled", "cmp_1", "email") == (
+        "cf:notify:scheduled:order:cmp_1:email",
+        "cf:notify:scheduled:order:cmp_1:email:queue",
+    )
+
+
+def test_schedule_entries_are_read_from_the_previous_version_and_readable_by_it(make_event: EventFactory) -> None:
+    event = make_event()
+    before_the_rename = json.dumps(
+        {
+            "event": event.model_dump(mode="json"),
+            "channel": "sms",
+            "address": MOBILE,
+            "attempt": 2,
+            "past_quiet_hours": True,
+        }
+    )
+    assert Attempt.from_json(before_the_rename) == Attempt(event, Delivery("sms", MOBILE), 2, True)
+    written = json.loads(Attempt(event, Delivery("email", EMAIL)).to_json())
+    assert written["medium"] == written["channel"] == "email"
