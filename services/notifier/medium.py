@@ -1,8 +1,9 @@
 """What a delivery medium is (e-mail, SMS, social, ...), and which media one customer-facing event goes out on.
 
 A **medium** is one module under ``services/notifier/media/`` implementing :class:`Medium`, listed in the one table
-``services.notifier.media.standard_media``. The dispatcher reads only that table: adding a medium touches no other
-file. "Channel" is the way a complaint came in (``schemas.Channel``); "medium" is the way the customer hears back.
+``services.notifier.media.standard_media``. The dispatcher and the choice below read only that table: adding a
+medium is its module and its line in the table. "Channel" is the way a complaint came in (``schemas.Channel``);
+"medium" is the way the customer hears back.
 """
 
 from __future__ import annotations

@@ -115,7 +115,7 @@ def _require_customer_facing(event: ComplaintEvent) -> None:
 
 
 def message_context(event: ComplaintEvent, locale: Locale, zone: ZoneInfo, bank: BankProfile) -> dict[str, Any]:
-    """Everything a template may show. Free text is masked here, once, for every channel."""
+    """Everything a template may show. Free text is masked here, once, for every medium."""
     customer = event.customer or Customer()
     details = event.details
     new_deadline_at = parse_datetime(details.get("new_deadline"))
