@@ -40,7 +40,7 @@ class Sample:
     department: str = "—"
     severity: str = "—"
     notified: list[str] = field(default_factory=list)
-    held: dict[str, str] = field(default_factory=dict)  # channel -> when it goes out (held for quiet hours)
+    held: dict[str, str] = field(default_factory=dict)  # medium -> when it goes out (held for quiet hours)
     error: str | None = None
 
     @property
@@ -160,24 +160,24 @@ def follow(bootstrap: str, topics: Topics, sent: list[Sample], timeout: float) -
                     sample = by_id.get(event.complaint_id)
                     if not sample or event.details.get("for_event") != EventKind.acknowledged.value:
                         continue
-                    channel = event.details.get("delivery", "?")
-                    if event.kind == EventKind.notification_sent and channel not in sample.notified:
-                        sample.notified.append(channel)
-                        sample.held.pop(channel, None)
-                    elif event.kind == EventKind.notification_deferred and channel not in sample.notified:
-                        sample.held[channel] = event.details.get("send_after", "")
+                    medium = event.details.get("medium") or event.details.get("delivery", "?")
+                    if event.kind == EventKind.notification_sent and medium not in sample.notified:
+                        sample.notified.append(medium)
+                        sample.held.pop(medium, None)
+                    elif event.kind == EventKind.notification_deferred and medium not in sample.notified:
+                        sample.held[medium] = event.details.get("send_after", "")
                 if all(s.done for s in sent) or time.monotonic() > deadline:
                     break
     finally:
         consumer.close()
 
 
-def _held_text(channel: str, send_after: str, zone: tzinfo | None) -> str:
+def _held_text(medium: str, send_after: str, zone: tzinfo | None) -> str:
     try:
         at = datetime.fromisoformat(send_after).astimezone(zone).strftime("%H:%M")
     except ValueError:
-        return f"{channel} held (quiet hours)"
-    return f"{channel} held until {at} (quiet hours)"
+        return f"{medium} held (quiet hours)"
+    return f"{medium} held until {at} (quiet hours)"
 
 
 def acknowledgement_text(sample: Sample, zone: tzinfo | None = None) -> str:

@@ -33,7 +33,7 @@ BATCH_SIZE = Histogram(
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
 )
 NOTIFICATIONS = Counter(
-    "complaintflow_notifications_total", "Notifications by channel and result", ["channel", "result"]
+    "complaintflow_notifications_total", "Notifications by delivery medium and result", ["medium", "result"]
 )
 SLA_CLOCKS = Gauge("complaintflow_sla_clocks", "Open SLA clocks by state", ["state"])
 OFFSET_GAPS = Counter(

@@ -112,8 +112,11 @@ class Keys:
         return f"{PREFIX}:outcome:{update_id}"
 
     @staticmethod
-    def notification(event_id: str, channel: str) -> str:
-        return f"{PREFIX}:notify:{event_id}:{channel}"
+    def notification(event_id: str, medium: str) -> str:
+        """The exactly-once claim of one (event, delivery medium): ``pending:<owner>``, ``sent`` or ``failed``.
+        The key string is unchanged since the delivery "channel" was renamed "medium" (the medium names are the
+        former channel values), so claims in flight across an upgrade still dedupe."""
+        return f"{PREFIX}:notify:{event_id}:{medium}"
 
     @staticmethod
     def customer_history(customer_key: str) -> str:
@@ -150,6 +153,13 @@ class Keys:
         stacks) have their own topics and SMTP servers, so one must never run another's schedule."""
         base = f"{PREFIX}:notify:scheduled"
         return f"{base}:{topic_prefix}" if topic_prefix else base
+
+    @staticmethod
+    def notify_order(scheduled: str, complaint_id: str, medium: str) -> tuple[str, str]:
+        """(marker that a message of this complaint and medium waits in the ``scheduled`` schedule, the queue of
+        later ones behind it). Same strings as before the rename of the delivery "channel" to "medium"."""
+        base = f"{scheduled}:order:{complaint_id}:{medium}"
+        return base, f"{base}:queue"
 
     SLA_DUE = f"{PREFIX}:sla:due"
     SLA_COUNTS = f"{PREFIX}:sla:counts"  # members of SLA_DUE per alert kind (SlaSchedule below)

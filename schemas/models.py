@@ -335,7 +335,12 @@ class ComplaintEvent(Record):
     severity: Severity | None = None
     customer: Customer | None = Field(default=None, description="Contact snapshot for the notifier")
     deadline: AwareDatetime | None = None
-    details: dict[str, str] = Field(default_factory=dict)
+    details: dict[str, str] = Field(
+        default_factory=dict,
+        description="Kind-specific strings. notification_sent/_deferred/_failed: for_event, for_event_id and medium "
+        "(the delivery medium: email, sms, social); delivery is the same value under its deprecated name, "
+        "written until schema_version 2.",
+    )
 
 
 # How ComplaintEvent.model_dump_json() begins: the event id (a stable id, no escapes) and then the kind.

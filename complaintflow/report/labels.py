@@ -10,7 +10,7 @@ VALUE_LABELS: dict[str, tuple[str, str]] = {
     "all": ("合计", "All"),
     "sms": ("短信", "SMS"),
 }
-# Channel.email and the delivery "email" share a key: the channel label reads right for both.
+# Channel.email and the delivery medium "email" share a key: the channel label reads right for both.
 DEPARTMENT_LABELS: dict[str, tuple[str, str]] = {d.value: names for d, names in DEPARTMENT_NAMES.items()}
 # Some departments share their value with a business line (digital_channels, credit_reporting).
 DEPARTMENT_COLUMNS = frozenset({"department", "escalate_to"})
@@ -40,7 +40,7 @@ COLUMN_LABELS: dict[str, tuple[str, str]] = {
     "breaches_first_contact": ("首次联系超时", "First-contact breaches"),
     "breaches_decision": ("办结超时", "Decision breaches"),
     "extensions": ("延期", "Extensions"),
-    "delivery": ("通知渠道", "Delivery"),
+    "medium": ("通知方式", "Medium"),
     "sent": ("已发送", "Sent"),
     "failed": ("失败", "Failed"),
     "failure_pct": ("失败率 %", "Failure %"),

@@ -412,15 +412,16 @@ def notifications_table(ledger: Ledger) -> Table:
     results: dict[str, Counter[str]] = defaultdict(Counter)
     for event in ledger.events:
         if event.kind in (EventKind.notification_sent, EventKind.notification_failed):
-            channel = event.details.get("delivery") or "unknown"
-            results[channel]["sent" if event.kind == EventKind.notification_sent else "failed"] += 1
+            # "delivery" is the detail's name before schema 1's additive "medium"; the log may still hold such events
+            medium = event.details.get("medium") or event.details.get("delivery") or "unknown"
+            results[medium]["sent" if event.kind == EventKind.notification_sent else "failed"] += 1
     rows = []
-    for channel, counts in sorted(results.items()):
+    for medium, counts in sorted(results.items()):
         attempts = counts["sent"] + counts["failed"]
         failure_pct = _rounded(100 * counts["failed"] / attempts, 1)
-        rows.append([channel, counts["sent"], counts["failed"], failure_pct])
+        rows.append([medium, counts["sent"], counts["failed"], failure_pct])
     return Table(
-        "notifications", ("客户通知", "Customer notifications"), ["delivery", "sent", "failed", "failure_pct"], rows
+        "notifications", ("客户通知", "Customer notifications"), ["medium", "sent", "failed", "failure_pct"], rows
     )
 
 

@@ -62,7 +62,7 @@ class PlannedComplaint:
     breaches: list[str] = field(default_factory=list)
     incident_id: str | None = None
     score: int | None = None
-    notifications: list[tuple[str, bool]] = field(default_factory=list)  # (delivery, sent)
+    notifications: list[tuple[str, bool]] = field(default_factory=list)  # (medium, sent)
 
 
 @dataclass
@@ -213,9 +213,10 @@ def _emit(rng: random.Random, month: SampleMonth, plan: PlannedComplaint, index:
 
     acknowledged = received + plan.acknowledged_after  # type: ignore[operator]
     event(EventKind.acknowledged, acknowledged, "1")
-    for delivery, sent in plan.notifications:
+    for medium, sent in plan.notifications:
         kind = EventKind.notification_sent if sent else EventKind.notification_failed
-        event(kind, acknowledged + timedelta(seconds=2), delivery, for_event="acknowledged", delivery=delivery)
+        at = acknowledged + timedelta(seconds=2)
+        event(kind, at, medium, for_event="acknowledged", medium=medium, delivery=medium)
     if plan.incident_id:
         event(
             EventKind.incident,

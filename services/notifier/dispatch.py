@@ -1,4 +1,4 @@
-"""Delivers one (event, channel) exactly once.
+"""Delivers one (event, medium) exactly once, on the media of the table it is given (``media.standard_media``).
 
 A Redis record is claimed before sending (``pending:<owner>`` with a short lease) and confirmed after
 (``sent``) only once the message is accepted: by the SMTP server, the SMS gateway, or the broker (social replies
@@ -6,8 +6,8 @@ are sent and awaited, not left in the producer's buffer). A redelivered event wh
 skipped; a claim left by a worker that died before sending expires and the message is sent then. Failures that
 may pass are retried later from a schedule in Redis, so one slow or failing address never blocks the partition.
 
-Order per complaint and channel: while a message of a complaint waits in the schedule (a retry, a quiet-hours
-deferral, a claim held elsewhere), later messages for that complaint and channel queue behind it in event
+Order per complaint and medium: while a message of a complaint waits in the schedule (a retry, a quiet-hours
+deferral, a claim held elsewhere), later messages for that complaint and medium queue behind it in event
 order, and the schedule runner sends them once the waiting one is done. Only an urgent message overtakes a
 quiet-hours deferral.
 """
@@ -22,7 +22,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import parseaddr
 
 from kernel.health import HEALTH
 from kernel.metrics import DEAD_LETTERS, NOTIFICATIONS
@@ -30,13 +29,9 @@ from kernel.runtime import Runtime
 from kernel.state import Keys
 from kernel.streams import Outbox, dependency_errors
 from schemas import ComplaintEvent, DeadLetter, EventKind, event_id_for, stable_id
-from services.notifier.channels import Delivery, is_urgent
-from services.notifier.mailer import Mailer
+from services.notifier.medium import Delivery, MediaTable, is_urgent
 from services.notifier.quiet_hours import send_after
-from services.notifier.render import render_email, render_sms
 from services.notifier.retry import backoff_delay, classify_failure
-from services.notifier.sms_providers import SmsProvider
-from services.notifier.social import reply_suggestion
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +83,10 @@ class Attempt:
         return json.dumps(
             {
                 "event": self.event.model_dump(mode="json"),
-                "channel": self.delivery.channel,
+                "medium": self.delivery.medium,
+                # The name before "medium"; still written so that a worker of the previous version can read an entry
+                # during a rolling upgrade. Deprecated: to be dropped once no such worker runs.
+                "channel": self.delivery.medium,
                 "address": self.delivery.address,
                 "attempt": self.attempt,
                 "past_quiet_hours": self.past_quiet_hours,
@@ -101,42 +99,41 @@ class Attempt:
         data = json.loads(text)
         return cls(
             ComplaintEvent.model_validate(data["event"]),
-            Delivery(data["channel"], data["address"]),
+            Delivery(data.get("medium") or data["channel"], data["address"]),  # entries written before "medium"
             int(data["attempt"]),
             bool(data.get("past_quiet_hours")),
         )
 
 
 class Dispatcher:
-    def __init__(self, runtime: Runtime, outbox: Outbox, mailer: Mailer, sms: SmsProvider) -> None:
+    def __init__(self, runtime: Runtime, outbox: Outbox, media: MediaTable) -> None:
         self.runtime = runtime
         self.settings = runtime.settings
         self.outbox = outbox
-        self.mailer = mailer
-        self.sms = sms
+        self.media = media
         self.owner = uuid.uuid4().hex[:12]
         self.scheduled = Keys.notify_scheduled(self.settings.topic_prefix)
-        self.message_id_domain = parseaddr(self.settings.mail_from)[1].rpartition("@")[2] or "complaintflow.local"
 
     def _order_keys(self, attempt: Attempt) -> tuple[str, str]:
-        """(marker that a message of this complaint and channel waits in the schedule, the queue behind it)"""
-        base = f"{self.scheduled}:order:{attempt.event.complaint_id}:{attempt.delivery.channel}"
-        return base, f"{base}:queue"
+        """(marker that a message of this complaint and medium waits in the schedule, the queue behind it)"""
+        return Keys.notify_order(self.scheduled, attempt.event.complaint_id, attempt.delivery.medium)
 
     async def deliver(self, attempt: Attempt, now: datetime | None = None, *, in_order: bool = False) -> str:
         """Send once, or schedule a later attempt. Returns sent, duplicate, deferred, retrying, failed,
         ``queued`` (behind an earlier message of the complaint that waits in the schedule), or ``CLAIM_HELD``
         when another worker is sending it (the same attempt is then scheduled after the lease).
 
-        ``in_order`` says the caller is the schedule runner, whose turn it is for this complaint and channel."""
+        ``in_order`` says the caller is the schedule runner, whose turn it is for this complaint and medium."""
         now = now or datetime.now(UTC)
         event, delivery = attempt.event, attempt.delivery
         redis = self.runtime.redis
-        key = Keys.notification(event.event_id, delivery.channel)
+        key = Keys.notification(event.event_id, delivery.medium)
         if not in_order and await self._queued_behind_earlier(attempt):
-            NOTIFICATIONS.labels(delivery.channel, "queued").inc()
+            NOTIFICATIONS.labels(delivery.medium, "queued").inc()
             return "queued"
-        if delivery.channel == "sms" and not attempt.past_quiet_hours and not is_urgent(event):
+        medium = self.media.get(delivery.medium)
+        waits_for_morning = medium is not None and medium.quiet_hours
+        if waits_for_morning and not attempt.past_quiet_hours and not is_urgent(event):
             resume = send_after(
                 now, self.settings.quiet_hours, (event.customer and event.customer.timezone) or self.settings.timezone
             )
@@ -144,7 +141,7 @@ class Dispatcher:
                 await self.schedule(
                     Attempt(event, delivery, attempt.attempt, past_quiet_hours=True), resume, reason=DEFERRED
                 )
-                NOTIFICATIONS.labels(delivery.channel, "deferred").inc()
+                NOTIFICATIONS.labels(delivery.medium, "deferred").inc()
                 await self._record(
                     event, EventKind.notification_deferred, delivery, {"send_after": resume.isoformat()}, now
                 )
@@ -153,7 +150,7 @@ class Dispatcher:
         if not claimed:
             state = await redis.get(key) or ""
             if state in ("sent", "failed"):
-                NOTIFICATIONS.labels(delivery.channel, "duplicate").inc()
+                NOTIFICATIONS.labels(delivery.medium, "duplicate").inc()
                 return "duplicate"
             # Someone else holds a live claim (a rebalance overlap, or a worker that died mid-send):
             # look again after the lease instead of blocking the partition.
@@ -169,40 +166,19 @@ class Dispatcher:
             link = self.runtime.store.link_message_id
             confirmations.append(_through_outage(lambda: link(message_id, event.complaint_id)))
         await asyncio.gather(*confirmations)
-        NOTIFICATIONS.labels(delivery.channel, "sent").inc()
+        NOTIFICATIONS.labels(delivery.medium, "sent").inc()
         await self._record(event, EventKind.notification_sent, delivery, {"message_id": message_id or ""}, now)
         return "sent"
 
     async def _send(self, event: ComplaintEvent, delivery: Delivery) -> str | None:
-        if delivery.channel == "email":
-            rendered = render_email(
-                event,
-                mail_from=self.settings.mail_from,
-                reply_to=self.settings.reply_to,
-                bank_timezone=self.settings.timezone,
-                message_id_domain=self.message_id_domain,
-            )
-            await self.mailer.send(rendered.wire)
-            return rendered.message_id
-        if delivery.channel == "sms":
-            sms = render_sms(event, bank_timezone=self.settings.timezone)
-            await self.sms.send(delivery.address, sms.text, stable_id("sms", event.event_id))
-            return None
-        if delivery.channel == "social":
-            suggestion = reply_suggestion(event)
-            # Awaited: the reply is accepted by the broker before the notification is marked sent (a record only
-            # buffered in the producer dies with the process, and the redelivered event would find it "sent").
-            await self.outbox.send_and_wait(
-                self.runtime.topics.notifications_social,
-                event.complaint_id,
-                json.dumps(suggestion, ensure_ascii=False).encode(),
-            )
-            return None
-        raise ValueError(f"unknown delivery channel {delivery.channel!r}")
+        medium = self.media.get(delivery.medium)
+        if medium is None:  # e.g. a scheduled entry of a medium this deployment no longer has
+            raise ValueError(f"unknown delivery medium {delivery.medium!r}")
+        return await medium.send(event, delivery.address)
 
     async def _failed(self, attempt: Attempt, exc: Exception, now: datetime) -> str:
         kind = classify_failure(exc)
-        channel = attempt.delivery.channel
+        medium = attempt.delivery.medium
         if kind == "transient" and attempt.attempt < self.settings.notify_max_attempts:
             delay = backoff_delay(
                 attempt.attempt, base=self.settings.notify_retry_base_s, cap=self.settings.notify_retry_cap_s
@@ -210,12 +186,12 @@ class Dispatcher:
             await self.schedule(
                 Attempt(attempt.event, attempt.delivery, attempt.attempt + 1, True), now + timedelta(seconds=delay)
             )
-            NOTIFICATIONS.labels(channel, "retrying").inc()
+            NOTIFICATIONS.labels(medium, "retrying").inc()
             log.warning(
                 "notification failed; will retry",
                 extra={
                     "complaint_id": attempt.event.complaint_id,
-                    "channel": channel,
+                    "medium": medium,
                     "attempt": attempt.attempt,
                     "error_type": type(exc).__name__,
                     "retry_in_s": round(delay, 2),
@@ -223,10 +199,10 @@ class Dispatcher:
             )
             return "retrying"
         event = attempt.event
-        reason = f"{kind} {channel} delivery failure after {attempt.attempt} attempt(s): {type(exc).__name__}"
+        reason = f"{kind} {medium} delivery failure after {attempt.attempt} attempt(s): {type(exc).__name__}"
         letter = DeadLetter(
-            dead_letter_id=stable_id("dlq", event.event_id, channel),
-            stage=f"notifier.{channel}",
+            dead_letter_id=stable_id("dlq", event.event_id, medium),
+            stage=f"notifier.{medium}",
             reason=reason,
             error_type=type(exc).__name__,
             original_base64=_b64(attempt.to_json()),
@@ -240,8 +216,8 @@ class Dispatcher:
         await self.outbox.send_and_wait(
             self.runtime.topics.deadletter, event.complaint_id, letter.model_dump_json().encode()
         )
-        await self.runtime.redis.set(Keys.notification(event.event_id, channel), "failed", ex=SENT_TTL_S)
-        await self.runtime.store.update(event.complaint_id, last_notification_failure=f"{channel}:{type(exc).__name__}")
+        await self.runtime.redis.set(Keys.notification(event.event_id, medium), "failed", ex=SENT_TTL_S)
+        await self.runtime.store.update(event.complaint_id, last_notification_failure=f"{medium}:{type(exc).__name__}")
         await self._record(
             event,
             EventKind.notification_failed,
@@ -249,13 +225,13 @@ class Dispatcher:
             {"error_type": type(exc).__name__, "failure": kind},
             now,
         )
-        DEAD_LETTERS.labels(f"notifier.{channel}", type(exc).__name__).inc()
-        NOTIFICATIONS.labels(channel, "failed").inc()
+        DEAD_LETTERS.labels(f"notifier.{medium}", type(exc).__name__).inc()
+        NOTIFICATIONS.labels(medium, "failed").inc()
         log.warning(
             "notification failed for good",
             extra={
                 "complaint_id": event.complaint_id,
-                "channel": channel,
+                "medium": medium,
                 "failure": kind,
                 "error_type": type(exc).__name__,
             },
@@ -267,7 +243,7 @@ class Dispatcher:
     ) -> None:
         """Log the outcome on the event topic (for the ledger report); the notifier ignores these kinds."""
         record = ComplaintEvent(
-            event_id=event_id_for(event.complaint_id, kind.value, f"{event.event_id}:{delivery.channel}"),
+            event_id=event_id_for(event.complaint_id, kind.value, f"{event.event_id}:{delivery.medium}"),
             kind=kind,
             complaint_id=event.complaint_id,
             complaint_number=event.complaint_number,
@@ -278,7 +254,8 @@ class Dispatcher:
             details={
                 "for_event": event.kind.value,
                 "for_event_id": event.event_id,
-                "delivery": delivery.channel,
+                "medium": delivery.medium,
+                "delivery": delivery.medium,  # deprecated name of "medium", kept until schema_version 2
                 **details,
             },
         )

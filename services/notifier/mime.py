@@ -27,6 +27,16 @@ _ENCODED_WORD_MAX = 75  # RFC 2047
 _ENCODED_WORD_OVERHEAD = len("=?utf-8?b??=")
 _BASE64_LINE = 76  # RFC 2045's limit for base64 lines
 _BOUNDARY_DIGITS = len(repr(sys.maxsize - 1))
+_PLAIN_EMAIL = re.compile(r"^[^\s@<>\"',;]+@[^\s@<>\"',;]+\.[^\s@<>\"',;]+$")
+
+
+def usable_email(address: str | None) -> str | None:
+    """The address, trimmed, when it is a plain ``local@domain.tld`` we can send to; else None."""
+    if not address:
+        return None
+    address = address.strip()
+    return address if _PLAIN_EMAIL.match(address) else None
+
 
 # Runs of whitespace and controls: in a header they can only ever mean "a space".
 _BLANKS = re.compile(r"[\x00-\x20\x7f]+")

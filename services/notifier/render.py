@@ -26,7 +26,6 @@ from markupsafe import Markup, escape
 from domain.pii import mask_free_text, strip_controls
 from schemas import CUSTOMER_FACING_EVENTS, ComplaintEvent, Customer, EventKind, Severity
 from services.notifier import mime
-from services.notifier.channels import usable_email
 from services.notifier.quiet_hours import zone_or_default
 from services.notifier.sms import Encoding, fit_sms, fits, is_gsm7, sms_info
 from services.notifier.wire import WireMessage
@@ -116,7 +115,7 @@ def _require_customer_facing(event: ComplaintEvent) -> None:
 
 
 def message_context(event: ComplaintEvent, locale: Locale, zone: ZoneInfo, bank: BankProfile) -> dict[str, Any]:
-    """Everything a template may show. Free text is masked here, once, for every channel."""
+    """Everything a template may show. Free text is masked here, once, for every medium."""
     customer = event.customer or Customer()
     details = event.details
     new_deadline_at = parse_datetime(details.get("new_deadline"))
@@ -146,11 +145,11 @@ def message_context(event: ComplaintEvent, locale: Locale, zone: ZoneInfo, bank:
     }
 
 
-def message_id_for(event_id: str, channel: str, domain: str) -> str:
-    """Stable per (event, channel): a resend carries the same id, so receivers and our records dedupe."""
+def message_id_for(event_id: str, medium: str, domain: str) -> str:
+    """Stable per (event, medium): a resend carries the same id, so receivers and our records dedupe."""
     if not _DOMAIN.match(domain):
         raise ValueError(f"not a usable Message-ID domain: {domain!r}")
-    return f"<{_ID_UNSAFE.sub('-', event_id)}.{channel}@{domain}>"
+    return f"<{_ID_UNSAFE.sub('-', event_id)}.{medium}@{domain}>"
 
 
 def thread_root_id(complaint_id: str, domain: str) -> str:
@@ -167,7 +166,7 @@ def sms_message_id(event: ComplaintEvent) -> str:
 
 def _recipient(customer: Customer | None) -> str:
     """The customer's addr-spec, for the To field and the envelope alike."""
-    address = usable_email(customer.email if customer else None)
+    address = mime.usable_email(customer.email if customer else None)
     if address is None:
         raise InvalidRecipient("the customer has no usable e-mail address")
     local_part, _, domain = address.rpartition("@")

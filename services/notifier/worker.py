@@ -1,4 +1,5 @@
-"""Notifier role: tells customers about lifecycle events by e-mail and SMS, once per (event, channel)."""
+"""Notifier role: tells customers about lifecycle events on the delivery media (e-mail, SMS, social), once per
+(event, medium)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from kernel.runtime import Runtime
 from kernel.settings import Settings
 from kernel.streams import InboundMessage, Outbox, StageRunner, add_stage, guarded, parse_record
 from schemas import CUSTOMER_FACING_EVENTS, ComplaintEvent, EventKind, peek_event_kind
-from services.notifier.channels import choose_channels
 from services.notifier.dispatch import Attempt, Dispatcher
 from services.notifier.mailer import Mailer
+from services.notifier.media import standard_media
+from services.notifier.medium import choose_media
 from services.notifier.sms_providers import HttpSmsProvider, OutboxSmsProvider, SmsProvider
 
 log = logging.getLogger(__name__)
@@ -65,7 +67,7 @@ class EventNotifier:
         event = parse_record(ComplaintEvent, message)
         if event.kind not in CUSTOMER_FACING_EVENTS:
             return "ignored"
-        deliveries = choose_channels(event)
+        deliveries = choose_media(event, self.dispatcher.media)
         if not deliveries:
             log.info(
                 "no way to reach the customer", extra={"complaint_id": event.complaint_id, "kind": event.kind.value}
@@ -87,7 +89,7 @@ def install(app: faust.App, runtime: Runtime, options: dict[str, object]) -> Rol
         connections=settings.smtp_connections,
     )
     sms = sms_provider(settings)
-    dispatcher = Dispatcher(runtime, outbox, mailer, sms)
+    dispatcher = Dispatcher(runtime, outbox, standard_media(runtime, outbox, mailer, sms))
     add_stage(
         app,
         runtime.topics.events,

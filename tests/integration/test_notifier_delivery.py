@@ -143,11 +143,11 @@ def wait_ready_except_smtp(stack: RunningStack, timeout: float = 60.0) -> None:
     wait_until(ready, timeout, "notifier ready (SMTP down)", stack)
 
 
-def metric(stack: RunningStack, channel: str, result: str) -> float:
-    """A notifier's ``complaintflow_notifications_total`` for one channel and result, from its /metrics."""
+def metric(stack: RunningStack, medium: str, result: str) -> float:
+    """A notifier's ``complaintflow_notifications_total`` for one delivery medium and result, from its /metrics."""
     with urllib.request.urlopen(stack.http_url + "/metrics", timeout=5) as response:
         text = response.read().decode()
-    line = f'complaintflow_notifications_total{{channel="{channel}",result="{result}"}} '
+    line = f'complaintflow_notifications_total{{medium="{medium}",result="{result}"}} '
     found = next((row for row in text.splitlines() if row.startswith(line)), None)
     return float(found.removeprefix(line)) if found else 0.0
 
@@ -266,7 +266,7 @@ def redis_client(embedded: EmbeddedStack) -> redis.Redis:
     return redis.Redis.from_url(embedded.redis_url or "", decode_responses=True)
 
 
-# --- 1. every customer-facing event, both languages, both channels -----------------------------------------
+# --- 1. every customer-facing event, both languages, both media -------------------------------------------
 def test_every_event_kind_reaches_the_customer_in_their_language_by_email_and_sms(embedded, notifiers, gateway):
     smtp = SmtpServer(RecordingSmtp()).start()
     try:
@@ -432,7 +432,8 @@ def test_a_550_is_recorded_dead_lettered_and_not_retried(embedded, notifiers, ga
             lambda v: bool(events_about([v], refused.complaint_id, EventKind.notification_failed))
         )
         record = ComplaintEvent.model_validate_json(failed[0])
-        assert record.details["failure"] == "permanent" and record.details["delivery"] == "email"
+        assert record.details["failure"] == "permanent" and record.details["medium"] == "email"
+        assert record.details["delivery"] == "email"  # the deprecated name, kept until schema_version 2
         assert record.details["for_event_id"] == refused.event_id
         [letter] = [DeadLetter.model_validate_json(v) for v in dead_reader.wait_for(lambda v: True)]
         assert letter.complaint_id == refused.complaint_id and letter.stage == "notifier.email"

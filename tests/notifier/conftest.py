@@ -6,9 +6,18 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import faust
 import pytest
 
+from kernel.runtime import Runtime
+from kernel.settings import Settings
+from kernel.streams import Outbox
+from kernel.topics import Topics
 from schemas import Channel, ComplaintEvent, Customer, Department, EventKind, Language, Severity, event_id_for
+from services.notifier.mailer import Mailer
+from services.notifier.media import standard_media
+from services.notifier.medium import MediaTable
+from services.notifier.sms_providers import OutboxSmsProvider
 
 COMPLAINT_ID = "cmp_5f0c2a9e41d7b3c8a6e2f190"
 COMPLAINT_NUMBER = "CF-20261122-7K3Q9M"
@@ -50,3 +59,11 @@ def build_event(kind: EventKind = EventKind.acknowledged, **changes: Any) -> Com
 @pytest.fixture
 def make_event() -> EventFactory:
     return build_event
+
+
+def standard_media_table() -> MediaTable:
+    """The table the notifier runs with, its clients made but never connected (the choice is pure)."""
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    runtime = Runtime(settings, "127.0.0.1:9", "redis://127.0.0.1:9/0", "127.0.0.1", 9, Topics())
+    outbox = Outbox(faust.App("notifier-media-choice", broker="kafka://127.0.0.1:9"))
+    return standard_media(runtime, outbox, Mailer("127.0.0.1", 9), OutboxSmsProvider("unused-sms.jsonl"))

@@ -30,7 +30,7 @@ from schemas import (
     event_id_for,
     stable_id,
 )
-from services.notifier.render import message_id_for
+from services.notifier.render import message_id_for, thread_root_id
 from tests.conftest import stack_env, start_stack, stop_stack
 from tests.delivery_servers import RecordingSmtp, SmsGateway, SmtpServer
 from tests.reliability.support import MESSAGE_ID_DOMAIN, Tally, delivery_env, http_status, settle
@@ -91,7 +91,12 @@ def test_mail_and_sms_held_back_by_outages_arrive_once_in_order(embedded, summar
     for complaint_id, who, _ in complaints:
         for index, kind in enumerate(SEQUENCE):
             event_id = event_id_for(complaint_id, kind.value, "1")
-            key = message_id_for(event_id, "email", MESSAGE_ID_DOMAIN) if who.email else stable_id("sms", event_id)
+            if not who.email:
+                key = stable_id("sms", event_id)
+            elif kind == EventKind.acknowledged:  # a web-form complaint's thread starts with its acknowledgement
+                key = thread_root_id(complaint_id, MESSAGE_ID_DOMAIN)
+            else:
+                key = message_id_for(event_id, "email", MESSAGE_ID_DOMAIN)
             position[key] = (complaint_id, index)
 
     def publish(step: int) -> None:

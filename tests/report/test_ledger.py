@@ -127,8 +127,8 @@ def test_sla_percentiles_breaches_and_extensions(month: SampleMonth, tables: dic
 
 def test_notifications_and_satisfaction(month: SampleMonth, tables: dict[str, Table]) -> None:
     events = _unique_events(month, month.end)
-    sent = Counter(e.details["delivery"] for e in events if e.kind == EventKind.notification_sent)
-    failed = Counter(e.details["delivery"] for e in events if e.kind == EventKind.notification_failed)
+    sent = Counter(e.details["medium"] for e in events if e.kind == EventKind.notification_sent)
+    failed = Counter(e.details["medium"] for e in events if e.kind == EventKind.notification_failed)
     assert _column(tables["notifications"], "sent") == dict(sent)
     assert _column(tables["notifications"], "failed") == {k: failed.get(k, 0) for k in sent}
     scores = [int(e.details["score"]) for e in events if e.kind == EventKind.feedback_received]
