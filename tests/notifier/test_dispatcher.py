@@ -22,9 +22,10 @@ from kernel.settings import Settings
 from kernel.state import Keys
 from kernel.topics import Topics
 from schemas import ComplaintEvent, EventKind, Severity, complaint_number_for, event_id_for, stable_id
-from services.notifier.channels import Delivery
 from services.notifier.dispatch import Attempt, Dispatcher
 from services.notifier.mailer import Mailer
+from services.notifier.media import standard_media
+from services.notifier.medium import Delivery
 from services.notifier.sms_providers import OutboxSmsProvider
 from tests.conftest import on_own_redis_database
 from tests.delivery_servers import SmtpServer
@@ -110,7 +111,8 @@ def _dispatcher(client: Any, smtp_port: int, sms_path: Path, prefix: str) -> tup
     settings = _settings(prefix)
     runtime = Runtime(settings, "", "", "127.0.0.1", smtp_port, Topics(prefix), _redis=client)
     outbox = RecordingOutbox()
-    dispatcher = Dispatcher(runtime, outbox, Mailer("127.0.0.1", smtp_port, timeout=5), OutboxSmsProvider(sms_path))  # type: ignore[arg-type]
+    media = standard_media(runtime, outbox, Mailer("127.0.0.1", smtp_port, timeout=5), OutboxSmsProvider(sms_path))  # type: ignore[arg-type]
+    dispatcher = Dispatcher(runtime, outbox, media)  # type: ignore[arg-type]
     return dispatcher, outbox
 
 
@@ -124,7 +126,7 @@ def run(embedded: EmbeddedStack, smtp: SmtpServer, tmp_path: Path, scenario: Any
         try:
             await scenario(bench)
         finally:
-            await dispatcher.mailer.close()
+            await dispatcher.media["email"].mailer.close()  # type: ignore[attr-defined]
 
     on_own_redis_database(embedded, DATABASE, with_bench)
 
@@ -322,7 +324,7 @@ def test_dispatcher_keeps_a_complaints_mail_in_order_behind_a_retry(
             assert await down.deliver(Attempt(first, email()), DAY) == "retrying"
             assert await down.deliver(Attempt(later, email()), DAY + timedelta(seconds=1)) == "queued"
         finally:
-            await down.mailer.close()
+            await down.media["email"].mailer.close()  # type: ignore[attr-defined]
         assert await bench.dispatcher.deliver(Attempt(later, sms()), DAY + timedelta(seconds=2)) == "sent"
         assert await bench.dispatcher.deliver(Attempt(other, email()), DAY + timedelta(seconds=3)) == "sent"
         [(retry, due)] = await bench.scheduled()
