@@ -108,9 +108,9 @@ def topics_create(acls: bool) -> None:
 @topics.command("list")
 def topics_list() -> None:
     """The topic registry: name, key and value of every topic."""
-    from kernel.topics import REGISTRY
+    from kernel.topics import registry
 
-    for spec in REGISTRY:
+    for spec in registry():
         click.echo(f"{spec.name:<32} key: {spec.key:<20} value: {spec.value}")
 
 

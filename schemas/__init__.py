@@ -1,5 +1,6 @@
 """The one schema package: pydantic models for every topic, their enums and stable ids."""
 
+from schemas.channels import ChannelInfo, channel_info, channel_names, register_channel
 from schemas.enums import (
     CUSTOMER_FACING_EVENTS,
     BusinessLine,
@@ -57,6 +58,7 @@ __all__ = [
     "Attachment",
     "BusinessLine",
     "Channel",
+    "ChannelInfo",
     "Complaint",
     "ComplaintEvent",
     "ComplaintStatus",
@@ -86,6 +88,8 @@ __all__ = [
     "SourcePointer",
     "StatusOutcome",
     "StatusUpdate",
+    "channel_info",
+    "channel_names",
     "complaint_id_for",
     "complaint_number_for",
     "department_record",
@@ -94,5 +98,6 @@ __all__ = [
     "json_schema_files",
     "normalize_complaint_number",
     "peek_event_kind",
+    "register_channel",
     "stable_id",
 ]

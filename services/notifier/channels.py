@@ -10,12 +10,12 @@ import phonenumbers
 
 from schemas import (
     CUSTOMER_FACING_EVENTS,
-    Channel,
     ComplaintEvent,
     ContactChannel,
     Customer,
     EventKind,
     Severity,
+    channel_info,
 )
 
 DeliveryChannel = Literal["email", "sms", "social"]
@@ -85,21 +85,20 @@ _PREFERENCE: dict[ContactChannel, DeliveryChannel] = {
     ContactChannel.phone: "sms",
     ContactChannel.social: "social",
 }
-_BY_INTAKE_CHANNEL: dict[Channel, tuple[DeliveryChannel, ...]] = {
-    Channel.email: ("email",),
-    Channel.webform: ("email", "sms"),
-    Channel.hotline: ("sms",),
-    Channel.social: (),  # the public reply suggestion below covers it
-    Channel.sms: ("sms",),
-}
+_MEDIA: frozenset[str] = frozenset(("email", "sms", "social"))
+
+
+def _by_intake_channel(channel: str | None) -> tuple[DeliveryChannel, ...]:
+    """How the intake channel's customers are answered by default (``schemas.channels``); none for an unknown one."""
+    info = channel_info(channel) if channel is not None else None
+    return tuple(m for m in info.reply_media if m in _MEDIA) if info else ()  # type: ignore[misc]
 
 
 def _direct_delivery(event: ComplaintEvent, customer: Customer) -> Delivery | None:
     candidates: list[DeliveryChannel] = []
     if customer.preferred_contact is not None:
         candidates.append(_PREFERENCE[customer.preferred_contact])
-    if event.channel is not None:
-        candidates.extend(_BY_INTAKE_CHANNEL[event.channel])
+    candidates.extend(_by_intake_channel(event.channel))
     candidates.extend(("email", "sms"))
     for kind in candidates:
         if kind == "social":
@@ -125,7 +124,7 @@ def choose_channels(event: ComplaintEvent) -> list[Delivery]:
     direct = _direct_delivery(event, customer)
     if direct:
         deliveries.append(direct)
-    wants_social = event.channel == Channel.social or customer.preferred_contact == ContactChannel.social
+    wants_social = "social" in _by_intake_channel(event.channel) or customer.preferred_contact == ContactChannel.social
     social = _delivery_for("social", customer) if wants_social else None
     if social:
         deliveries.append(social)
