@@ -9,8 +9,7 @@ from pathlib import Path
 import click
 
 from kernel.settings import Settings, get_settings
-
-CHANNELS = ("email", "webform", "hotline", "social", "sms")
+from services.intake.channels import CHANNELS
 
 
 def _settings() -> Settings:
@@ -58,7 +57,7 @@ def run() -> None:
 
 
 @main.command()
-@click.option("--channel", "channels", multiple=True, type=click.Choice(CHANNELS), help="Only these channels.")
+@click.option("--channel", "channels", multiple=True, type=click.Choice(list(CHANNELS)), help="Only these channels.")
 @click.option("--no-http", is_flag=True, help="Do not serve the HTTP entry points.")
 @click.option("--no-smtp", is_flag=True, help="Do not serve the SMTP entry point.")
 def intake(channels: tuple[str, ...], no_http: bool, no_smtp: bool) -> None:

@@ -1,6 +1,6 @@
 """The one schema package: pydantic models for every topic, their enums and stable ids."""
 
-from schemas.channels import ChannelInfo, channel_info, channel_names, register_channel
+from schemas.channels import ChannelInfo, channel_info, channel_names, register_channel, shipped_channel
 from schemas.enums import (
     CUSTOMER_FACING_EVENTS,
     BusinessLine,
@@ -99,5 +99,6 @@ __all__ = [
     "normalize_complaint_number",
     "peek_event_kind",
     "register_channel",
+    "shipped_channel",
     "stable_id",
 ]

@@ -51,3 +51,8 @@ def channel_names() -> tuple[str, ...]:
 
 def channel_info(name: str) -> ChannelInfo | None:
     return _REGISTRY.get(str(name))
+
+
+def shipped_channel(name: str) -> ChannelInfo:
+    """The info of one of the shipped channels (for their intake modules)."""
+    return next(info for info in SHIPPED if info.name == name)
