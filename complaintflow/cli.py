@@ -12,6 +12,25 @@ from kernel.settings import Settings, get_settings
 from services.intake.channels import CHANNELS
 
 
+class _ChannelChoice(click.Choice):
+    """The intake channels registered when the command runs (a channel module registered after this module was
+    imported counts too)."""
+
+    def __init__(self) -> None:
+        super().__init__(())
+
+    @property  # type: ignore[override]
+    def choices(self) -> tuple[str, ...]:
+        return tuple(CHANNELS)
+
+    @choices.setter
+    def choices(self, _: object) -> None:
+        pass  # always the registry's
+
+
+CHANNEL_CHOICE = _ChannelChoice()
+
+
 def _settings() -> Settings:
     return get_settings()
 
@@ -57,7 +76,7 @@ def run() -> None:
 
 
 @main.command()
-@click.option("--channel", "channels", multiple=True, type=click.Choice(list(CHANNELS)), help="Only these channels.")
+@click.option("--channel", "channels", multiple=True, type=CHANNEL_CHOICE, help="Only these channels.")
 @click.option("--no-http", is_flag=True, help="Do not serve the HTTP entry points.")
 @click.option("--no-smtp", is_flag=True, help="Do not serve the SMTP entry point.")
 def intake(channels: tuple[str, ...], no_http: bool, no_smtp: bool) -> None:

@@ -16,8 +16,9 @@ from kernel.state import record_customer_complaint, record_intake
 from kernel.streams import InboundMessage, Outbox, PermanentError, StageRunner, add_stage
 from schemas import Channel, Complaint, ComplaintEvent, ComplaintStatus, EventKind, SourcePointer, event_id_for
 from services.intake.channels import CHANNELS
+from services.intake.channels.base import AutoReply, Normalized, Rejected
 from services.intake.http_api import intake_routes
-from services.intake.normalize import AutoReply, Normalized, Rejected, normalize
+from services.intake.normalize import normalize
 from services.intake.sender_auth import sender_verified, verdict
 from services.intake.smtp_intake import IntakeMailHandler
 
