@@ -1,6 +1,13 @@
 """The one schema package: pydantic models for every topic, their enums and stable ids."""
 
-from schemas.channels import ChannelInfo, channel_info, channel_names, register_channel, shipped_channel
+from schemas.channels import (
+    ChannelInfo,
+    channel_info,
+    channel_names,
+    register_channel,
+    shipped_channel,
+    unregister_channel,
+)
 from schemas.enums import (
     CUSTOMER_FACING_EVENTS,
     BusinessLine,
@@ -101,4 +108,5 @@ __all__ = [
     "register_channel",
     "shipped_channel",
     "stable_id",
+    "unregister_channel",
 ]

@@ -44,6 +44,13 @@ def register_channel(info: ChannelInfo) -> ChannelInfo:
     return info
 
 
+def unregister_channel(name: str) -> None:
+    """Forget a registered channel (a test's toy channel); the shipped ones stay."""
+    if any(info.name == name for info in SHIPPED):
+        raise ValueError(f"{name!r} is a shipped channel")
+    _REGISTRY.pop(name, None)
+
+
 def channel_names() -> tuple[str, ...]:
     """Every registered channel, the shipped ones first, in registration order."""
     return tuple(_REGISTRY)

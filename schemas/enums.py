@@ -7,10 +7,10 @@ from enum import StrEnum
 from schemas.channels import channel_info
 
 
-# An intake channel. The members are the shipped channels (the JSON Schema lists them); a channel registered later
-# (``schemas.channels.register_channel``) is accepted too, as a member made on first use, so every field typed
-# ``Channel`` takes its name and ``Channel(name).value`` works alike for both. (A comment, not a docstring: the
-# docstring would enter the exported JSON Schema.)
+# An intake channel. The members are the shipped channels (the JSON Schema lists them); a channel registered
+# later (``schemas.channels.register_channel``) is accepted too, as a member made on use, so every field typed
+# ``Channel`` takes its name and ``Channel(name).value`` works alike for both (compare with ``==``, not ``is``).
+# (A comment, not a docstring: the docstring would enter the exported JSON Schema.)
 class Channel(StrEnum):
     email = "email"
     webform = "webform"
@@ -25,8 +25,7 @@ class Channel(StrEnum):
         member = str.__new__(cls, value)
         member._name_ = value
         member._value_ = value
-        cls._value2member_map_[value] = member
-        return member
+        return member  # not cached: a channel can be unregistered again
 
 
 class Language(StrEnum):

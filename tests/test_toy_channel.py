@@ -1,13 +1,15 @@
 """A new intake channel is one module: this file adds a toy one (a kiosk in a branch that takes a written
-complaint and the customer's mobile number) and registers it; nothing else in the code names it. It is then taken
-by the schema, has a raw topic, an ACL and a CLI choice, is normalised from its raw envelope into a complaint,
-accepted by the real HTTP app on its own door, and answered by the notifier on the medium it asks for.
+complaint and the customer's mobile number) and registers it; nothing else in the code names it. While it is
+registered it is taken by the schema, has a raw topic, an ACL and a CLI choice, is normalised from its raw
+envelope into a complaint, accepted by the real HTTP app on its own door, and answered by the notifier on the
+medium it asks for.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -37,7 +39,7 @@ from schemas import (
     event_id_for,
 )
 from services.intake import samples
-from services.intake.channels import CHANNELS, register
+from services.intake.channels import CHANNELS, register, unregister
 from services.intake.channels.base import (
     LOW_ASR_CONFIDENCE,
     ChannelSpec,
@@ -89,15 +91,23 @@ def normalise_kiosk(
     return Normalized(complaint=complaint)
 
 
-KIOSK = register(
-    ChannelSpec(
-        info=ChannelInfo("kiosk", reply_media=("sms",)),
-        normalise=normalise_kiosk,
-        payload_model=KioskNote,
-        message_id=lambda note, _: f"kiosk:{note.branch}:{note.ticket}",
-        http=HttpDoor("/api/v1/intake/kiosk"),
-    )
+KIOSK = ChannelSpec(
+    info=ChannelInfo("kiosk", reply_media=("sms",)),
+    normalise=normalise_kiosk,
+    payload_model=KioskNote,
+    message_id=lambda note, _: f"kiosk:{note.branch}:{note.ticket}",
+    http=HttpDoor("/api/v1/intake/kiosk"),
 )
+
+
+@pytest.fixture(autouse=True, scope="module")
+def kiosk_registered() -> Iterator[None]:
+    """Registered for this file's tests only (a deployment registers its channel once, at import), so the other
+    tests see the shipped channels alone."""
+    register(KIOSK)
+    yield
+    unregister(KIOSK.name)
+
 
 # --- it works ----------------------------------------------------------------------------------------------------
 
@@ -112,7 +122,7 @@ NOTE = {
 def test_the_channel_is_known_to_every_layer() -> None:
     assert CHANNELS["kiosk"] is KIOSK
     assert "kiosk" in channel_names()
-    assert Channel("kiosk").value == "kiosk" and Channel("kiosk") is Channel("kiosk")
+    assert Channel("kiosk").value == "kiosk" and Channel("kiosk") == "kiosk"
     topics = Topics("toy.")
     assert topics.raw("kiosk") == "toy.complaints.raw.kiosk"
     assert "toy.complaints.raw.kiosk" in topics.all(3)

@@ -10,7 +10,7 @@ more line in the list below).
 
 from __future__ import annotations
 
-from schemas import register_channel
+from schemas import register_channel, unregister_channel
 from services.intake.channels import email, hotline, sms, social, webform
 from services.intake.channels.base import ChannelSpec
 
@@ -25,6 +25,12 @@ def register(spec: ChannelSpec) -> ChannelSpec:
     register_channel(spec.info)
     CHANNELS[spec.name] = spec
     return spec
+
+
+def unregister(name: str) -> None:
+    """Forget a registered channel (a test's toy channel); the shipped ones stay."""
+    unregister_channel(name)
+    CHANNELS.pop(name, None)
 
 
 for _module in (email, webform, hotline, social, sms):
