@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from kernel.topics import Topics
-from schemas import Channel, Department
+from schemas import Channel, Department, channel_names
 
 Operation = Literal["Read", "Write", "Describe"]
 ResourceKind = Literal["topic", "group"]
@@ -45,11 +45,11 @@ def adapter_principal(channel: Channel | str) -> str:
 
 
 def principals() -> list[str]:
-    return [*WORKERS, *(department_principal(d) for d in Department), *(adapter_principal(c) for c in Channel)]
+    return [*WORKERS, *(department_principal(d) for d in Department), *(adapter_principal(c) for c in channel_names())]
 
 
 def acl_plan(topics: Topics, group_prefix: str) -> list[Grant]:
-    raw = [topics.raw(c) for c in Channel]
+    raw = [topics.raw(c) for c in channel_names()]
     departments = [topics.department(d) for d in Department]
     reads = {
         "intake": raw,
@@ -75,7 +75,7 @@ def acl_plan(topics: Topics, group_prefix: str) -> list[Grant]:
         grants.append(Grant(principal, "Write", "topic", topics.status))
         # `dept update` waits for the router's answer to its update (read without a group).
         grants.append(Grant(principal, "Read", "topic", topics.status_outcomes))
-    for channel in Channel:
+    for channel in channel_names():
         grants.append(Grant(adapter_principal(channel), "Write", "topic", topics.raw(channel)))
     return sorted(set(grants))
 

@@ -9,8 +9,26 @@ from pathlib import Path
 import click
 
 from kernel.settings import Settings, get_settings
+from services.intake.channels import CHANNELS
 
-CHANNELS = ("email", "webform", "hotline", "social", "sms")
+
+class _ChannelChoice(click.Choice):
+    """The intake channels registered when the command runs (a channel module registered after this module was
+    imported counts too)."""
+
+    def __init__(self) -> None:
+        super().__init__(())
+
+    @property  # type: ignore[override]
+    def choices(self) -> tuple[str, ...]:
+        return tuple(CHANNELS)
+
+    @choices.setter
+    def choices(self, _: object) -> None:
+        pass  # always the registry's
+
+
+CHANNEL_CHOICE = _ChannelChoice()
 
 
 def _settings() -> Settings:
@@ -58,7 +76,7 @@ def run() -> None:
 
 
 @main.command()
-@click.option("--channel", "channels", multiple=True, type=click.Choice(CHANNELS), help="Only these channels.")
+@click.option("--channel", "channels", multiple=True, type=CHANNEL_CHOICE, help="Only these channels.")
 @click.option("--no-http", is_flag=True, help="Do not serve the HTTP entry points.")
 @click.option("--no-smtp", is_flag=True, help="Do not serve the SMTP entry point.")
 def intake(channels: tuple[str, ...], no_http: bool, no_smtp: bool) -> None:
@@ -108,9 +126,9 @@ def topics_create(acls: bool) -> None:
 @topics.command("list")
 def topics_list() -> None:
     """The topic registry: name, key and value of every topic."""
-    from kernel.topics import REGISTRY
+    from kernel.topics import registry
 
-    for spec in REGISTRY:
+    for spec in registry():
         click.echo(f"{spec.name:<32} key: {spec.key:<20} value: {spec.value}")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from schemas import Channel, Department
+from schemas import Channel, Department, channel_names
 
 
 @dataclass(frozen=True)
@@ -15,7 +15,7 @@ class TopicSpec:
     partitions: int | None = None  # None: the configured default
 
 
-RAW = {channel: f"complaints.raw.{channel.value}" for channel in Channel}
+RAW_PREFIX = "complaints.raw."
 NORMALIZED = "complaints.normalized"
 ROUTED = "complaints.routed"
 STATUS = "complaints.status"
@@ -31,8 +31,17 @@ def department_topic(department: Department | str) -> str:
     return f"{DEPARTMENT_PREFIX}{Department(department).value}"
 
 
-REGISTRY: tuple[TopicSpec, ...] = (
-    *(TopicSpec(RAW[c], "channel message id", "RawEnvelope") for c in Channel),
+def raw_topic(channel: Channel | str) -> str:
+    """``complaints.raw.<channel>`` of a registered channel (``schemas.channels``); an unknown name is a ValueError."""
+    return f"{RAW_PREFIX}{Channel(channel).value}"
+
+
+def registry() -> tuple[TopicSpec, ...]:
+    """Every topic of the design: one raw topic per registered channel, then the shared ones."""
+    return (*(TopicSpec(raw_topic(c), "channel message id", "RawEnvelope") for c in channel_names()), *SHARED)
+
+
+SHARED: tuple[TopicSpec, ...] = (
     TopicSpec(NORMALIZED, "complaint id", "Complaint"),
     TopicSpec(ROUTED, "complaint id", "RoutedComplaint"),
     *(
@@ -58,7 +67,7 @@ class Topics:
         return f"{self.prefix}{base}"
 
     def raw(self, channel: Channel | str) -> str:
-        return self.name(RAW[Channel(channel)])
+        return self.name(raw_topic(channel))
 
     @property
     def normalized(self) -> str:
@@ -96,4 +105,4 @@ class Topics:
         return self.name(department_topic(department))
 
     def all(self, default_partitions: int) -> dict[str, int]:
-        return {self.name(spec.name): spec.partitions or default_partitions for spec in REGISTRY}
+        return {self.name(spec.name): spec.partitions or default_partitions for spec in registry()}

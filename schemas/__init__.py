@@ -1,5 +1,13 @@
 """The one schema package: pydantic models for every topic, their enums and stable ids."""
 
+from schemas.channels import (
+    ChannelInfo,
+    channel_info,
+    channel_names,
+    register_channel,
+    shipped_channel,
+    unregister_channel,
+)
 from schemas.enums import (
     CUSTOMER_FACING_EVENTS,
     BusinessLine,
@@ -57,6 +65,7 @@ __all__ = [
     "Attachment",
     "BusinessLine",
     "Channel",
+    "ChannelInfo",
     "Complaint",
     "ComplaintEvent",
     "ComplaintStatus",
@@ -86,6 +95,8 @@ __all__ = [
     "SourcePointer",
     "StatusOutcome",
     "StatusUpdate",
+    "channel_info",
+    "channel_names",
     "complaint_id_for",
     "complaint_number_for",
     "department_record",
@@ -94,5 +105,8 @@ __all__ = [
     "json_schema_files",
     "normalize_complaint_number",
     "peek_event_kind",
+    "register_channel",
+    "shipped_channel",
     "stable_id",
+    "unregister_channel",
 ]

@@ -4,13 +4,28 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from schemas.channels import channel_info
 
+
+# An intake channel. The members are the shipped channels (the JSON Schema lists them); a channel registered
+# later (``schemas.channels.register_channel``) is accepted too, as a member made on use, so every field typed
+# ``Channel`` takes its name and ``Channel(name).value`` works alike for both (compare with ``==``, not ``is``).
+# (A comment, not a docstring: the docstring would enter the exported JSON Schema.)
 class Channel(StrEnum):
     email = "email"
     webform = "webform"
     hotline = "hotline"
     social = "social"
     sms = "sms"  # a customer's text message to the bank's number (an SMS gateway's inbound webhook)
+
+    @classmethod
+    def _missing_(cls, value: object) -> Channel | None:
+        if not isinstance(value, str) or channel_info(value) is None:
+            return None
+        member = str.__new__(cls, value)
+        member._name_ = value
+        member._value_ = value
+        return member  # not cached: a channel can be unregistered again
 
 
 class Language(StrEnum):

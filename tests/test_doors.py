@@ -21,7 +21,9 @@ from kernel.doors import (
 )
 from kernel.settings import Settings
 from services.intake import samples
-from services.intake.forms import HotlineTranscript, SocialPost, WebformSubmission
+from services.intake.channels.hotline import HotlineTranscript
+from services.intake.channels.social import SocialPost
+from services.intake.channels.webform import WebformSubmission
 from services.intake.http_api import BadRequest, content_digest, idempotency_key
 
 HOTLINE = "Hx7pQ2vL9sK4mN8rT3wY6zB1"

@@ -11,7 +11,7 @@ from prometheus_client import REGISTRY
 from complaintflow.dashboard.depth import DepartmentDepth
 from kernel.runtime import Runtime
 from kernel.state import intake_per_minute, latest_incidents, sla_clock_states
-from schemas import Channel, Department
+from schemas import Department, channel_names
 from schemas.labels import DEPARTMENT_NAMES
 
 MINUTES = 30
@@ -46,7 +46,7 @@ class Dashboard:
 
     async def snapshot(self) -> dict[str, object]:
         redis = self.runtime.redis
-        channels = [c.value for c in Channel]
+        channels = list(channel_names())
         starts, per_minute = await intake_per_minute(redis, channels, MINUTES)
         sla = await sla_clock_states(redis)
         return {

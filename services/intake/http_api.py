@@ -1,12 +1,13 @@
-"""HTTP entry points: the web form, hotline transcripts, social posts, inbound SMS, and the customer's status page."""
+"""HTTP entry points: the door of every registered channel that has one (``services.intake.channels``: the web
+form, hotline transcripts, social posts, inbound SMS), and the customer's status page."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import re
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -14,15 +15,15 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from domain.message_ids import sms_message_id, social_message_id
 from kernel.doors import ADAPTER, ADAPTER_PREFIX, lookup_retry_after
 from kernel.metrics import HTTP_REQUESTS
 from kernel.ratelimit import SenderRateLimit
 from kernel.runtime import Runtime
 from kernel.streams import Outbox
-from schemas import Channel, complaint_id_for, normalize_complaint_number
+from schemas import complaint_id_for, normalize_complaint_number
+from services.intake.channels import CHANNELS
+from services.intake.channels.base import ChannelSpec
 from services.intake.envelopes import encode, json_envelope
-from services.intake.forms import HotlineTranscript, InboundSms, SocialPost, WebformSubmission
 
 log = logging.getLogger(__name__)
 
@@ -130,40 +131,48 @@ class IntakeApi:
             family, who = "form", request.remote or "unknown"
         return not self.limiters[family].allow(who)
 
-    async def _accept(
-        self,
-        request: web.Request,
-        channel: Channel,
-        model: type[BaseModel],
-        message_id_of: Callable[[Any, web.Request], str],
-    ) -> web.Response:
-        route = f"{channel.value}"
+    async def accept(self, request: web.Request, spec: ChannelSpec) -> web.Response:
+        """A channel's door: the payload validated with the channel's model, wrapped in a raw envelope keyed by the
+        channel's message id and published on its raw topic before the answer."""
+        route = spec.name
         if self._limited(request):
             HTTP_REQUESTS.labels(route, "429").inc()
             return _error(429, "too many requests from your address; try again in a minute", retry_after=60)
         try:
-            answer = await self._submit(request, channel, model, message_id_of)
+            if spec.http is not None and spec.http.answer == "message":
+                answer = await self._message(request, spec)
+            else:
+                answer = await self._submit(request, spec)
         except BadRequest as exc:
             HTTP_REQUESTS.labels(route, str(exc.status)).inc()
             return _error(exc.status, exc.message, exc.errors)
         HTTP_REQUESTS.labels(route, "202").inc()
         return web.json_response(answer, status=202)
 
-    async def _submit(
-        self,
-        request: web.Request,
-        channel: Channel,
-        model: type[BaseModel],
-        message_id_of: Callable[[Any, web.Request], str],
-    ) -> dict[str, str]:
-        body = await _json_body(request)
+    async def _payload(self, request: web.Request, spec: ChannelSpec, forms: bool = False) -> tuple[BaseModel, str]:
+        """The validated payload and its message id."""
+        if spec.payload_model is None or spec.message_id is None:
+            raise BadRequest(404, f"the {spec.name} channel takes no HTTP submissions")
+        if forms and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            body: Any = dict(await request.post())
+        else:
+            body = await _json_body(request)
         if not isinstance(body, dict):
             raise BadRequest(422, "the body must be a JSON object")
         try:
-            submission = model.model_validate(body)
+            submission = spec.payload_model.model_validate(body)
         except ValidationError as exc:
             raise BadRequest(422, "some fields need attention", field_errors(exc)) from None
-        message_id = message_id_of(submission, request)
+        key = (
+            idempotency_key(request.headers.get("Idempotency-Key"))
+            if spec.http and spec.http.idempotency_header
+            else None
+        )
+        return submission, spec.message_id(submission, key)
+
+    async def _submit(self, request: web.Request, spec: ChannelSpec) -> dict[str, str]:
+        channel = spec.channel
+        submission, message_id = await self._payload(request, spec)
         received_at = datetime.now(UTC)
         envelope = json_envelope(
             channel, message_id, submission.model_dump(mode="json", exclude_none=True), "http", received_at
@@ -193,49 +202,18 @@ class IntakeApi:
             "status_url": f"/api/v1/complaints/{number}",
         }
 
-    async def webform(self, request: web.Request) -> web.Response:
-        def message_id(sub: WebformSubmission, req: web.Request) -> str:
-            key = idempotency_key(req.headers.get("Idempotency-Key"))
-            return sub.submission_id or key or f"web-{uuid.uuid4()}"
-
-        return await self._accept(request, Channel.webform, WebformSubmission, message_id)
-
-    async def hotline(self, request: web.Request) -> web.Response:
-        return await self._accept(request, Channel.hotline, HotlineTranscript, lambda sub, _: sub.call_id)
-
-    async def social(self, request: web.Request) -> web.Response:
-        return await self._accept(
-            request, Channel.social, SocialPost, lambda sub, _: social_message_id(sub.platform, sub.post_id)
-        )
-
-    async def sms(self, request: web.Request) -> web.Response:
-        """An SMS gateway's inbound webhook: JSON, or a form post as some gateways send it. The message goes to
-        the SMS intake, which threads it onto the sender's complaint or makes it a new one; the answer says only
-        that it was accepted (the gateway does not need more, and threading happens after)."""
-        route = Channel.sms.value
-        if self._limited(request):
-            HTTP_REQUESTS.labels(route, "429").inc()
-            return _error(429, "too many requests from your address; try again in a minute")
-        if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-            body: Any = dict(await request.post())
-        else:
-            body = await _json_body(request)
-        if not isinstance(body, dict):
-            HTTP_REQUESTS.labels(route, "422").inc()
-            return _error(422, "the body must be a JSON object")
-        try:
-            sms = InboundSms.model_validate(body)
-        except ValidationError as exc:
-            HTTP_REQUESTS.labels(route, "422").inc()
-            return _error(422, "some fields need attention", field_errors(exc))
-        message_id = sms_message_id(sms.message_id)
+    async def _message(self, request: web.Request, spec: ChannelSpec) -> dict[str, str]:
+        """A message that may answer an earlier complaint (an SMS gateway's inbound webhook: JSON, or a form post as
+        some gateways send it). The intake threads it onto the sender's complaint or makes it a new one; the answer
+        says only that it was accepted (the sender does not need more, and threading happens after)."""
+        channel = spec.channel
+        submission, message_id = await self._payload(request, spec, forms=True)
         envelope = json_envelope(
-            Channel.sms, message_id, sms.model_dump(mode="json", exclude_none=True), "http", datetime.now(UTC)
+            channel, message_id, submission.model_dump(mode="json", exclude_none=True), "http", datetime.now(UTC)
         )
-        await self.outbox.send_and_wait(self.runtime.topics.raw(Channel.sms), message_id, encode(envelope))
-        HTTP_REQUESTS.labels(route, "202").inc()
-        log.info("inbound sms accepted", extra={"channel": route})
-        return web.json_response({"status": "accepted", "message_id": sms.message_id}, status=202)
+        await self.outbox.send_and_wait(self.runtime.topics.raw(channel), message_id, encode(envelope))
+        log.info("inbound message accepted", extra={"channel": channel.value})
+        return {"status": "accepted", "message_id": str(getattr(submission, "message_id", message_id))}
 
     async def status(self, request: web.Request) -> web.Response:
         """Current status for the customer, after they prove who they are with their phone's last four digits
@@ -291,10 +269,9 @@ def intake_routes(runtime: Runtime, outbox: Outbox) -> Callable[[web.Application
     api = IntakeApi(runtime, outbox)
 
     def install(app: web.Application) -> None:
-        app.router.add_post("/api/v1/complaints", api.webform)
         app.router.add_get("/api/v1/complaints/{number}", api.status)
-        app.router.add_post("/api/v1/intake/hotline", api.hotline)
-        app.router.add_post("/api/v1/intake/social", api.social)
-        app.router.add_post("/api/v1/intake/sms", api.sms)
+        for spec in CHANNELS.values():
+            if spec.http is not None:
+                app.router.add_post(spec.http.path, functools.partial(api.accept, spec=spec))
 
     return install

@@ -47,8 +47,7 @@ def envelope(
         channel=Channel(channel),
         message_id=message_id,
         received_at=received_at,
-        source=source
-        or {"email": "smtp", "webform": "http", "hotline": "http", "social": "webhook", "sms": "http"}[str(channel)],
+        source=source or {"email": "smtp", "social": "webhook"}.get(str(channel), "http"),
         payload=payload,
         payload_base64=base64.b64encode(raw_email).decode("ascii") if raw_email is not None else None,
         envelope_from=envelope_from,

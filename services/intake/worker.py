@@ -15,8 +15,10 @@ from kernel.smtpd import SmtpServer
 from kernel.state import record_customer_complaint, record_intake
 from kernel.streams import InboundMessage, Outbox, PermanentError, StageRunner, add_stage
 from schemas import Channel, Complaint, ComplaintEvent, ComplaintStatus, EventKind, SourcePointer, event_id_for
+from services.intake.channels import CHANNELS
+from services.intake.channels.base import AutoReply, Normalized, Rejected
 from services.intake.http_api import intake_routes
-from services.intake.normalize import AutoReply, Normalized, Rejected, normalize
+from services.intake.normalize import normalize
 from services.intake.sender_auth import sender_verified, verdict
 from services.intake.smtp_intake import IntakeMailHandler
 
@@ -249,7 +251,7 @@ class ChannelIntake:
 
 
 def install(app: faust.App, runtime: Runtime, options: dict[str, object]) -> RoleParts:
-    channels = [Channel(c) for c in options.get("channels") or list(Channel)]  # type: ignore[union-attr]
+    channels = [Channel(c) for c in options.get("channels") or list(CHANNELS)]  # type: ignore[union-attr]
     outbox = Outbox(app)
     for channel in channels:
         runner = StageRunner(

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from schemas import CUSTOMER_FACING_EVENTS, Channel, ComplaintEvent, ContactChannel, Customer, EventKind, Severity
+from schemas import CUSTOMER_FACING_EVENTS, ComplaintEvent, ContactChannel, Customer, EventKind, Severity, channel_info
 
 URGENT_KINDS = frozenset({EventKind.need_info, EventKind.sla_breach_apology})
 
@@ -35,7 +35,6 @@ class Medium(Protocol):
     serves_preferences: frozenset[ContactChannel]
     #: The intake channels whose complaints this medium answers by default, in table order (e.g. web form: e-mail
     #: then SMS). A channel no medium lists falls back to every direct medium in table order.
-    answers_channels: frozenset[Channel]
 
     def address(self, customer: Customer) -> str | None:
         """Where this medium reaches the customer (e-mail address, E.164 number, "platform:handle"); None when it
@@ -71,13 +70,18 @@ def media_table(media: Iterable[Medium]) -> dict[str, Medium]:
     return table
 
 
+def _reply_media(event: ComplaintEvent) -> tuple[str, ...]:
+    """The media the complaint's intake channel answers on by default (its registered ``ChannelInfo``)."""
+    info = channel_info(event.channel) if event.channel is not None else None
+    return info.reply_media if info else ()
+
+
 def _direct_delivery(event: ComplaintEvent, customer: Customer, media: MediaTable) -> Delivery | None:
     direct = [m for m in media.values() if m.direct]
     candidates: list[Medium] = []
     if customer.preferred_contact is not None:
         candidates.extend(m for m in direct if customer.preferred_contact in m.serves_preferences)
-    if event.channel is not None:
-        candidates.extend(m for m in direct if event.channel in m.answers_channels)
+    candidates.extend(media[name] for name in _reply_media(event) if name in media and media[name].direct)
     candidates.extend(direct)
     for medium in candidates:
         address = medium.address(customer)
@@ -104,7 +108,7 @@ def choose_media(event: ComplaintEvent, media: MediaTable) -> list[Delivery]:
     for medium in media.values():
         if medium.direct:
             continue
-        wanted = customer.preferred_contact in medium.serves_preferences or event.channel in medium.answers_channels
+        wanted = customer.preferred_contact in medium.serves_preferences or medium.name in _reply_media(event)
         address = medium.address(customer) if wanted else None
         if address:
             deliveries.append(Delivery(medium.name, address))

@@ -7,13 +7,13 @@ from datetime import date, datetime
 from typing import Any
 
 from schemas import (
-    Channel,
     Complaint,
     Department,
     DepartmentScore,
     RoutedComplaint,
     RoutingCorrection,
     StatusUpdate,
+    channel_info,
     stable_id,
 )
 from services.router.classifier import Classifier
@@ -122,9 +122,6 @@ def routing_correction(
     )
 
 
-_CHANNELS = frozenset(c.value for c in Channel)
-
-
 def classify_record(obj: Any, classifier: Classifier, table: RoutingTable) -> dict[str, Any]:
     """The ``complaintflow classify`` contract: one JSON object in, one out; bad input yields ``error``."""
     return classify_records([obj], classifier, table)[0]
@@ -143,7 +140,7 @@ def classify_records(objs: Sequence[Any], classifier: Classifier, table: Routing
             results.append({"id": obj.get("id"), "error": "missing or empty 'text'"})
             continue
         subject = obj.get("subject") if isinstance(obj.get("subject"), str) else None
-        channel = obj.get("channel") if obj.get("channel") in _CHANNELS else None
+        channel = obj.get("channel") if isinstance(obj.get("channel"), str) and channel_info(obj["channel"]) else None
         pending.append((len(results), text, subject, channel))
         results.append(None)
     # The contract's output carries no explanations: skip building them.

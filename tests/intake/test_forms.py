@@ -8,7 +8,10 @@ import pytest
 from pydantic import ValidationError
 
 from services.intake import samples
-from services.intake.forms import HotlineTranscript, SocialPost, WebformSubmission, describe_validation_error
+from services.intake.channels.hotline import HotlineTranscript
+from services.intake.channels.social import SocialPost
+from services.intake.channels.webform import WebformSubmission
+from services.intake.forms import describe_validation_error
 
 
 def _errors(model: type, payload: dict[str, Any]) -> str:

@@ -12,16 +12,10 @@ import pytest
 
 from schemas import Attachment, Channel, ContactChannel, Language, SourcePointer, complaint_id_for, complaint_number_for
 from services.intake import samples
+from services.intake.channels.base import AutoReply, Normalized, Rejected, describe_attachments, satisfaction_score_of
+from services.intake.channels.sms import InboundSms
 from services.intake.envelopes import encode, json_envelope
-from services.intake.forms import InboundSms
-from services.intake.normalize import (
-    AutoReply,
-    Normalized,
-    Rejected,
-    describe_attachments,
-    normalize,
-    satisfaction_score_of,
-)
+from services.intake.normalize import normalize
 
 POINTER = SourcePointer(topic="complaints.raw.email", partition=3, offset=1042)
 

@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from domain.pii import redact
 from schemas import Channel, Complaint
 from services.intake import samples
+from services.intake.channels.base import AutoReply, Normalized, Rejected
 from services.intake.email_parser import parse_email
-from services.intake.normalize import AutoReply, Normalized, Rejected, normalize
+from services.intake.normalize import normalize
 from services.intake.text import clean_text, detect_language, neutralise_markup
 
 FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])

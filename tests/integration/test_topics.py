@@ -6,7 +6,7 @@ from kafka.admin import KafkaAdminClient
 
 from kernel.kafka import create_all_topics, ensure_topics
 from kernel.settings import Settings
-from kernel.topics import REGISTRY, Topics
+from kernel.topics import Topics, registry
 
 
 def test_every_design_topic_is_created_with_its_partitions(embedded) -> None:
@@ -16,7 +16,7 @@ def test_every_design_topic_is_created_with_its_partitions(embedded) -> None:
     created = create_all_topics(settings)
     expected = Topics("topics-test.").all(6)
     assert set(created) == set(expected)
-    assert len(expected) == len(REGISTRY) >= 4 + 5 + 11 + 1
+    assert len(expected) == len(registry()) >= 4 + 5 + 11 + 1
     admin = KafkaAdminClient(bootstrap_servers=embedded.kafka_bootstrap_servers)
     try:
         described = {d["name"]: len(d["partitions"]) for d in admin.describe_topics(list(expected))}

@@ -18,7 +18,7 @@ from schemas import Channel, ComplaintEvent, ContactChannel, Customer, EventKind
 from services.notifier.dispatch import Attempt, Dispatcher
 from services.notifier.medium import Delivery, Medium, choose_media, media_table
 
-from .conftest import build_event, standard_media_table
+from .conftest import ZHANG_WEI, build_event, standard_media_table
 
 REDIS_DATABASE = 13  # this file's own database on the session's Redis
 LATE_EVENING = datetime(2026, 11, 22, 15, 0, tzinfo=UTC)  # 23:00 in Shanghai: quiet hours
@@ -26,14 +26,13 @@ NEXT_MORNING = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
 
 
 class PagerMedium:
-    """The toy: a pager that reaches anyone with a phone number, answers every intake channel, and keeps quiet
-    hours. Its message id is stable per event, as the interface asks."""
+    """The toy: a pager that reaches anyone with a phone number, serves customers who asked to be phoned, and
+    keeps quiet hours. Its message id is stable per event, as the interface asks."""
 
     name = "pager"
     direct = True
     quiet_hours = True
-    serves_preferences: frozenset[ContactChannel] = frozenset()
-    answers_channels = frozenset(Channel)
+    serves_preferences = frozenset({ContactChannel.phone})
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, str, str]] = []
@@ -78,8 +77,13 @@ def _dispatcher(embedded: EmbeddedStack, pager: Medium) -> tuple[Dispatcher, Kaf
 
 def _event(kind: EventKind = EventKind.acknowledged) -> ComplaintEvent:
     unique = uuid.uuid4().hex[:24]
+    phoned = ZHANG_WEI.model_copy(update={"preferred_contact": ContactChannel.phone})  # the toy serves that wish
     return build_event(
-        kind, complaint_id=f"cmp_{unique}", event_id=f"evt_{kind.value}_{unique}", channel=Channel.hotline
+        kind,
+        complaint_id=f"cmp_{unique}",
+        event_id=f"evt_{kind.value}_{unique}",
+        channel=Channel.hotline,
+        customer=phoned,
     )
 
 

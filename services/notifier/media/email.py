@@ -5,7 +5,7 @@ from __future__ import annotations
 from email.utils import parseaddr
 
 from kernel.settings import Settings
-from schemas import Channel, ComplaintEvent, ContactChannel, Customer
+from schemas import ComplaintEvent, ContactChannel, Customer
 from services.notifier.mailer import Mailer
 from services.notifier.mime import usable_email
 from services.notifier.render import render_email
@@ -16,7 +16,6 @@ class EmailMedium:
     direct = True
     quiet_hours = False  # an e-mail waits in the mailbox; it wakes nobody
     serves_preferences = frozenset({ContactChannel.email})
-    answers_channels = frozenset({Channel.email, Channel.webform})
 
     def __init__(self, settings: Settings, mailer: Mailer) -> None:
         self.settings = settings

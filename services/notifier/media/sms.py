@@ -5,7 +5,7 @@ from __future__ import annotations
 import phonenumbers
 
 from kernel.settings import Settings
-from schemas import Channel, ComplaintEvent, ContactChannel, Customer, stable_id
+from schemas import ComplaintEvent, ContactChannel, Customer, stable_id
 from services.notifier.render import render_sms
 from services.notifier.sms_providers import SmsProvider
 
@@ -42,7 +42,6 @@ class SmsMedium:
     direct = True
     quiet_hours = True
     serves_preferences = frozenset({ContactChannel.sms, ContactChannel.phone})
-    answers_channels = frozenset({Channel.webform, Channel.hotline, Channel.sms})
 
     def __init__(self, settings: Settings, provider: SmsProvider) -> None:
         self.settings = settings

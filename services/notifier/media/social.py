@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 from kernel.streams import Outbox
-from schemas import Channel, ComplaintEvent, ContactChannel, Customer
+from schemas import ComplaintEvent, ContactChannel, Customer
 from services.notifier.social import reply_suggestion
 
 
@@ -17,7 +17,6 @@ class SocialMedium:
     direct = False  # never a direct medium: personal details must not be posted publicly
     quiet_hours = False
     serves_preferences = frozenset({ContactChannel.social})
-    answers_channels = frozenset({Channel.social})
 
     def __init__(self, outbox: Outbox, topic: str) -> None:
         self.outbox = outbox
