@@ -30,8 +30,8 @@ from tests.reliability.support import Tally, delivery_env, settle
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability, pytest.mark.runs_last]
 
-MOBILE = re.compile(r"\+?86 ?1[3-9]\d{9}(?!\d)")
-CARD = re.compile(r"(?<![\d.])[3-6](?:[ -]?\d){12,18}(?![\d])")
+# Digits inside a word (an event id's hex such as evt_8c7018d4162880700088108a) are not a card number.
+CARD = re.compile(r"(?<![\w.])[3-6](?:[ -]?\d){12,18}(?!\w)")
 RESIDENT_ID = re.compile(r"(?<!\d)\d{6}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![\dXx])")
 NOT_SCANNED = {"outbox", "redis-data"}  # customers' own mail; Redis's data file holds the complaint records
 
@@ -157,9 +157,7 @@ def test_no_personal_data_in_logs_metrics_reasons_or_social_replies(embedded, su
         sources[f"{scenario_prefix} dead-letter reasons"] = "\n".join(str(r.get("reason")) for r in letters)
         # The event log carries the customer's contact for the notifier, but never a card or ID number.
         events = records_now(bootstrap, Topics(scenario_prefix).events, lambda r: True)
-        # (its phone numbers, the customer's contact and a notification's address, are left out: a +86 mobile
-        # number can pass the card checksum)
-        card_or_id = leaks(MOBILE.sub("[phone]", "\n".join(str(r) for r in events)), set())
+        card_or_id = leaks("\n".join(str(r) for r in events), set())
         assert not card_or_id, f"{scenario_prefix} complaints.events: {card_or_id}"
         sources[f"{scenario_prefix} social replies"] = "\n".join(str(r) for r in social_replies)
     sources["this run's social replies"] = "\n".join(replies)
