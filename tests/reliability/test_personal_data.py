@@ -31,7 +31,7 @@ from tests.reliability.support import Tally, delivery_env, settle
 pytestmark = [pytest.mark.integration, pytest.mark.reliability, pytest.mark.runs_last]
 
 # Digits inside a word (an event id's hex such as evt_8c7018d4162880700088108a) are not a card number.
-CARD = re.compile(r"(?<![\w.])[3-6](?:[ -]?\d){12,18}(?!\w)")
+CARD = re.compile(r"(?<![0-9A-Za-z_.])[3-6](?:[ -]?\d){12,18}(?![0-9A-Za-z_])")
 RESIDENT_ID = re.compile(r"(?<!\d)\d{6}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![\dXx])")
 NOT_SCANNED = {"outbox", "redis-data"}  # customers' own mail; Redis's data file holds the complaint records
 
