@@ -51,6 +51,8 @@ _PHONE_RE = re.compile(
 )
 _LONG_DIGITS_RE = re.compile(r"(?<![0-9+])[0-9](?:[ -]?[0-9]){12,}(?![0-9])")
 _SEPARATOR_RE = re.compile(r"[ -]")
+# An id the system made: a short prefix and hex with at least one letter (never a bare run of digits).
+_SYSTEM_ID_RE = re.compile(r"(?<![A-Za-z0-9_])([a-z]{2,8}_(?=[0-9a-f]*[a-f])[0-9a-f]{12,64})(?![A-Za-z0-9_])")
 # Full-width digits, X and hyphen, and the ideographic space, read as their ASCII forms.
 _FOLD = {cp: cp - 0xFEE0 for cp in range(0xFF10, 0xFF1A)}
 _FOLD.update({0xFF38: ord("X"), 0xFF58: ord("x"), 0xFF0D: ord("-"), 0x3000: ord(" ")})
@@ -157,6 +159,14 @@ def _mask_grouped(value: str, findings: list[Finding]) -> str:
 def redact_with_findings(text: str) -> tuple[str, list[Finding]]:
     """``redact`` plus what was masked (kind and last four), e.g. to fill a customer's card_last4."""
     findings: list[Finding] = []
+    # The system's own ids (evt_8c7018d4162880700088108a) are kept whole: their hex can hold a run of digits.
+    pieces = _SYSTEM_ID_RE.split(text)
+    for index in range(0, len(pieces), 2):
+        pieces[index] = _redact_piece(pieces[index], findings)
+    return "".join(pieces), findings
+
+
+def _redact_piece(text: str, findings: list[Finding]) -> str:
 
     def email(match: re.Match[str]) -> str:
         local, domain = match.group(1), match.group(2)
@@ -190,10 +200,10 @@ def redact_with_findings(text: str) -> tuple[str, list[Finding]]:
             text = _ACCOUNT_RE.sub(account, text)
             text = _PHONE_RE.sub(phone, text)
             text = _LONG_DIGITS_RE.sub(long_digits, text)
-        return text, findings
+        return text
     except Exception:
         # Never hand back unmasked text on an unexpected failure: mask every digit instead.
-        return re.sub(r"\d", "*", text), findings
+        return re.sub(r"\d", "*", text)
 
 
 def redact(text: str) -> str:

@@ -193,3 +193,12 @@ def test_no_valid_card_or_id_survives_in_any_digit_soup(text: str) -> None:
                 piece = compact[start:end]
                 assert not (piece.isdigit() and card_valid(piece)), (text, masked)
             assert not resident_id_valid(compact[start : start + 18]), (text, masked)
+
+
+def test_the_systems_own_ids_are_kept_whole_and_numbers_beside_them_masked() -> None:
+    text = (
+        "event evt_8c7018d4162880700088108a for cmp_249aa946a27d70f39b7fd628: ref_6222021234567894 卡号6222021234567894"
+    )
+    assert redact(text) == (
+        "event evt_8c7018d4162880700088108a for cmp_249aa946a27d70f39b7fd628: ref_[CARD ****7894] 卡号[CARD ****7894]"
+    )
