@@ -26,6 +26,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 from sklearn.model_selection import train_test_split
+from sklearn.svm import LinearSVC
 
 from kernel.progress import progress
 from schemas import BusinessLine, Reason, Severity
@@ -43,6 +44,11 @@ MAX_FEATURES = 40000
 LINE_C = 4.0
 REASON_C = 4.0
 DEPARTMENT_C = 8.0
+# The department head averages the logistic regression's logits with a linear SVM's margins (times
+# SVM_MARGIN_SCALE, which puts them on a comparable scale): both are linear in the features, so the average is one
+# linear model and classification costs the same. On the year and source hold-outs it adds about half a point.
+DEPARTMENT_SVM_C = 0.5
+SVM_MARGIN_SCALE = 5.0
 LINE_LEXICON_WEIGHT = 2.0
 REASON_LEXICON_WEIGHT = 2.0
 UNSEEN_LABEL_FLOOR = 0.05
@@ -152,6 +158,30 @@ def _fit_head(features: Any, labels: Sequence[str], weights: np.ndarray, c: floa
     return LogisticRegression(C=c, max_iter=3000).fit(features, labels, sample_weight=weights)
 
 
+@dataclass(frozen=True)
+class _LinearHead:
+    """Classes, coefficients and intercepts of a linear multi-class model (what the model file stores)."""
+
+    classes_: np.ndarray
+    coef_: np.ndarray
+    intercept_: np.ndarray
+
+    def decision_function(self, features: Any) -> np.ndarray:
+        return np.asarray(features @ self.coef_.T + self.intercept_)
+
+
+def _fit_department_head(features: Any, labels: Sequence[str], weights: np.ndarray) -> _LinearHead:
+    """The average of a logistic regression's logits and a linear SVM's (scaled) margins, as one linear model."""
+    regression = _fit_head(features, labels, weights, DEPARTMENT_C)
+    svm = LinearSVC(C=DEPARTMENT_SVM_C, max_iter=5000, random_state=0).fit(features, labels, sample_weight=weights)
+    assert list(svm.classes_) == list(regression.classes_)
+    return _LinearHead(
+        regression.classes_,
+        (regression.coef_ + SVM_MARGIN_SCALE * svm.coef_) / 2,
+        (regression.intercept_ + SVM_MARGIN_SCALE * svm.intercept_) / 2,
+    )
+
+
 def _temperature_of_logits(logits: np.ndarray, target: np.ndarray) -> float:
     def nll(t: float) -> float:
         log_probs = np.log(np.maximum(department_posterior(logits, t)[np.arange(len(target)), target], 1e-12))
@@ -160,7 +190,7 @@ def _temperature_of_logits(logits: np.ndarray, target: np.ndarray) -> float:
     return float(minimize_scalar(nll, bounds=(0.05, 20.0), method="bounded").x)
 
 
-def _temperature(model: LogisticRegression, features: Any, labels: Sequence[str]) -> float:
+def _temperature(model: LogisticRegression | _LinearHead, features: Any, labels: Sequence[str]) -> float:
     index = {c: i for i, c in enumerate(model.classes_)}
     known = np.array([lb in index for lb in labels])
     target = np.array([index.get(lb, 0) for lb in labels])[known]
@@ -172,7 +202,7 @@ class _Fitted:
     vectoriser: TfidfVectorizer
     line: LogisticRegression
     reason: LogisticRegression
-    department: LogisticRegression
+    department: _LinearHead
 
 
 def _fit_all(examples: Sequence[Example], corrections: Sequence[Correction], table: RoutingTable) -> _Fitted:
@@ -193,7 +223,7 @@ def _fit_all(examples: Sequence[Example], corrections: Sequence[Correction], tab
         vectoriser,
         _fit_head(rows, lines, sample_weights(examples, lines), LINE_C),
         _fit_head(rows, reasons, sample_weights(examples, reasons), REASON_C),
-        _fit_head(features, departments + [c.department for c in corrections], department_weights, DEPARTMENT_C),
+        _fit_department_head(features, departments + [c.department for c in corrections], department_weights),
     )
 
 
@@ -207,7 +237,7 @@ def _payload(
 ) -> dict[str, Any]:
     vocabulary = [term for term, _ in sorted(fitted.vectoriser.vocabulary_.items(), key=lambda kv: kv[1])]
 
-    def head(model: LogisticRegression, temperature: float) -> dict[str, Any]:
+    def head(model: LogisticRegression | _LinearHead, temperature: float) -> dict[str, Any]:
         return {
             "classes": [str(c) for c in model.classes_],
             "coef": model.coef_.astype(np.float32),
