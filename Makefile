@@ -43,7 +43,7 @@ schemas: $(STAMP)
 TRAINING_CSV ?= ../shared/data/cfpb_complaints_train.csv
 MODEL_SEED ?= 13
 model: $(STAMP)
-	$(BIN)/python -m services.router.training build $(TRAINING_CSV) --seed $(MODEL_SEED)
+	$(BIN)/python -m tools.model build $(TRAINING_CSV) --seed $(MODEL_SEED)
 
 bench: $(STAMP)
 	$(BIN)/python -m tools.bench --complaints 10000 --json var/bench.json

@@ -456,43 +456,13 @@ def report(since: str, until: str | None, out_dir: Path | None, fmt: str) -> Non
     click.echo(f"wrote {path}")
 
 
-@main.group()
+@main.command(hidden=True, context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 def model() -> None:
-    """The router's classifier: fold the departments' transfers into the next model."""
-
-
-@model.command("retrain")
-@click.option(
-    "--csv",
-    "csv_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Training file (default: ../shared/data/cfpb_complaints_train.csv relative to the repository).",
-)
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="Model file (default: the shipped one).")
-@click.option("--seed", type=int, default=13, show_default=True)
-@click.option(
-    "--corrections-out",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Where to keep the corrections read (default: <var dir>/model/corrections.jsonl).",
-)
-@click.option("--collect-only", is_flag=True, help="Read and write the corrections; do not train.")
-def model_retrain(
-    csv_path: Path | None, out: Path | None, seed: int, corrections_out: Path | None, collect_only: bool
-) -> None:
-    """Read every correction (applied transfers) from the corrections topic and retrain with them."""
-    from services.router.classifier import DEFAULT_MODEL_PATH
-    from services.router.corrections import read_corrections, write_corrections
-    from services.router.training import DEFAULT_CSV, build_model, load_corrections
-
-    settings = _settings()
-    corrections = read_corrections(_bootstrap(settings), settings)
-    path = write_corrections(corrections, corrections_out or settings.var_dir / "model" / "corrections.jsonl")
-    click.echo(f"{len(corrections)} corrections → {path}")
-    if not collect_only:
-        model_path = build_model(csv_path or DEFAULT_CSV, out or DEFAULT_MODEL_PATH, seed, load_corrections(path))
-        click.echo(f"wrote {model_path}")
+    """Training the router's model is a tool beside the product (it needs scikit-learn, the workers do not)."""
+    raise click.ClickException(
+        "training lives in the repository's tools: `python -m tools.model retrain` folds the departments' "
+        "transfers into the next model (`build`, `evaluate`: see --help)"
+    )
 
 
 @main.group()

@@ -192,7 +192,7 @@ class RoutedComplaint(Record):
 
 class RoutingCorrection(Record):
     """A department's transfer read as a label: this complaint belongs to ``to_department``
-    (``complaints.corrections``; ``complaintflow model retrain`` folds them into the next model)."""
+    (``complaints.corrections``; ``python -m tools.model retrain`` folds them into the next model)."""
 
     schema_version: Literal[1] = SCHEMA_VERSION
     correction_id: str = Field(description="Stable: the transfer's update id")

@@ -14,7 +14,7 @@ Scoring, per dimension, is a log-linear blend of two sources of evidence:
 A third linear head, trained on the owning department directly, decides the department and the (line, reason)
 pair is the best one routing to it (:class:`_DepartmentHead`). ``confidence`` is the calibrated probability of
 that department; ``departments`` lists the most probable departments, best first, for review.
-The model file is built by :func:`services.router.training.build_model`; nothing is fetched at run time.
+The model file is built by :func:`tools.model.training.build_model`; nothing is fetched at run time.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Corrections learnt from transfers: every applied ``transferred`` update is a department saying "not ours, it
 belongs to X". The router records each one on ``complaints.corrections`` (:func:`decide.routing_correction`);
-``complaintflow model retrain`` reads them back here and folds them into the next model
-(:func:`services.router.training.build_model`).
+``python -m tools.model retrain`` reads them back here and folds them into the next model
+(:func:`tools.model.training.build_model`).
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def read_corrections(bootstrap: str, settings: Settings, timeout_s: float = 30.0
 
 
 def write_corrections(corrections: Sequence[RoutingCorrection], path: Path) -> Path:
-    """JSON lines, as ``python -m services.router.training build --corrections`` reads them."""
+    """JSON lines, as ``python -m tools.model build --corrections`` reads them."""
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = [json.dumps(c.model_dump(mode="json"), ensure_ascii=False, sort_keys=True) for c in corrections]
     path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
+from kernel.settings import Settings
 from schemas import (
     Complaint,
     Department,
@@ -30,8 +31,9 @@ FLAG_NOTES: dict[str, str] = {
     "the text), open them before deciding",
 }
 
-# Below this department confidence a routing is marked for review (settings: COMPLAINTFLOW_REVIEW_BELOW).
-REVIEW_BELOW = 0.5
+# Below this department confidence a routing is marked for review; its one default is the setting's
+# (COMPLAINTFLOW_REVIEW_BELOW), which the router passes in.
+REVIEW_BELOW: float = Settings.model_fields["review_below"].default
 
 
 def decide(

@@ -84,6 +84,20 @@ def _cli(stack: RunningStack, *args: str) -> str:
     return run_cli(*args, env=stack.env)
 
 
+def _retrain_tool(stack: RunningStack, *args: str) -> str:
+    """``python -m tools.model retrain ARGS`` from the repository, as a person retraining the model runs it."""
+    result = subprocess.run(
+        [sys.executable, "-m", "tools.model", "retrain", *args],
+        env=stack.env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
 CASES = [
     ("My credit card was charged the annual fee twice this year and the card centre will not refund it.", "cards"),
     ("信用卡昨晚被盗刷了三笔，共计12000元，我本人从未授权这些交易，卡一直在我身上。", "fraud"),
@@ -320,7 +334,7 @@ def test_a_transfer_is_a_correction_the_next_retrain_reads(router_stack, tmp_pat
     deadline = time.monotonic() + 30
     found: list[dict[str, Any]] = []
     while time.monotonic() < deadline and not found:  # the correction is sent with the transfer's other records
-        _cli(router_stack, "model", "retrain", "--collect-only", "--corrections-out", str(corrections))
+        _retrain_tool(router_stack, "--collect-only", "--corrections-out", str(corrections))
         lines = [json.loads(line) for line in corrections.read_text(encoding="utf-8").splitlines() if line]
         found = [c for c in lines if c["complaint_id"] == complaint_id]
     assert found, f"no correction for {complaint_id}:\n{router_stack.log_text()[-3000:]}"
@@ -328,6 +342,6 @@ def test_a_transfer_is_a_correction_the_next_retrain_reads(router_stack, tmp_pat
     assert (correction["from_department"], correction["to_department"]) == (first.department.value, target)
     assert correction["text"] == first.complaint.redacted_text
     # ... and the training command reads that file as it is.
-    from services.router.training import load_corrections
+    from tools.model.training import load_corrections
 
     assert [(c.complaint_id, c.department) for c in load_corrections(corrections)][-1:] == [(complaint_id, target)]

@@ -10,9 +10,9 @@ import pytest
 
 from schemas import BusinessLine, Reason, Severity
 from services.router.classifier import DEFAULT_MODEL_PATH, Classifier, analyse
-from services.router.labels import PRODUCT_LINES, line_for_product, reason_for
 from services.router.routing import RoutingTable
-from services.router.training import DEFAULT_CSV
+from tools.model.labels import PRODUCT_LINES, line_for_product, reason_for
+from tools.model.training import DEFAULT_CSV
 
 HANDSET = Path(__file__).parent / "data" / "handset.jsonl"
 TRAINING_CSV = DEFAULT_CSV

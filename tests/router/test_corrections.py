@@ -12,8 +12,8 @@ from services.router.classifier import Classifier
 from services.router.corrections import latest_per_complaint, write_corrections
 from services.router.decide import decide, routing_correction
 from services.router.routing import RoutingTable
-from services.router.training import DEFAULT_CSV, Correction, load_corrections, load_examples, train_payload
 from tests.router.test_decide import NOW, complaint
+from tools.model.training import DEFAULT_CSV, Correction, load_corrections, load_examples, train_payload
 
 AT = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 

@@ -1,7 +1,7 @@
 """Build and evaluate the classifier model from the CFPB training file.
 
-    python -m services.router.training build [CSV] [--out PATH] [--seed N] [--corrections JSONL]
-    python -m services.router.training evaluate [CSV] [--handset JSONL] [--report PATH]
+    python -m tools.model build [CSV] [--out PATH] [--seed N] [--corrections JSONL]
+    python -m tools.model evaluate [CSV] [--handset JSONL] [--report PATH]
 
 ``build_model`` is deterministic for a given CSV, corrections and seed: the same bytes come out every time.
 The default CSV is ``../shared/data/cfpb_complaints_train.csv`` relative to the repository.
@@ -29,16 +29,19 @@ from sklearn.model_selection import train_test_split
 from sklearn.svm import LinearSVC
 
 from kernel.progress import progress
+from kernel.runtime import read_stack_file
+from kernel.settings import get_settings
 from schemas import BusinessLine, Reason, Severity
 from services.router.classifier import DEFAULT_MODEL_PATH, MODEL_FORMAT, Classifier, analyse, department_posterior
+from services.router.corrections import read_corrections, write_corrections
 from services.router.decide import REVIEW_BELOW
-from services.router.labels import line_for_product, owning_reason, product_family, reason_for
 from services.router.routing import RoutingTable
+from tools.model.labels import line_for_product, owning_reason, product_family, reason_for
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 DEFAULT_CSV = REPOSITORY.parent / "shared" / "data" / "cfpb_complaints_train.csv"
 DEFAULT_HANDSET = REPOSITORY / "tests" / "router" / "data" / "handset.jsonl"
-DEFAULT_REPORT = Path(__file__).parent / "model" / "EVALUATION.md"
+DEFAULT_REPORT = DEFAULT_MODEL_PATH.parent / "EVALUATION.md"
 
 MAX_FEATURES = 40000
 LINE_C = 4.0
@@ -120,7 +123,7 @@ def load_examples(csv_path: Path) -> list[Example]:
 
 
 def load_corrections(path: Path) -> list[Correction]:
-    """Corrections as JSON lines (``complaintflow model retrain`` writes them from the corrections topic)."""
+    """Corrections as JSON lines (``python -m tools.model retrain`` writes them from the corrections topic)."""
     out = []
     for line in Path(path).read_text(encoding="utf-8").splitlines():
         if line.strip():
@@ -549,7 +552,7 @@ def render_report(
     out = [
         "# Router classifier evaluation",
         "",
-        "Reproduce: `python -m services.router.training evaluate` (writes this file; `make model` rebuilds the model).",
+        "Reproduce: `python -m tools.model evaluate` (writes this file; `make model` rebuilds the model).",
         "",
         f"Training rows: {len(examples)} (gold departments: "
         + ", ".join(f"{d} {n}" for d, n in gold_mix.most_common())
@@ -655,8 +658,26 @@ def render_report(
     return "\n".join(out)
 
 
+def retrain_with_corrections(
+    csv_path: Path, out: Path, seed: int, corrections_out: Path | None, collect_only: bool
+) -> None:
+    """Every correction on the corrections topic (of the configured cluster, else of the running stack) kept in a
+    file, then the model rebuilt with them."""
+    settings = get_settings()
+    bootstrap = settings.kafka_bootstrap_servers or str(
+        (read_stack_file(settings) or {}).get("kafka_bootstrap_servers", "")
+    )
+    if not bootstrap:
+        raise SystemExit("no Kafka to read: start `complaintflow run`, or set KAFKA_BOOTSTRAP_SERVERS")
+    corrections = read_corrections(bootstrap, settings)
+    path = write_corrections(corrections, corrections_out or settings.var_dir / "model" / "corrections.jsonl")
+    print(f"{len(corrections)} corrections → {path}")
+    if not collect_only:
+        print(f"wrote {build_model(csv_path, out, seed, load_corrections(path))}")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m services.router.training")
+    parser = argparse.ArgumentParser(prog="python -m tools.model")
     sub = parser.add_subparsers(dest="command", required=True)
     build = sub.add_parser("build", help="train and write the model file")
     build.add_argument("csv", nargs="?", type=Path, default=DEFAULT_CSV)
@@ -668,8 +689,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     ev.add_argument("--seed", type=int, default=13)
     ev.add_argument("--handset", type=Path, default=DEFAULT_HANDSET)
     ev.add_argument("--report", type=Path, default=DEFAULT_REPORT)
+    retrain = sub.add_parser("retrain", help="read the departments' corrections (transfers) and build with them")
+    retrain.add_argument("csv", nargs="?", type=Path, default=DEFAULT_CSV)
+    retrain.add_argument("--out", type=Path, default=DEFAULT_MODEL_PATH)
+    retrain.add_argument("--seed", type=int, default=13)
+    retrain.add_argument("--corrections-out", type=Path, help="default: <var dir>/model/corrections.jsonl")
+    retrain.add_argument("--collect-only", action="store_true", help="read and write the corrections; do not train")
     args = parser.parse_args(argv)
-    if args.command == "build":
+    if args.command == "retrain":
+        retrain_with_corrections(args.csv, args.out, args.seed, args.corrections_out, args.collect_only)
+    elif args.command == "build":
         corrections = load_corrections(args.corrections) if args.corrections else ()
         print(build_model(args.csv, args.out, seed=args.seed, corrections=corrections))
     else:

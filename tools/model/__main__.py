@@ -1,0 +1,3 @@
+from tools.model.training import main
+
+main()
