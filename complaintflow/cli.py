@@ -176,7 +176,9 @@ def classify(file: click.utils.LazyFile) -> None:
     chunk: list[tuple[dict[str, object], bool]] = []  # (record, or the error line for an invalid one)
 
     def flush() -> None:
-        classified = iter(classify_records([r for r, invalid in chunk if not invalid], classifier, table))
+        classified = iter(
+            classify_records([r for r, invalid in chunk if not invalid], classifier, table, settings.review_below)
+        )
         lines = (r if invalid else next(classified) for r, invalid in chunk)
         out.write("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines))
         chunk.clear()

@@ -124,12 +124,17 @@ def routing_correction(
     )
 
 
-def classify_record(obj: Any, classifier: Classifier, table: RoutingTable) -> dict[str, Any]:
-    """The ``complaintflow classify`` contract: one JSON object in, one out; bad input yields ``error``."""
-    return classify_records([obj], classifier, table)[0]
+def classify_record(
+    obj: Any, classifier: Classifier, table: RoutingTable, review_below: float = REVIEW_BELOW
+) -> dict[str, Any]:
+    """The ``complaintflow classify`` contract: one JSON object in, one out; bad input yields ``error``; a routing
+    below ``review_below`` adds ``needs_review`` and the runner-up departments."""
+    return classify_records([obj], classifier, table, review_below)[0]
 
 
-def classify_records(objs: Sequence[Any], classifier: Classifier, table: RoutingTable) -> list[dict[str, Any]]:
+def classify_records(
+    objs: Sequence[Any], classifier: Classifier, table: RoutingTable, review_below: float = REVIEW_BELOW
+) -> list[dict[str, Any]]:
     """:func:`classify_record` for many records at once, through the classifier's batch path (faster)."""
     results: list[dict[str, Any] | None] = []
     pending: list[tuple[int, str, str | None, str | None]] = []
@@ -150,16 +155,18 @@ def classify_records(objs: Sequence[Any], classifier: Classifier, table: Routing
     routes: dict[tuple[Any, ...], RouteDecision] = {}  # a batch repeats few distinct routing questions
     for (index, text, subject, channel), classification in zip(pending, classifications, strict=True):
         assessment = assess_text(f"{subject}\n{text}" if subject else text, classification)
+        needs_review = classification.confidence < review_below
         question = (
             classification.business_line,
             classification.reason,
             assessment.severity,
             channel,
             assessment.signals,
+            needs_review,
         )
         route = routes.get(question)
         if route is None:
-            route = routes[question] = table.route(*question)
+            route = routes[question] = table.route(*question[:5], needs_review=needs_review)
         results[index] = {
             "id": objs[index].get("id"),
             "business_line": classification.business_line.value,
@@ -170,4 +177,13 @@ def classify_records(objs: Sequence[Any], classifier: Classifier, table: Routing
             "confidence": classification.confidence,
             "signals": list(assessment.signals),
         }
+        if needs_review:  # as on the routed record: the runner-up departments, so a reader can pass it on
+            results[index] |= {
+                "needs_review": True,
+                "runner_up_departments": [
+                    {"department": name, "probability": probability}
+                    for name, probability in classification.departments
+                    if name != route.department.value
+                ],
+            }
     return [r for r in results if r is not None]

@@ -183,3 +183,12 @@ def test_triage_rule_takes_complaints_marked_for_review(classifier: Classifier, 
         assert best.department in {r.department for r in routed.runner_up_departments}
     confident = decide(item, classifier=classifier, table=triage, now=NOW, review_below=0.0)
     assert confident.department == best.department and confident.rule != "low_confidence_triage"
+
+
+def test_classify_contract_marks_a_doubtful_routing_for_review(classifier: Classifier, table: RoutingTable) -> None:
+    record = {"id": "7", "text": VAGUE}
+    doubtful = classify_record(record, classifier, table, review_below=1.0)
+    assert doubtful["needs_review"] is True
+    runner_ups = doubtful["runner_up_departments"]
+    assert runner_ups and doubtful["department"] not in {r["department"] for r in runner_ups}
+    assert "needs_review" not in classify_record(record, classifier, table, review_below=0.0)
