@@ -32,8 +32,6 @@ from schemas import (
     ComplaintEvent,
     Customer,
     EventKind,
-    RawEnvelope,
-    SourcePointer,
     channel_names,
     complaint_id_for,
     event_id_for,
@@ -41,7 +39,6 @@ from schemas import (
 from services.intake import samples
 from services.intake.channels import CHANNELS, register, unregister
 from services.intake.channels.base import (
-    LOW_ASR_CONFIDENCE,
     ChannelSpec,
     Context,
     HttpDoor,
@@ -51,7 +48,6 @@ from services.intake.channels.base import (
     build_complaint,
     clean,
     validated_payload,
-    zone,
 )
 from services.intake.contacts import to_e164
 from services.intake.forms import ID_PATTERN, Request
@@ -73,14 +69,7 @@ class KioskNote(Request):
     text: str = Field(min_length=1, max_length=5000)
 
 
-def normalise_kiosk(
-    envelope: RawEnvelope,
-    pointer: SourcePointer | None = None,
-    *,
-    bank_timezone: str = "Asia/Shanghai",
-    low_confidence_threshold: float = LOW_ASR_CONFIDENCE,
-) -> NormalizeResult:
-    context = Context(envelope, pointer, zone(bank_timezone), low_confidence_threshold)
+def normalize_kiosk(context: Context) -> NormalizeResult:
     note = validated_payload(context, KioskNote, "kiosk note")
     if isinstance(note, Rejected):
         return note
@@ -94,7 +83,7 @@ def normalise_kiosk(
 
 KIOSK = ChannelSpec(
     info=ChannelInfo("kiosk", reply_media=("sms",)),
-    normalise=normalise_kiosk,
+    normalize=normalize_kiosk,
     payload_model=KioskNote,
     message_id=lambda note, _: f"kiosk:{note.branch}:{note.ticket}",
     http=HttpDoor("/api/v1/intake/kiosk"),

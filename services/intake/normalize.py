@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from schemas import Channel, RawEnvelope, SourcePointer
 from services.intake.channels import CHANNELS
-from services.intake.channels.base import LOW_ASR_CONFIDENCE, NormalizeResult, Rejected
+from services.intake.channels.base import LOW_ASR_CONFIDENCE, Context, NormalizeResult, Rejected, zone
 from services.intake.forms import describe_validation_error
 
 MAX_ENVELOPE_BYTES = 40 * 1024 * 1024  # base64 of the largest mail the SMTP intake accepts, plus room
@@ -55,9 +55,7 @@ def normalize(
         spec = CHANNELS.get(envelope.channel.value)
         if spec is None:
             return Rejected(f"no intake for the {envelope.channel.value} channel on this worker", "invalid_envelope")
-        return spec.normalise(
-            envelope, pointer, bank_timezone=bank_timezone, low_confidence_threshold=low_confidence_threshold
-        )
+        return spec.normalize(Context(envelope, pointer, zone(bank_timezone), low_confidence_threshold))
     except Exception as error:  # a bug here must dead-letter one message, not stop the worker
         return Rejected(f"unexpected {type(error).__name__} while normalising {envelope.channel}", "internal_error")
 

@@ -4,7 +4,7 @@ the intake worker and the publisher read.
 A channel module defines a :class:`~services.intake.channels.base.ChannelSpec`: its name and how its customers are
 answered by default (a ``schemas.ChannelInfo``, which the registration hands down to ``schemas.channels`` so the
 topic registry and the notifier know it), its payload model, its raw message id (``domain.message_ids``), its
-normaliser and its HTTP door if it has one. Adding a channel is one module that calls :func:`register` (or one
+normalizer and its HTTP door if it has one. Adding a channel is one module that calls :func:`register` (or one
 more line in the list below).
 """
 

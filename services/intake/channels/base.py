@@ -2,7 +2,7 @@
 and the pieces of the normalisation they all use (the context, building the ``Complaint``, contact and text
 helpers).
 
-A normaliser never raises. Whatever the bytes, the answer is one of:
+A normalizer never raises. Whatever the bytes, the answer is one of:
 
 * :class:`Normalized`: a complaint, with the threading hints of a follow-up (message ids it replies to,
   a complaint number in the subject, a satisfaction score);
@@ -244,17 +244,11 @@ def satisfaction_score_of(new_text: str) -> int | None:
 # --- the spec of a channel ------------------------------------------------------------------------
 
 
-class Normaliser(Protocol):
-    """Turns one envelope of the channel into a complaint, an auto-reply or a rejection."""
+class Normalizer(Protocol):
+    """Turns one envelope of the channel (in its context: source pointer, bank's zone, thresholds) into a
+    complaint, an auto-reply or a rejection."""
 
-    def __call__(
-        self,
-        envelope: RawEnvelope,
-        pointer: SourcePointer | None = None,
-        *,
-        bank_timezone: str = ...,
-        low_confidence_threshold: float = ...,
-    ) -> NormalizeResult: ...
+    def __call__(self, context: Context) -> NormalizeResult: ...
 
 
 @dataclass(frozen=True)
@@ -274,7 +268,7 @@ class ChannelSpec:
     """Everything the intake knows about one channel; registered in ``services.intake.channels.CHANNELS``."""
 
     info: ChannelInfo  # the name and the default reply media: what the lower layers see (``schemas.channels``)
-    normalise: Normaliser
+    normalize: Normalizer
     # The JSON payload's model, None when the payload is not JSON (e-mail carries RFC 5322 bytes).
     payload_model: type[BaseModel] | None = None
     # The raw message id (``domain.message_ids``) of a validated payload, given the client's Idempotency-Key.

@@ -12,15 +12,12 @@ from schemas import (
     ContactChannel,
     Customer,
     EmailDetails,
-    RawEnvelope,
-    SourcePointer,
     normalize_complaint_number,
     shipped_channel,
 )
 from services.intake.channels.base import (
     ATTACHMENT_ONLY,
     COMPLAINT_NUMBER_RE,
-    LOW_ASR_CONFIDENCE,
     AutoReply,
     ChannelSpec,
     Context,
@@ -33,7 +30,6 @@ from services.intake.channels.base import (
     last4_found,
     phone_from_text,
     satisfaction_score_of,
-    zone,
 )
 from services.intake.contacts import normalize_email_address
 from services.intake.email_parser import parse_email, strip_subject_prefixes
@@ -41,14 +37,8 @@ from services.intake.email_parser import parse_email, strip_subject_prefixes
 MAX_EMAIL_BYTES = 25 * 1024 * 1024
 
 
-def normalise(
-    envelope: RawEnvelope,
-    pointer: SourcePointer | None = None,
-    *,
-    bank_timezone: str = "Asia/Shanghai",
-    low_confidence_threshold: float = LOW_ASR_CONFIDENCE,
-) -> NormalizeResult:
-    context = Context(envelope, pointer, zone(bank_timezone), low_confidence_threshold)
+def normalize(context: Context) -> NormalizeResult:
+    envelope = context.envelope
     if not envelope.payload_base64:
         return Rejected("email envelope has no payload_base64", "invalid_payload")
     if len(envelope.payload_base64) > MAX_EMAIL_BYTES * 4 // 3 + 4096:
@@ -135,4 +125,4 @@ def normalise(
     )
 
 
-SPEC = ChannelSpec(info=shipped_channel("email"), normalise=normalise)
+SPEC = ChannelSpec(info=shipped_channel("email"), normalize=normalize)

@@ -15,12 +15,9 @@ from schemas import (
     Customer,
     HotlineDetails,
     Language,
-    RawEnvelope,
-    SourcePointer,
     shipped_channel,
 )
 from services.intake.channels.base import (
-    LOW_ASR_CONFIDENCE,
     ChannelSpec,
     Context,
     HttpDoor,
@@ -32,7 +29,6 @@ from services.intake.channels.base import (
     last4_found,
     offset_name,
     validated_payload,
-    zone,
 )
 from services.intake.contacts import to_e164
 from services.intake.forms import ID_PATTERN, Request, plausible_time
@@ -110,14 +106,7 @@ class HotlineTranscript(Request):
         return plausible_time(value)
 
 
-def normalise(
-    envelope: RawEnvelope,
-    pointer: SourcePointer | None = None,
-    *,
-    bank_timezone: str = "Asia/Shanghai",
-    low_confidence_threshold: float = LOW_ASR_CONFIDENCE,
-) -> NormalizeResult:
-    context = Context(envelope, pointer, zone(bank_timezone), low_confidence_threshold)
+def normalize(context: Context) -> NormalizeResult:
     call = validated_payload(context, HotlineTranscript, "hotline transcript")
     if isinstance(call, Rejected):
         return call
@@ -165,7 +154,7 @@ def normalise(
 
 SPEC = ChannelSpec(
     info=shipped_channel("hotline"),
-    normalise=normalise,
+    normalize=normalize,
     payload_model=HotlineTranscript,
     message_id=lambda call, _: call.call_id,
     http=HttpDoor("/api/v1/intake/hotline"),

@@ -14,14 +14,11 @@ from domain.message_ids import sms_message_id
 from schemas import (
     ContactChannel,
     Customer,
-    RawEnvelope,
-    SourcePointer,
     normalize_complaint_number,
     shipped_channel,
 )
 from services.intake.channels.base import (
     COMPLAINT_NUMBER_RE,
-    LOW_ASR_CONFIDENCE,
     ChannelSpec,
     Context,
     HttpDoor,
@@ -34,7 +31,6 @@ from services.intake.channels.base import (
     offset_name,
     satisfaction_score_of,
     validated_payload,
-    zone,
 )
 from services.intake.contacts import to_e164
 from services.intake.forms import ID_PATTERN
@@ -73,16 +69,9 @@ class InboundSms(BaseModel):
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
-def normalise(
-    envelope: RawEnvelope,
-    pointer: SourcePointer | None = None,
-    *,
-    bank_timezone: str = "Asia/Shanghai",
-    low_confidence_threshold: float = LOW_ASR_CONFIDENCE,
-) -> NormalizeResult:
+def normalize(context: Context) -> NormalizeResult:
     """An inbound SMS: usually a reply to one of our messages (threaded by the worker onto the complaint it
     names, else onto the sender's open complaint), otherwise a new complaint by SMS."""
-    context = Context(envelope, pointer, zone(bank_timezone), low_confidence_threshold)
     sms = validated_payload(context, InboundSms, "inbound SMS")
     if isinstance(sms, Rejected):
         return sms
@@ -121,7 +110,7 @@ def normalise(
 
 SPEC = ChannelSpec(
     info=shipped_channel("sms"),
-    normalise=normalise,
+    normalize=normalize,
     payload_model=InboundSms,
     message_id=lambda sms, _: sms_message_id(sms.message_id),
     http=HttpDoor("/api/v1/intake/sms", answer="message"),

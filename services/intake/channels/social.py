@@ -19,13 +19,10 @@ from domain.message_ids import social_message_id
 from schemas import (
     ContactChannel,
     Customer,
-    RawEnvelope,
     SocialDetails,
-    SourcePointer,
     shipped_channel,
 )
 from services.intake.channels.base import (
-    LOW_ASR_CONFIDENCE,
     ChannelSpec,
     Context,
     HttpDoor,
@@ -36,7 +33,6 @@ from services.intake.channels.base import (
     clean,
     offset_name,
     validated_payload,
-    zone,
 )
 from services.intake.forms import ID_PATTERN, Request, plausible_time
 from services.intake.text import neutralise_markup
@@ -91,14 +87,7 @@ class SocialPost(Request):
         return self.is_public and not self.is_direct_message
 
 
-def normalise(
-    envelope: RawEnvelope,
-    pointer: SourcePointer | None = None,
-    *,
-    bank_timezone: str = "Asia/Shanghai",
-    low_confidence_threshold: float = LOW_ASR_CONFIDENCE,
-) -> NormalizeResult:
-    context = Context(envelope, pointer, zone(bank_timezone), low_confidence_threshold)
+def normalize(context: Context) -> NormalizeResult:
     post = validated_payload(context, SocialPost, "social post")
     if isinstance(post, Rejected):
         return post
@@ -136,7 +125,7 @@ def normalise(
 
 SPEC = ChannelSpec(
     info=shipped_channel("social"),
-    normalise=normalise,
+    normalize=normalize,
     payload_model=SocialPost,
     message_id=lambda post, _: social_message_id(post.platform, post.post_id),
     http=HttpDoor("/api/v1/intake/social"),

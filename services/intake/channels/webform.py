@@ -18,12 +18,9 @@ from schemas import (
     Customer,
     Language,
     Money,
-    RawEnvelope,
-    SourcePointer,
     shipped_channel,
 )
 from services.intake.channels.base import (
-    LOW_ASR_CONFIDENCE,
     ChannelSpec,
     Context,
     HttpDoor,
@@ -34,7 +31,6 @@ from services.intake.channels.base import (
     clean,
     last4_found,
     validated_payload,
-    zone,
 )
 from services.intake.contacts import normalize_email_address, to_e164
 from services.intake.forms import ID_PATTERN, MAX_AMOUNT, Request, last4_field
@@ -130,14 +126,7 @@ class WebformSubmission(Request):
         return self
 
 
-def normalise(
-    envelope: RawEnvelope,
-    pointer: SourcePointer | None = None,
-    *,
-    bank_timezone: str = "Asia/Shanghai",
-    low_confidence_threshold: float = LOW_ASR_CONFIDENCE,
-) -> NormalizeResult:
-    context = Context(envelope, pointer, zone(bank_timezone), low_confidence_threshold)
+def normalize(context: Context) -> NormalizeResult:
     form = validated_payload(context, WebformSubmission, "webform payload")
     if isinstance(form, Rejected):
         return form
@@ -184,7 +173,7 @@ def message_id(form: WebformSubmission, idempotency_key: str | None) -> str:
 
 SPEC = ChannelSpec(
     info=shipped_channel("webform"),
-    normalise=normalise,
+    normalize=normalize,
     payload_model=WebformSubmission,
     message_id=message_id,
     http=HttpDoor("/api/v1/complaints", idempotency_header=True),
