@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ import redis.asyncio as aioredis
 from kernel.embedded import EmbeddedStack, embedded_services, free_port
 from kernel.state import redis_client
 from tests.delivery_servers import SmtpServer
+from tests.kafka_support import BrokerOutbox, TopicsOnBroker
 
 REPO = Path(__file__).resolve().parent.parent
 # Tests in these folders, or asking for a real server, are integration tests: `make check` leaves them out.
@@ -43,6 +45,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
     with embedded_services(kafka=True, redis=True, log_dir=tmp_path_factory.mktemp("embedded")) as stack:
         yield stack
+
+
+@pytest.fixture(scope="module")
+def module_topics(embedded: EmbeddedStack, request: pytest.FixtureRequest) -> Iterator[TopicsOnBroker]:
+    """Every topic, on the session's broker, under a prefix of the test module's own."""
+    prefix = f"{request.module.__name__.rsplit('.', 1)[-1]}-{uuid.uuid4().hex[:6]}."
+    topics = TopicsOnBroker(embedded.kafka_bootstrap_servers or "", prefix)
+    yield topics
+    topics.close()
+
+
+@pytest.fixture
+def broker_outbox(module_topics: TopicsOnBroker) -> BrokerOutbox:
+    """An outbox to hand the code under test: it sends to the real broker and reads back what this test published."""
+    return module_topics.capture()
 
 
 def on_own_redis_database(
