@@ -1,14 +1,14 @@
 """``Lifecycle.apply_status`` over every department status, table-driven, on the session's real Redis.
 
 For each status: the complaint's stored status, its deadlines (moved, paused, resumed or unchanged), the SLA
-alerts left planned for it, its department, and the events and records the lifecycle sends. Refusals leave all
-of that as it was. The outcome answer wrapped around this (``answer_status``) is tested in
-tests/integration/test_status_outcomes.py. A database of its own (10).
+alerts left planned for it, its department, and the events and records the lifecycle sends (read back from the
+session's broker, under this module's topic prefix). Refusals leave all of that as it was. The outcome answer
+wrapped around this (``answer_status``) is tested in tests/integration/test_status_outcomes.py. A database of its
+own (10).
 """
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -16,26 +16,17 @@ from typing import Any
 import pytest
 
 from kernel.embedded import EmbeddedStack
-from kernel.runtime import Runtime
-from kernel.settings import Settings
-from kernel.state import Keys, SlaAlert, SlaSchedule
+from kernel.state import Keys, SlaAlert
 from kernel.streams import PermanentError
 from kernel.topics import Topics
-from schemas import (
-    ComplaintEvent,
-    ComplaintStatus,
-    RoutedComplaint,
-    StatusUpdate,
-    complaint_id_for,
-    complaint_number_for,
-)
+from schemas import ComplaintEvent, ComplaintStatus, RoutedComplaint, StatusUpdate
 from services.router.lifecycle import Lifecycle
-from services.router.routing import RoutingTable
-from services.router.sla import pause_deadlines, planned_alerts
 from tests.conftest import on_own_redis_database
-from tests.test_schemas import NOW, sample_routed
+from tests.kafka_support import BrokerOutbox
+from tests.lifecycle_support import lifecycle_on, routed_complaint, status_update
+from tests.test_schemas import NOW
 
-TOPICS = Topics("")
+TOPICS = Topics("")  # the topics' names without the module's prefix
 DATABASE = 10
 AT = NOW + timedelta(days=1)  # when the department's update arrives
 ALL_ALERTS = frozenset(
@@ -44,18 +35,17 @@ ALL_ALERTS = frozenset(
 DECISION_ALERTS = frozenset(a for a in ALL_ALERTS if a[0] == "decision")
 
 
-@dataclass
-class RecordingOutbox:
-    sent: list[tuple[str, bytes]] = field(default_factory=list)
+def _sent(outbox: BrokerOutbox) -> list[tuple[str, bytes]]:
+    """What the test published, by topic name without the module's prefix."""
+    return [(topic.removeprefix(outbox.topics.prefix), value) for topic, value in outbox.published()]
 
-    async def send(self, topic: str, key: str | bytes | None, value: bytes) -> None:
-        self.sent.append((topic, value))
 
-    def topics(self) -> set[str]:
-        return {topic for topic, _ in self.sent}
+def _topics(outbox: BrokerOutbox) -> set[str]:
+    return {topic for topic, _ in _sent(outbox)}
 
-    def events(self) -> list[ComplaintEvent]:
-        return [ComplaintEvent.model_validate_json(v) for t, v in self.sent if t == TOPICS.events]
+
+def _events(outbox: BrokerOutbox) -> list[ComplaintEvent]:
+    return [ComplaintEvent.model_validate_json(v) for t, v in _sent(outbox) if t == TOPICS.events]
 
 
 @dataclass(frozen=True)
@@ -126,33 +116,8 @@ CASES = [
 ]
 
 
-async def _lifecycle(client: Any, outbox: RecordingOutbox) -> Lifecycle:
-    runtime = Runtime(Settings(), "", "", "", 0, TOPICS, _redis=client)
-    # No complaint is classified here: the status path never calls the classifier.
-    return Lifecycle(runtime, outbox, None, RoutingTable.load())  # type: ignore[arg-type]
-
-
 async def _routed_complaint(lifecycle: Lifecycle, case: Case) -> RoutedComplaint:
-    """A complaint as the router leaves it after routing: stored, numbered, its SLA alerts planned."""
-    routed = sample_routed()
-    complaint_id = complaint_id_for(routed.complaint.channel, f"lifecycle-{uuid.uuid4()}")
-    complaint = routed.complaint.model_copy(
-        update={"complaint_id": complaint_id, "complaint_number": complaint_number_for(complaint_id, NOW.date())}
-    )
-    deadlines = routed.deadlines.model_copy(
-        update={"extensions": case.extensions, "decision_by": NOW + timedelta(days=30 if case.extensions else 15)}
-    )
-    if case.paused:
-        deadlines = pause_deadlines(deadlines, NOW + timedelta(hours=2))
-    routed = routed.model_copy(update={"complaint": complaint, "deadlines": deadlines})
-    await lifecycle.runtime.store.record_new(complaint)
-    await lifecycle.runtime.store.update(complaint_id, status="routed")
-    await lifecycle.runtime.redis.set(Keys.routed(complaint_id), routed.model_dump_json())
-    planned = planned_alerts(complaint.received_at, deadlines)
-    if case.paused:  # a stopped clock has no decision alerts planned
-        planned = [alert for alert in planned if alert[0] != "decision"]
-    await SlaSchedule(lifecycle.runtime.redis).plan(complaint_id, [SlaAlert(complaint_id, *a) for a in planned])
-    return routed
+    return await routed_complaint(lifecycle, case.extensions, case.paused)
 
 
 async def _planned(client: Any, complaint_id: str) -> frozenset[tuple[str, str]]:
@@ -160,9 +125,7 @@ async def _planned(client: Any, complaint_id: str) -> frozenset[tuple[str, str]]
 
 
 def _update(number: str, status: str, **fields: Any) -> StatusUpdate:
-    return StatusUpdate(
-        update_id=f"upd-{uuid.uuid4()}", complaint_number=number, status=status, department="cards", at=AT, **fields
-    )
+    return status_update(number, status, AT, **fields)
 
 
 def _decision_change(before: RoutedComplaint, after: RoutedComplaint) -> str:
@@ -181,10 +144,11 @@ def _decision_change(before: RoutedComplaint, after: RoutedComplaint) -> str:
     CASES,
     ids=[f"{c.status}{'-paused' if c.paused else ''}-{c.refused or 'applied'}-{i}" for i, c in enumerate(CASES)],
 )
-def test_lifecycle_applies_each_status(embedded: EmbeddedStack, case: Case) -> None:
+def test_lifecycle_applies_each_status(embedded: EmbeddedStack, broker_outbox: BrokerOutbox, case: Case) -> None:
+    outbox = broker_outbox
+
     async def scenario(client: Any) -> None:
-        outbox = RecordingOutbox()
-        lifecycle = await _lifecycle(client, outbox)
+        lifecycle = lifecycle_on(client, outbox)
         before = await _routed_complaint(lifecycle, case)
         cid = before.complaint.complaint_id
         planned_before = await _planned(client, cid)
@@ -194,7 +158,7 @@ def test_lifecycle_applies_each_status(embedded: EmbeddedStack, case: Case) -> N
             with pytest.raises(PermanentError) as refusal:
                 await lifecycle.apply_status(update, AT)
             assert refusal.value.error_type == case.refused and refusal.value.reason
-            assert outbox.sent == [], "a refused update sends nothing"
+            assert _sent(outbox) == [], "a refused update sends nothing"
             assert await lifecycle.current(cid) == before
             assert (await lifecycle.runtime.store.get(cid))["status"] == "routed"
             assert await _planned(client, cid) == planned_before
@@ -205,9 +169,9 @@ def test_lifecycle_applies_each_status(embedded: EmbeddedStack, case: Case) -> N
         assert after is not None
         record = await lifecycle.runtime.store.get(cid)
         assert record["status"] == case.status and record["updated_at"] == AT.isoformat()
-        assert tuple(e.kind.value for e in outbox.events()) == case.events
-        assert all(e.complaint_id == cid and e.department == after.department for e in outbox.events())
-        assert outbox.topics() == {TOPICS.events} | case.also_sent_to
+        assert tuple(e.kind.value for e in _events(outbox)) == case.events
+        assert all(e.complaint_id == cid and e.department == after.department for e in _events(outbox))
+        assert _topics(outbox) == {TOPICS.events} | case.also_sent_to
         assert after.department.value == case.department
         assert _decision_change(before, after) == case.decision
         assert await _planned(client, cid) == case.alerts
@@ -217,38 +181,42 @@ def test_lifecycle_applies_each_status(embedded: EmbeddedStack, case: Case) -> N
             assert decision_alerts and all(m.endswith(moved_to) for m in decision_alerts), "alerts follow the deadline"
 
         # Seen twice (a redelivery): applied once.
-        sent_once = list(outbox.sent)
+        sent_once = _sent(outbox)
         assert await lifecycle.apply_status(update, AT + timedelta(minutes=5)) == "duplicate"
-        assert outbox.sent == sent_once
+        assert _sent(outbox) == sent_once
         assert await lifecycle.current(cid) == after
 
     on_own_redis_database(embedded, DATABASE, scenario)
 
 
 @pytest.mark.parametrize("status", ["received", "routed"])
-def test_lifecycle_sets_no_router_status_from_a_department(embedded: EmbeddedStack, status: str) -> None:
+def test_lifecycle_sets_no_router_status_from_a_department(
+    embedded: EmbeddedStack, broker_outbox: BrokerOutbox, status: str
+) -> None:
     """The statuses the router sets itself are refused before the lifecycle applies anything."""
 
+    outbox = broker_outbox
+
     async def scenario(client: Any) -> None:
-        outbox = RecordingOutbox()
-        lifecycle = await _lifecycle(client, outbox)
+        lifecycle = lifecycle_on(client, outbox)
         routed = await _routed_complaint(lifecycle, Case(status))
         answer, _ = await lifecycle.answer_status(_update(routed.complaint.complaint_number, status), AT)
         assert (answer.outcome.value, answer.code) == ("refused", "not_allowed")
-        assert outbox.events() == []
+        assert _events(outbox) == []
         assert await lifecycle.current(routed.complaint.complaint_id) == routed
 
     on_own_redis_database(embedded, DATABASE, scenario)
 
 
-def test_lifecycle_refuses_an_unknown_complaint_number(embedded: EmbeddedStack) -> None:
+def test_lifecycle_refuses_an_unknown_complaint_number(embedded: EmbeddedStack, broker_outbox: BrokerOutbox) -> None:
+    outbox = broker_outbox
+
     async def scenario(client: Any) -> None:
-        outbox = RecordingOutbox()
-        lifecycle = await _lifecycle(client, outbox)
+        lifecycle = lifecycle_on(client, outbox)
         with pytest.raises(PermanentError) as refusal:
             await lifecycle.apply_status(_update("CF-20261122-ZZZZZZ", "accepted"), AT)
         assert refusal.value.error_type == "unknown_complaint" and "CF-20261122-ZZZZZZ" in refusal.value.reason
-        assert outbox.sent == []
+        assert _sent(outbox) == []
 
     on_own_redis_database(embedded, DATABASE, scenario)
 
