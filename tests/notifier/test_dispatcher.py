@@ -1,7 +1,8 @@
 """``Dispatcher.deliver`` over quiet hours, claims and ordering, table-driven, on the session's real Redis.
 
 Mail goes to a real SMTP server on a loopback port and SMS to the outbox file; what the dispatcher puts on Kafka
-(its outcome records) is kept by a recording outbox. A database of its own (9).
+(its outcome records) goes to the session's broker, under this module's topic prefix, and is read back from there.
+A database of its own (9).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from services.notifier.medium import Delivery
 from services.notifier.sms_providers import OutboxSmsProvider
 from tests.conftest import on_own_redis_database
 from tests.delivery_servers import SmtpServer
+from tests.kafka_support import BrokerOutbox
 from tests.notifier.conftest import OCCURRED_AT, ZHANG_WEI, build_event
 
 DATABASE = 9
@@ -48,18 +50,9 @@ def email(address: str = EMAIL) -> Delivery:
     return Delivery("email", address)
 
 
-@dataclass
-class RecordingOutbox:
-    sent: list[tuple[str, bytes]] = field(default_factory=list)
-
-    async def send(self, topic: str, key: str | bytes | None, value: bytes) -> None:
-        self.sent.append((topic, value))
-
-    async def send_and_wait(self, topic: str, key: str | bytes | None, value: bytes) -> None:
-        self.sent.append((topic, value))
-
-    def outcome_kinds(self, topics: Topics) -> list[str]:
-        return [ComplaintEvent.model_validate_json(v).kind.value for t, v in self.sent if t == topics.events]
+def outcome_kinds(outbox: BrokerOutbox) -> list[str]:
+    """The kinds of the outcome records the test's dispatchers published on the events topic."""
+    return [ComplaintEvent.model_validate_json(v).kind.value for v in outbox.on(outbox.topics.events)]
 
 
 @dataclass
@@ -67,11 +60,10 @@ class Bench:
     """One dispatcher and everything it delivers to."""
 
     dispatcher: Dispatcher
-    outbox: RecordingOutbox
+    outbox: BrokerOutbox
     smtp: SmtpServer
     sms_file: OutboxSmsProvider
     client: Any
-    prefix: str
 
     def mails_about(self, event: ComplaintEvent) -> list[str]:
         """The Message-IDs of the mails sent about the event's complaint, in the order they arrived."""
@@ -107,22 +99,22 @@ def _settings(prefix: str) -> Settings:
     )
 
 
-def _dispatcher(client: Any, smtp_port: int, sms_path: Path, prefix: str) -> tuple[Dispatcher, RecordingOutbox]:
+def _dispatcher(client: Any, smtp_port: int, sms_path: Path, outbox: BrokerOutbox) -> Dispatcher:
+    prefix = outbox.topics.prefix
     settings = _settings(prefix)
     runtime = Runtime(settings, "", "", "127.0.0.1", smtp_port, Topics(prefix), _redis=client)
-    outbox = RecordingOutbox()
     media = standard_media(runtime, outbox, Mailer("127.0.0.1", smtp_port, timeout=5), OutboxSmsProvider(sms_path))  # type: ignore[arg-type]
-    dispatcher = Dispatcher(runtime, outbox, media)  # type: ignore[arg-type]
-    return dispatcher, outbox
+    return Dispatcher(runtime, outbox, media)  # type: ignore[arg-type]
 
 
-def run(embedded: EmbeddedStack, smtp: SmtpServer, tmp_path: Path, scenario: Any) -> None:
-    """Runs ``scenario(bench)`` against a fresh database; each test has its own topic prefix and SMS file."""
+def run(embedded: EmbeddedStack, outbox: BrokerOutbox, smtp: SmtpServer, tmp_path: Path, scenario: Any) -> None:
+    """Runs ``scenario(bench)`` against a fresh database; each test has its own SMS file and reads back only the
+    records it published."""
 
     async def with_bench(client: Any) -> None:
-        sms_path, prefix = tmp_path / "sms.jsonl", f"d{uuid.uuid4().hex[:8]}."
-        dispatcher, outbox = _dispatcher(client, smtp.port, sms_path, prefix)
-        bench = Bench(dispatcher, outbox, smtp, OutboxSmsProvider(sms_path), client, prefix)
+        sms_path = tmp_path / "sms.jsonl"
+        dispatcher = _dispatcher(client, smtp.port, sms_path, outbox)
+        bench = Bench(dispatcher, outbox, smtp, OutboxSmsProvider(sms_path), client)
         try:
             await scenario(bench)
         finally:
@@ -162,6 +154,7 @@ QUIET_HOURS = [
 )
 def test_dispatcher_quiet_hours(
     embedded: EmbeddedStack,
+    broker_outbox: BrokerOutbox,
     smtp: SmtpServer,
     tmp_path: Path,
     kind: EventKind,
@@ -178,12 +171,11 @@ def test_dispatcher_quiet_hours(
         assert await bench.dispatcher.deliver(Attempt(event, delivery), when) == outcome
         sent = len(bench.texts_to()) if medium == "sms" else len(smtp.handler.received()) - mails_before
         assert sent == (1 if sent_now else 0)
-        topics = bench.dispatcher.runtime.topics
         if sent_now:
-            assert bench.outbox.outcome_kinds(topics) == ["notification_sent"]
+            assert outcome_kinds(bench.outbox) == ["notification_sent"]
             assert await bench.scheduled() == []
             return
-        assert bench.outbox.outcome_kinds(topics) == ["notification_deferred"]
+        assert outcome_kinds(bench.outbox) == ["notification_deferred"]
         [(waiting, due)] = await bench.scheduled()
         assert due == MORNING.timestamp(), "deferred to 08:00 in the customer's zone"
         assert waiting.event == event and waiting.past_quiet_hours
@@ -196,7 +188,7 @@ def test_dispatcher_quiet_hours(
         assert await bench.dispatcher.run_due(MORNING + timedelta(hours=1)) == 0
         assert len(bench.texts_to()) == 1
 
-    run(embedded, smtp, tmp_path, scenario)
+    run(embedded, broker_outbox, smtp, tmp_path, scenario)
 
 
 # later message of the same complaint by SMS at night, what deliver says, texts in the morning (in order)
@@ -209,6 +201,7 @@ BEHIND_A_DEFERRAL = [
 @pytest.mark.parametrize(("kind", "severity", "outcome", "order"), BEHIND_A_DEFERRAL, ids=["queued", "overtakes"])
 def test_dispatcher_later_message_behind_a_deferred_one(
     embedded: EmbeddedStack,
+    broker_outbox: BrokerOutbox,
     smtp: SmtpServer,
     tmp_path: Path,
     kind: EventKind,
@@ -227,7 +220,7 @@ def test_dispatcher_later_message_behind_a_deferred_one(
         assert sent == order
         assert await bench.client.keys(f"{bench.dispatcher.scheduled}:order:*") == [], "nothing left waiting"
 
-    run(embedded, smtp, tmp_path, scenario)
+    run(embedded, broker_outbox, smtp, tmp_path, scenario)
 
 
 def _kind_of(sms_message_id: str, by_event_id: dict[str, str]) -> str:
@@ -235,7 +228,9 @@ def _kind_of(sms_message_id: str, by_event_id: dict[str, str]) -> str:
 
 
 # --- claims -----------------------------------------------------------------------------------------------------
-def test_dispatcher_sends_an_event_once_per_medium(embedded: EmbeddedStack, smtp: SmtpServer, tmp_path: Path) -> None:
+def test_dispatcher_sends_an_event_once_per_medium(
+    embedded: EmbeddedStack, broker_outbox: BrokerOutbox, smtp: SmtpServer, tmp_path: Path
+) -> None:
     async def scenario(bench: Bench) -> None:
         event = _event(EventKind.acknowledged)
         before = len(smtp.handler.received())
@@ -244,10 +239,10 @@ def test_dispatcher_sends_an_event_once_per_medium(embedded: EmbeddedStack, smtp
         assert outcomes == ["sent", "duplicate", "sent", "duplicate"]
         assert len(smtp.handler.received()) - before == 1
         assert len(bench.texts_to()) == 1
-        kinds = bench.outbox.outcome_kinds(bench.dispatcher.runtime.topics)
+        kinds = outcome_kinds(bench.outbox)
         assert kinds == ["notification_sent", "notification_sent"], "a duplicate records nothing"
 
-    run(embedded, smtp, tmp_path, scenario)
+    run(embedded, broker_outbox, smtp, tmp_path, scenario)
 
 
 # the claim another worker left: (its state, its time to live in ms or None), what deliver says, sent at once
@@ -261,6 +256,7 @@ CLAIMS = [
 @pytest.mark.parametrize(("claim", "outcome", "sent_now"), CLAIMS, ids=["sent", "failed", "held"])
 def test_dispatcher_respects_another_workers_record(
     embedded: EmbeddedStack,
+    broker_outbox: BrokerOutbox,
     smtp: SmtpServer,
     tmp_path: Path,
     claim: tuple[str, int | None],
@@ -284,11 +280,11 @@ def test_dispatcher_respects_another_workers_record(
         assert bench.texts_to() == []
         assert len(await bench.scheduled()) == 1
 
-    run(embedded, smtp, tmp_path, scenario)
+    run(embedded, broker_outbox, smtp, tmp_path, scenario)
 
 
 def test_dispatcher_sends_once_an_abandoned_claim_expires(
-    embedded: EmbeddedStack, smtp: SmtpServer, tmp_path: Path
+    embedded: EmbeddedStack, broker_outbox: BrokerOutbox, smtp: SmtpServer, tmp_path: Path
 ) -> None:
     """A worker died after claiming: its claim runs out in Redis and the scheduled look sends the message."""
 
@@ -304,19 +300,19 @@ def test_dispatcher_sends_once_an_abandoned_claim_expires(
         assert await bench.client.get(key) == "sent"
         assert await bench.scheduled() == []
 
-    run(embedded, smtp, tmp_path, scenario)
+    run(embedded, broker_outbox, smtp, tmp_path, scenario)
 
 
 # --- ordering behind the retry schedule -------------------------------------------------------------------------
 def test_dispatcher_keeps_a_complaints_mail_in_order_behind_a_retry(
-    embedded: EmbeddedStack, smtp: SmtpServer, tmp_path: Path
+    embedded: EmbeddedStack, broker_outbox: BrokerOutbox, smtp: SmtpServer, tmp_path: Path
 ) -> None:
     """The mail server is down for the first message: it waits in the retry schedule; the complaint's next mail
     queues behind it, its SMS and another complaint's mail do not. Once the server is back, both mails go out
     in event order."""
 
     async def scenario(bench: Bench) -> None:
-        down, _ = _dispatcher(bench.client, free_port(), tmp_path / "sms.jsonl", bench.prefix)  # nobody listens
+        down = _dispatcher(bench.client, free_port(), tmp_path / "sms.jsonl", bench.outbox)  # nobody listens
         first = _event(EventKind.acknowledged)
         later = _event(EventKind.in_progress, complaint_id=first.complaint_id)
         other = _event(EventKind.acknowledged)
@@ -338,4 +334,4 @@ def test_dispatcher_keeps_a_complaints_mail_in_order_behind_a_retry(
         assert await bench.scheduled() == []
         assert await bench.client.keys(f"{bench.dispatcher.scheduled}:order:*") == []
 
-    run(embedded, smtp, tmp_path, scenario)
+    run(embedded, broker_outbox, smtp, tmp_path, scenario)
