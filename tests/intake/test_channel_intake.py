@@ -2,8 +2,9 @@
 
 Each case feeds the messages a customer (or a mail server, or an adapter) sent before, then the one under test,
 through the real handler wrapped in the stage's failure policy (``StageRunner``), and checks its outcome and what
-it sent: a normalised complaint, a follow-up or feedback event on an existing complaint, an auto-reply put on the
-record, a duplicate counted, or a dead letter. A database of its own (8).
+it sent (read back from the session's broker, under this module's topic prefix): a normalised complaint, a
+follow-up or feedback event on an existing complaint, an auto-reply put on the record, a duplicate counted, or a
+dead letter. A database of its own (8).
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from types import SimpleNamespace
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -21,40 +21,25 @@ from kernel.embedded import EmbeddedStack
 from kernel.runtime import Runtime
 from kernel.settings import Settings
 from kernel.streams import InboundMessage, StageRunner
-from kernel.topics import Topics
 from schemas import Channel, Complaint, ComplaintEvent, DeadLetter
 from services.intake import samples
 from services.intake.worker import ChannelIntake
 from tests.conftest import on_own_redis_database
+from tests.kafka_support import BrokerOutbox
 
 DATABASE = 8
-TOPICS = Topics("")
 
 
-@dataclass
-class RecordingOutbox:
-    """What the handler and the stage send, by topic. ``app.conf`` is what the stage reads to size dead letters."""
+def complaints(outbox: BrokerOutbox) -> list[Complaint]:
+    return [Complaint.model_validate_json(v) for v in outbox.on(outbox.topics.normalized)]
 
-    sent: list[tuple[str, bytes]] = field(default_factory=list)
-    app: Any = field(default_factory=lambda: SimpleNamespace(conf=SimpleNamespace(producer_max_request_size=1 << 20)))
 
-    async def send(self, topic: str, key: str | bytes | None, value: bytes) -> None:
-        self.sent.append((topic, value))
+def event_kinds(outbox: BrokerOutbox) -> list[str]:
+    return [ComplaintEvent.model_validate_json(v).kind.value for v in outbox.on(outbox.topics.events)]
 
-    async def send_and_wait(self, topic: str, key: str | bytes | None, value: bytes) -> None:
-        self.sent.append((topic, value))
 
-    def on(self, topic: str) -> list[bytes]:
-        return [value for sent_to, value in self.sent if sent_to == topic]
-
-    def complaints(self) -> list[Complaint]:
-        return [Complaint.model_validate_json(v) for v in self.on(TOPICS.normalized)]
-
-    def event_kinds(self) -> list[str]:
-        return [ComplaintEvent.model_validate_json(v).kind.value for v in self.on(TOPICS.events)]
-
-    def dead_letters(self) -> list[DeadLetter]:
-        return [DeadLetter.model_validate_json(v) for v in self.on(TOPICS.deadletter)]
+def dead_letters(outbox: BrokerOutbox) -> list[DeadLetter]:
+    return [DeadLetter.model_validate_json(v) for v in outbox.on(outbox.topics.deadletter)]
 
 
 @dataclass
@@ -62,7 +47,7 @@ class Intake:
     """The intake of every channel on one Redis, fed like the stream feeds it: one offset after another."""
 
     runtime: Runtime
-    outbox: RecordingOutbox
+    outbox: BrokerOutbox
     offset: int = 100
 
     async def feed(self, channel: Channel, value: bytes, offset: int | None = None) -> str:
@@ -72,10 +57,10 @@ class Intake:
         runner = StageRunner(
             f"intake.{channel.value}",
             ChannelIntake(self.runtime, self.outbox, channel),
-            self.outbox,
-            TOPICS,  # type: ignore[arg-type]
+            self.outbox,  # type: ignore[arg-type]
+            self.outbox.topics,
         )
-        return await runner.run(InboundMessage(TOPICS.raw(channel), 0, offset, None, value))
+        return await runner.run(InboundMessage(self.outbox.topics.raw(channel), 0, offset, None, value))
 
 
 def _sms(text: str, sender: str = "+8613698765432") -> bytes:
@@ -115,7 +100,7 @@ async def email_complaint_then_reply(intake: Intake) -> tuple[Channel, bytes]:
 
 async def webform_complaint_then_score(intake: Intake) -> tuple[Channel, bytes]:
     assert await intake.feed(Channel.webform, _webform(email="emily.carter@example.org")) == "complaint"
-    [first] = intake.outbox.complaints()
+    [first] = complaints(intake.outbox)
     number = await _number_of(intake, first.complaint_id)
     return Channel.email, samples.email_envelope(samples.satisfaction_reply_email("5分", number))
 
@@ -129,13 +114,13 @@ async def hotline_complaint_then_sms(intake: Intake) -> tuple[Channel, bytes]:
 async def stranger_names_a_complaint(intake: Intake) -> tuple[Channel, bytes]:
     """A mail naming someone else's complaint is a complaint of its own, flagged: never attached."""
     assert await intake.feed(Channel.webform, _webform()) == "complaint"
-    [first] = intake.outbox.complaints()
+    [first] = complaints(intake.outbox)
     return Channel.email, _reply_from("Mallory <mallory@example.net>", await _number_of(intake, first.complaint_id))
 
 
 async def out_of_office_on_our_mail(intake: Intake) -> tuple[Channel, bytes]:
     assert await intake.feed(Channel.email, samples.email_envelope(samples.gbk_email())) == "complaint"
-    [first] = intake.outbox.complaints()
+    [first] = complaints(intake.outbox)
     await intake.runtime.store.link_message_id(samples.ACK_MESSAGE_ID, first.complaint_id)  # our acknowledgement
     return Channel.email, samples.email_envelope(samples.out_of_office_email())
 
@@ -195,28 +180,27 @@ CASES = [
 ]
 
 
-def _intake(client: Any) -> Intake:
-    runtime = Runtime(Settings(), "", "", "", 0, TOPICS, _redis=client)
-    return Intake(runtime, RecordingOutbox())
+def _intake(client: Any, outbox: BrokerOutbox) -> Intake:
+    runtime = Runtime(Settings(), "", "", "", 0, outbox.topics, _redis=client)
+    return Intake(runtime, outbox)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{c.outcome}-{c.before.__name__}" for c in CASES])
-def test_channel_intake_outcomes(embedded: EmbeddedStack, case: Case) -> None:
+def test_channel_intake_outcomes(embedded: EmbeddedStack, broker_outbox: BrokerOutbox, case: Case) -> None:
     async def scenario(client: Any) -> None:
-        intake = _intake(client)
+        intake = _intake(client, broker_outbox)
         channel, value = await case.before(intake)
-        sent_before = len(intake.outbox.sent)
+        new = intake.outbox.since_now()
         outcome = await intake.feed(channel, value)
-        new = RecordingOutbox(intake.outbox.sent[sent_before:])
         assert outcome == case.outcome
-        assert len(new.complaints()) == case.complaints
-        assert tuple(new.event_kinds()) == case.events
-        assert len(new.dead_letters()) == case.dead_letters
-        for letter in new.dead_letters():
+        assert len(complaints(new)) == case.complaints
+        assert tuple(event_kinds(new)) == case.events
+        assert len(dead_letters(new)) == case.dead_letters
+        for letter in dead_letters(new):
             assert letter.stage == f"intake.{channel.value}" and letter.reason, "a dead letter says why"
-            assert (letter.source_topic, letter.offset) == (TOPICS.raw(channel), intake.offset)
+            assert (letter.source_topic, letter.offset) == (new.topics.raw(channel), intake.offset)
             assert base64.b64decode(letter.original_base64) == value, "nothing lost: the letter keeps the message"
-        for complaint in new.complaints():
+        for complaint in complaints(new):
             assert tuple(f for f in complaint.flags if f in case.flags) == case.flags
             stored = await intake.runtime.store.get(complaint.complaint_id)
             assert stored["number"] == complaint.complaint_number
@@ -224,30 +208,36 @@ def test_channel_intake_outcomes(embedded: EmbeddedStack, case: Case) -> None:
     on_own_redis_database(embedded, DATABASE, scenario)
 
 
-def test_channel_intake_publishes_a_redelivered_record_again(embedded: EmbeddedStack) -> None:
+def test_channel_intake_publishes_a_redelivered_record_again(
+    embedded: EmbeddedStack, broker_outbox: BrokerOutbox
+) -> None:
     """The same raw record seen again (a crash before its offset was committed) is published again under the same
     id and number, so a first publication lost with the crash is not lost for good; it counts as a duplicate."""
 
     async def scenario(client: Any) -> None:
-        intake = _intake(client)
+        intake = _intake(client, broker_outbox)
         value = samples.webform_envelope_zh()
         assert await intake.feed(Channel.webform, value, offset=7) == "complaint"
         assert await intake.feed(Channel.webform, value, offset=7) == "duplicate"
-        first, again = intake.outbox.complaints()
+        first, again = complaints(intake.outbox)
         assert (again.complaint_id, again.complaint_number) == (first.complaint_id, first.complaint_number)
 
     on_own_redis_database(embedded, DATABASE, scenario)
 
 
-def test_channel_intake_related_complaints_across_channels(embedded: EmbeddedStack) -> None:
+def test_channel_intake_related_complaints_across_channels(
+    embedded: EmbeddedStack, broker_outbox: BrokerOutbox
+) -> None:
     """The same customer complaining by two channels within a day: the second names the first."""
 
     async def scenario(client: Any) -> None:
-        intake = _intake(client)
+        intake = _intake(client, broker_outbox)
         form = _webform(phone="+86 136 9876 5432")
         assert await intake.feed(Channel.webform, form) == "complaint"
         assert await intake.feed(Channel.hotline, samples.hotline_envelope_zh()) == "complaint"
-        first, second = intake.outbox.complaints()
+        # Each complaint is on its own id's partition: read back, they are told apart by channel, not by order.
+        by_channel = {complaint.channel: complaint for complaint in complaints(intake.outbox)}
+        first, second = by_channel[Channel.webform], by_channel[Channel.hotline]
         assert first.complaint_id in second.related_to and first.related_to == []
 
     on_own_redis_database(embedded, DATABASE, scenario)
