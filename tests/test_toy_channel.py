@@ -21,7 +21,7 @@ from complaintflow.acls import acl_plan
 from complaintflow.cli import main
 from domain import pii
 from kernel.embedded import EmbeddedStack
-from kernel.kafka import create_all_topics, producer
+from kernel.kafka import create_all_topics
 from kernel.runtime import Runtime
 from kernel.settings import Settings
 from kernel.topics import Topics
@@ -54,7 +54,7 @@ from services.intake.forms import ID_PATTERN, Request
 from services.intake.http_api import intake_routes
 from services.intake.normalize import normalize
 from services.notifier.medium import choose_media
-from tests.kafka_support import fields, wait_for_records
+from tests.kafka_support import KafkaOutbox, fields, wait_for_records
 from tests.notifier.conftest import standard_media_table
 
 # --- the toy channel: all of it ----------------------------------------------------------------------------------
@@ -173,18 +173,10 @@ def test_its_http_door_publishes_the_raw_envelope(embedded: EmbeddedStack) -> No
     create_all_topics(settings, bootstrap)
     redis_url = (embedded.redis_url or "").rsplit("/", 1)[0] + "/10"
 
-    class KafkaOutbox:
-        def __init__(self) -> None:
-            self.producer = producer(bootstrap)
-
-        async def send_and_wait(self, topic: str, key: str | bytes | None, value: bytes) -> None:
-            raw_key = key.encode() if isinstance(key, str) else key
-            await asyncio.to_thread(lambda: self.producer.send(topic, key=raw_key, value=value).get(timeout=30))
-
     async def scenario() -> tuple[int, dict[str, str], int]:
         runtime = Runtime(settings, bootstrap, redis_url, "", 0, Topics(prefix))
         await runtime.redis.flushdb()
-        outbox = KafkaOutbox()
+        outbox = KafkaOutbox(bootstrap)
         app = build_web_app([intake_routes(runtime, outbox)], settings.http_max_body_bytes)  # type: ignore[arg-type]
         client = TestClient(TestServer(app))
         await client.start_server()
@@ -195,7 +187,7 @@ def test_its_http_door_publishes_the_raw_envelope(embedded: EmbeddedStack) -> No
         finally:
             await client.close()
             await runtime.redis.aclose()
-            outbox.producer.close(timeout=5)
+            outbox.close()
 
     status, body, refused = asyncio.run(scenario())
     assert status == 202, body

@@ -26,7 +26,7 @@ from complaintflow.dashboard.routes import Dashboard
 from complaintflow.demo import send_samples
 from kernel.doors import parse_tokens
 from kernel.embedded import EmbeddedStack
-from kernel.kafka import create_all_topics, producer
+from kernel.kafka import create_all_topics
 from kernel.runtime import Runtime
 from kernel.settings import Settings
 from kernel.state import redis_client
@@ -36,7 +36,7 @@ from schemas import Channel
 from services.intake import samples
 from services.intake.http_api import intake_routes
 from tests.conftest import REPO, stack_env, start_stack, stop_stack
-from tests.kafka_support import fields, wait_for_records
+from tests.kafka_support import KafkaOutbox, fields, wait_for_records
 
 pytestmark = pytest.mark.integration
 
@@ -47,17 +47,6 @@ SOCIAL = "social-token-Sg5kJ8dF2hL7pQ4w"
 SMS = "sms-token-Mq3rT8yU1iO6pA2s"
 ADMIN = "admin-token-Ad3mZ9xC6vB2nM5q"
 TOKENS = f"hotline={HOTLINE},social={SOCIAL},sms={SMS}"
-
-
-class KafkaOutbox:
-    """Sends to the session's broker and waits for the acknowledgement, as the intake's outbox does."""
-
-    def __init__(self, bootstrap: str) -> None:
-        self.producer = producer(bootstrap)
-
-    async def send_and_wait(self, topic: str, key: str | bytes | None, value: bytes) -> None:
-        raw_key = key.encode() if isinstance(key, str) else key
-        await asyncio.to_thread(lambda: self.producer.send(topic, key=raw_key, value=value).get(timeout=30))
 
 
 @dataclass
@@ -90,7 +79,7 @@ async def serving(embedded: EmbeddedStack, **env: str) -> AsyncIterator[Door]:
     finally:
         await server.close()
         await runtime.redis.aclose()
-        outbox.producer.close(timeout=5)
+        outbox.close()
 
 
 async def call(

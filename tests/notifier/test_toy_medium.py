@@ -9,7 +9,7 @@ import uuid
 from datetime import UTC, datetime
 
 from kernel.embedded import EmbeddedStack
-from kernel.kafka import consumer, create_all_topics, producer
+from kernel.kafka import consumer, create_all_topics
 from kernel.runtime import Runtime
 from kernel.settings import Settings
 from kernel.state import Keys
@@ -17,6 +17,7 @@ from kernel.topics import Topics
 from schemas import Channel, ComplaintEvent, ContactChannel, Customer, EventKind
 from services.notifier.dispatch import Attempt, Dispatcher
 from services.notifier.medium import Delivery, Medium, choose_media, media_table
+from tests.kafka_support import KafkaOutbox
 
 from .conftest import ZHANG_WEI, build_event, standard_media_table
 
@@ -43,23 +44,6 @@ class PagerMedium:
     async def send(self, event: ComplaintEvent, address: str) -> str | None:
         self.sent.append((address, event.complaint_number, event.kind.value))
         return None
-
-
-class KafkaOutbox:
-    """The dispatcher's outbox contract (send, send_and_wait) over a real kafka-python producer."""
-
-    def __init__(self, bootstrap: str) -> None:
-        self._producer = producer(bootstrap)
-
-    async def send(self, topic: str, key: str | bytes | None, value: bytes) -> None:
-        await self.send_and_wait(topic, key, value)
-
-    async def send_and_wait(self, topic: str, key: str | bytes | None, value: bytes) -> None:
-        raw = key.encode() if isinstance(key, str) else key
-        await asyncio.to_thread(lambda: self._producer.send(topic, key=raw, value=value).get(timeout=30))
-
-    def close(self) -> None:
-        self._producer.close()
 
 
 def _dispatcher(embedded: EmbeddedStack, pager: Medium) -> tuple[Dispatcher, KafkaOutbox]:
