@@ -1,4 +1,5 @@
-"""Reading topics in tests: from the beginning, with no consumer group, stopping as soon as possible."""
+"""Topics in tests: reading them from the beginning, with no consumer group, stopping as soon as possible; and the
+workers' outbox over a real producer, with a read-back of what each test published."""
 
 from __future__ import annotations
 
@@ -216,9 +217,6 @@ class BrokerOutbox:
 
     def on(self, topic: str) -> list[bytes]:
         return [value for sent_to, value in self.published() if sent_to == topic]
-
-    def topics_sent_to(self) -> set[str]:
-        return {topic for topic, _ in self.published()}
 
     def since_now(self) -> BrokerOutbox:
         """The same outbox, reporting only what is published from now on."""
