@@ -22,6 +22,7 @@ from typing import TypeVar
 
 import faust
 from faust.types import AgentT, EventT, ProducerT
+from prometheus_client import Counter
 from pydantic import BaseModel, ValidationError
 
 from domain.pii import redact
@@ -236,6 +237,43 @@ def dead_letter_for(
     )
 
 
+SUMMARY_INTERVAL_S = 10.0  # how often a busy stage logs what it handled (one line, not one per message)
+
+
+class OutcomeSummary:
+    """Counts a stage's outcomes and logs them as one INFO line per interval, instead of a line per message.
+
+    The first message after a quiet spell schedules the line, so a stage that handles nothing logs nothing and
+    every count is logged within ``interval`` seconds of its message. Warnings and errors stay per message.
+    """
+
+    def __init__(self, stage: str, interval: float = SUMMARY_INTERVAL_S) -> None:
+        self.stage = stage
+        self.interval = interval
+        self._counts: dict[str, int] = defaultdict(int)
+        self._since = 0.0
+
+    def count(self, outcome: str) -> None:
+        if not self._counts:
+            self._since = time.monotonic()
+            asyncio.get_running_loop().call_later(self.interval, self.flush)
+        self._counts[outcome] += 1
+
+    def flush(self) -> None:
+        if not self._counts:
+            return
+        counts, self._counts = dict(self._counts), defaultdict(int)
+        log.info(
+            "messages handled",
+            extra={
+                "stage": self.stage,
+                "handled": sum(counts.values()),
+                "outcomes": dict(sorted(counts.items())),
+                "seconds": round(time.monotonic() - self._since, 1),
+            },
+        )
+
+
 class StageRunner:
     """Runs one handler per message with the project's failure policy.
 
@@ -253,6 +291,9 @@ class StageRunner:
         self.topics = topics
         self.max_attempts = max_attempts
         self._dependency_errors = dependency_errors()
+        self.summary = OutcomeSummary(stage)
+        self._seconds = PROCESSING_SECONDS.labels(stage)
+        self._handled: dict[tuple[str, str], Counter] = {}  # (topic, outcome) → its bound counter
 
     async def run(self, message: InboundMessage) -> str:
         attempts = 0
@@ -303,9 +344,17 @@ class StageRunner:
                 )
             if outage_started is not None:
                 HEALTH.report(self.stage, ok=True)
-            PROCESSING_SECONDS.labels(self.stage).observe(time.perf_counter() - started)
-            MESSAGES.labels(self.stage, message.topic, outcome).inc()
+            self._seconds.observe(time.perf_counter() - started)
+            self.count(message.topic, outcome)
             return outcome
+
+    def count(self, topic: str, outcome: str) -> None:
+        """One message of ``topic`` handled with ``outcome``: the metric and the periodic summary line."""
+        counter = self._handled.get((topic, outcome))
+        if counter is None:
+            counter = self._handled[(topic, outcome)] = MESSAGES.labels(self.stage, topic, outcome)
+        counter.inc()
+        self.summary.count(outcome)
 
     async def _dead_letter(self, message: InboundMessage, reason: str, error_type: str, attempts: int) -> str:
         letter = fitted_dead_letter(
@@ -501,7 +550,6 @@ def add_stage(
     and counted as ``ignored``.
     """
     source = app.topic(topic_name, key_serializer="raw", value_serializer="raw")
-    ignored = MESSAGES.labels(runner.stage, topic_name, "ignored")
 
     async def agent(stream: faust.StreamT) -> None:
         manual = stream.noack()
@@ -517,7 +565,7 @@ def add_stage(
                 message = inbound(event)
                 slot = acks.track(event)
                 if not_for_me is not None and not_for_me(message.value):
-                    ignored.inc()
+                    runner.count(topic_name, "ignored")
                     await acks.done(slot)
                     continue
                 await window.submit(message.key, lambda m=message, s=slot: handle(m, s))

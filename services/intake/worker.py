@@ -53,7 +53,7 @@ class ChannelIntake:
             raise PermanentError(result.reason, result.error_type)
         if isinstance(result, AutoReply):
             await self._record_auto_reply(result)
-            log.info(
+            log.debug(
                 "auto-reply recorded, not answered",
                 extra={"channel": self.channel.value, "reason": result.reason, "offset": message.offset},
             )
@@ -105,7 +105,7 @@ class ChannelIntake:
         if known.get("raw_ref") and known["raw_ref"] != raw_ref:
             # A second copy of a message already handled from another offset (an adapter sending twice, an
             # HTTP resubmission): that first copy was published, so this one is only counted.
-            log.info(
+            log.debug(
                 "duplicate channel message",
                 extra={"complaint_id": complaint.complaint_id, "channel": complaint.channel.value},
             )
@@ -135,7 +135,7 @@ class ChannelIntake:
                 store.update(complaint.complaint_id, raw_ref=raw_ref),
                 record_intake(self.runtime.redis, complaint.channel.value),  # the live dashboard's rate
             )
-        log.info(
+        log.debug(
             "complaint normalised",
             extra={
                 "complaint_id": complaint.complaint_id,
@@ -247,7 +247,7 @@ class ChannelIntake:
             details=details,
         )
         await self.outbox.send(self.runtime.topics.events, target, event.model_dump_json().encode())
-        log.info("follow-up attached", extra={"complaint_id": target, "kind": kind.value})
+        log.debug("follow-up attached", extra={"complaint_id": target, "kind": kind.value})
 
 
 def install(app: faust.App, runtime: Runtime, options: dict[str, object]) -> RoleParts:

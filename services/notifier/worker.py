@@ -69,7 +69,7 @@ class EventNotifier:
             return "ignored"
         deliveries = choose_media(event, self.dispatcher.media)
         if not deliveries:
-            log.info(
+            log.debug(
                 "no way to reach the customer", extra={"complaint_id": event.complaint_id, "kind": event.kind.value}
             )
             return "no_contact"

@@ -251,7 +251,7 @@ class Lifecycle:
                 details={"escalate_to": routed.escalate_to.value},
             )
         if first_time:
-            log.info(
+            log.debug(
                 "complaint routed",
                 extra={
                     "complaint_id": cid,
