@@ -43,6 +43,8 @@ from schemas import (
 from services.router.department_feed import ROUTER_STATUSES
 from services.router.routing import RoutingTable
 
+# How long a client waits for its consumer group to assign it the department's partitions.
+JOIN_WAIT_S = 60.0
 SEEN_LIMIT = 100_000
 ROUTING_KINDS = frozenset(
     {DepartmentRecordKind.complaint, DepartmentRecordKind.transfer_in, DepartmentRecordKind.escalation}
@@ -139,6 +141,7 @@ class DepartmentClient:
             from_beginning=self.from_beginning,
             consumer_timeout_ms=timeout_ms,
         )
+        self._join_group()
         for message in self._consumer:
             try:
                 record = department_record(message.value, self.department)
@@ -150,6 +153,16 @@ class DepartmentClient:
                 continue
             yield record
             self._consumer.commit()
+
+    def _join_group(self) -> None:
+        """Wait until the group has given this client its partitions, so the idle timeout counts only time
+        spent waiting for records. A client that gives up while still joining leaves the group half-joined,
+        and the broker then holds the next member back (seen on the embedded broker, for a minute and more)."""
+        assert self._consumer is not None
+        deadline = time.monotonic() + JOIN_WAIT_S
+        while not self._consumer.assignment() and time.monotonic() < deadline:
+            for partition, messages in self._consumer.poll(timeout_ms=200, max_records=1).items():
+                self._consumer.seek(partition, messages[0].offset)  # read again by the loop that handles it
 
     def complaints(self, idle_timeout_s: float | None = None) -> Iterator[RoutedComplaint]:
         """Yield the routed complaints only (new, transferred in, escalated); other records are passed over."""

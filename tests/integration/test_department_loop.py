@@ -290,3 +290,18 @@ def test_an_update_that_is_not_a_status_update_is_refused_and_dead_lettered(loop
         PREFIX + "complaints.deadletter",
         lambda r: r.get("stage") == "router.status" and r.get("error_type") == "schema",
     )
+
+
+def test_a_short_tail_leaves_the_queue_to_the_next_one(loop_stack) -> None:
+    """A `dept tail` with a short idle timeout used to give up while its group was still joining; the broker then
+    held the next member of that group back and the department saw nothing. Now each run waits for its partitions
+    first: the first run shows the complaint, and a second run of the same group starts after it (nothing left)."""
+    complaint_id, _ = submit(loop_stack, "The branch staff were rude and I queued for two hours to pay a bill.")
+    routed = routed_of(loop_stack, complaint_id)
+    group = f"{PREFIX}short-{uuid.uuid4().hex[:8]}"
+    department = routed.department.value
+    first = cli(loop_stack, "dept", "tail", department, "--group", group, "--idle-timeout", "1")
+    assert first.returncode == 0, first.stderr
+    assert lines_of(first.stdout, routed.complaint.complaint_number), first.stdout
+    again = cli(loop_stack, "dept", "tail", department, "--group", group, "--idle-timeout", "1")
+    assert again.returncode == 0 and routed.complaint.complaint_number not in again.stdout, again.stdout
