@@ -23,6 +23,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import TypedDict, Unpack
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
@@ -46,6 +47,20 @@ from services.router.routing import RoutingTable
 # How long a client waits for its consumer group to assign it the department's partitions.
 JOIN_WAIT_S = 60.0
 SEEN_LIMIT = 100_000
+
+
+class UpdateFields(TypedDict, total=False):
+    """What a department may say with a status: ``to_department`` with ``transferred``, ``approver`` with a second
+    ``extended``; ``update_id`` to resend an update (it is applied once)."""
+
+    note: str | None
+    to_department: Department | str | None
+    reason: str | None
+    approver: str | None
+    by: str | None
+    update_id: str | None
+
+
 ROUTING_KINDS = frozenset(
     {DepartmentRecordKind.complaint, DepartmentRecordKind.transfer_in, DepartmentRecordKind.escalation}
 )
@@ -170,71 +185,58 @@ class DepartmentClient:
             if record.kind in ROUTING_KINDS:
                 yield record.routed
 
-    def update(
-        self,
-        complaint_number: str,
-        status: ComplaintStatus | str,
-        *,
-        note: str | None = None,
-        to_department: Department | str | None = None,
-        reason: str | None = None,
-        approver: str | None = None,
-        by: str | None = None,
-        update_id: str | None = None,
+    def prepare_update(
+        self, complaint_number: str, status: ComplaintStatus | str, **fields: Unpack[UpdateFields]
     ) -> StatusUpdate:
-        """Check and send a status update (``InvalidUpdate`` if it cannot be right); does not wait for the answer."""
+        """The status update, checked (``InvalidUpdate`` if it cannot be right), not sent."""
+        to_department, approver = fields.get("to_department"), fields.get("approver")
         number, checked_status, _, target = check_update(
             complaint_number, status, self.table, to_department=to_department, approver=approver
         )
-        update = StatusUpdate(
-            update_id=update_id or f"upd-{uuid.uuid4()}",
+        return StatusUpdate(
+            update_id=fields.get("update_id") or f"upd-{uuid.uuid4()}",
             complaint_number=number,
             status=checked_status,
             department=self.department,
             to_department=target,
-            reason=reason,
-            note=note,
+            reason=fields.get("reason"),
+            note=fields.get("note"),
             approver=approver,
-            by=by,
+            by=fields.get("by"),
             at=datetime.now(UTC),
         )
+
+    def send(self, update: StatusUpdate) -> StatusUpdate:
         if self._producer is None:
             self._producer = producer(self.bootstrap)
-        self._producer.send(self.topics.status, key=number.encode(), value=update.model_dump_json().encode())
+        key = update.complaint_number.encode()
+        self._producer.send(self.topics.status, key=key, value=update.model_dump_json().encode())
         self._producer.flush(30)
         return update
+
+    def update(
+        self, complaint_number: str, status: ComplaintStatus | str, **fields: Unpack[UpdateFields]
+    ) -> StatusUpdate:
+        """Check and send a status update (``InvalidUpdate`` if it cannot be right); does not wait for the answer."""
+        return self.send(self.prepare_update(complaint_number, status, **fields))
 
     def update_and_wait(
         self,
         complaint_number: str,
         status: ComplaintStatus | str,
         *,
-        note: str | None = None,
-        to_department: Department | str | None = None,
-        reason: str | None = None,
-        approver: str | None = None,
-        by: str | None = None,
-        update_id: str | None = None,
         timeout_s: float = 30.0,
+        **fields: Unpack[UpdateFields],
     ) -> StatusOutcome:
         """Send a status update and return the router's outcome (applied, or refused with the reason).
 
         Raises ``InvalidUpdate`` before sending anything that cannot be right, ``NoOutcome`` when no answer came
         within ``timeout_s``. Sending the same ``update_id`` again returns the same outcome; it is applied once.
         """
-        check_update(complaint_number, status, self.table, to_department=to_department, approver=approver)
+        update = self.prepare_update(complaint_number, status, **fields)
         reader = self._outcome_reader()
         try:
-            update = self.update(
-                complaint_number,
-                status,
-                note=note,
-                to_department=to_department,
-                reason=reason,
-                approver=approver,
-                by=by,
-                update_id=update_id,
-            )
+            self.send(update)
             return self._wait_for_outcome(reader, update.update_id, timeout_s)
         finally:
             reader.close()
