@@ -1,7 +1,7 @@
 """Calls that concurrent handlers make in the same event-loop turn, carried out as one batch.
 
-A worker handles a window of messages at once (``streams.KeyedWindow``). Their handlers tend to move in step:
-one Redis reply wakes them all, and each issues its next command in the same turn of the loop. Collecting
+A stage handles a batch of messages at once (``kernel.stage``). Their handlers move in step: one Redis reply
+wakes them all, and each issues its next command in the same turn of the loop. Collecting
 those calls and making them together turns 32 round trips into one (``AutoPipelineRedis``) and 32 model
 evaluations into one matrix product (``TurnBatcher`` around ``Classifier.classify_many``), while every
 handler keeps reading as plain sequential code.

@@ -22,13 +22,13 @@ AGENT_CRASHES = Counter(
 )
 PROCESSING_SECONDS = Histogram(
     "complaintflow_processing_seconds",
-    "Time to handle one message",
+    "Time to handle one batch of messages",
     ["stage"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 BATCH_SIZE = Histogram(
     "complaintflow_batch_size",
-    "Calls carried out together in one batch (a Redis round trip, a classification)",
+    "Calls carried out together in one batch (a stage's batch of messages, a Redis round trip, a classification)",
     ["batch"],
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
 )

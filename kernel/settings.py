@@ -85,8 +85,11 @@ class Settings(BaseSettings):
     )
     commit_interval_s: float = Field(default=1.0, gt=0, validation_alias=_env("COMPLAINTFLOW_COMMIT_INTERVAL_S"))
     # Records an agent reads ahead of its handlers. faust's 4,096 lets a backlog fill memory (a worker's RSS
-    # grew with the backlog); a few times the handler window keeps every handler busy.
+    # grew with the backlog); one batch's worth keeps the next batch ready while one is handled.
     stream_buffer: int = Field(default=256, ge=1, validation_alias=_env("COMPLAINTFLOW_STREAM_BUFFER"))
+    # The most records a stage handles as one batch. A batch is whatever arrived while the previous one was being
+    # handled, so it is small under light load (no waiting for company) and grows to this under a backlog.
+    stage_batch_max: int = Field(default=256, ge=1, validation_alias=_env("COMPLAINTFLOW_STAGE_BATCH_MAX"))
     # Bytes a worker fetches ahead per partition (the client default is 1 MiB). A worker holds up to this much
     # for every partition it reads (24 for an intake), so under a backlog its memory grows to that sum. A
     # record larger than this still comes in one fetch (the broker hands over a first batch whatever its size).

@@ -13,9 +13,10 @@ from types import SimpleNamespace
 
 from prometheus_client import REGISTRY
 
-from kernel import streams
+from kernel import stage as stage_module
 from kernel.health import HEALTH
-from kernel.streams import InboundMessage, PermanentError, StageRunner
+from kernel.stage import StageRunner
+from kernel.streams import InboundMessage, PermanentError
 from kernel.topics import Topics
 from schemas import DeadLetter
 
@@ -49,7 +50,7 @@ def failures(stage: str) -> float:
 
 
 def test_an_unpublished_dead_letter_stops_its_message_loudly_until_the_broker_takes_it(monkeypatch):
-    monkeypatch.setattr(streams, "DEAD_LETTER_TRIES", 2)
+    monkeypatch.setattr(stage_module, "DEAD_LETTER_TRIES", 2)
     slept: list[float] = []
     real_sleep = asyncio.sleep
 
@@ -57,7 +58,7 @@ def test_an_unpublished_dead_letter_stops_its_message_loudly_until_the_broker_ta
         slept.append(seconds)
         await real_sleep(0)
 
-    monkeypatch.setattr(streams.asyncio, "sleep", no_wait)
+    monkeypatch.setattr(stage_module.asyncio, "sleep", no_wait)
     stage = "intake.webform.dlq-test"
     outbox = RefusingOutbox(refusals=4)
     runner = StageRunner(stage, refuse_the_form, outbox, Topics("t."))  # type: ignore[arg-type]

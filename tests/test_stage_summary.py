@@ -8,7 +8,8 @@ import logging
 
 from prometheus_client import REGISTRY
 
-from kernel.streams import InboundMessage, StageRunner
+from kernel.stage import StageRunner
+from kernel.streams import InboundMessage
 from kernel.topics import Topics
 
 STAGE = "summary_test"

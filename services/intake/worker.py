@@ -12,8 +12,9 @@ import faust
 from kernel.roles import RoleParts
 from kernel.runtime import Runtime
 from kernel.smtpd import SmtpServer
+from kernel.stage import StageRunner, add_stage
 from kernel.state import record_customer_complaint, record_intake
-from kernel.streams import InboundMessage, Outbox, PermanentError, StageRunner, add_stage
+from kernel.streams import InboundMessage, Outbox, PermanentError
 from schemas import Channel, Complaint, ComplaintEvent, ComplaintStatus, EventKind, SourcePointer, event_id_for
 from services.intake.channels import CHANNELS
 from services.intake.channels.base import AutoReply, Normalized, Rejected
@@ -261,7 +262,7 @@ def install(app: faust.App, runtime: Runtime, options: dict[str, object]) -> Rol
             runtime.topics,
             runtime.settings.max_handler_attempts,
         )
-        add_stage(app, runtime.topics.raw(channel), runner)
+        add_stage(app, runtime.topics.raw(channel), runner, runtime.settings.stage_batch_max)
     parts = RoleParts()
     if options.get("http", True):
         parts.routes.append(intake_routes(runtime, outbox))

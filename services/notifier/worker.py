@@ -11,7 +11,8 @@ import mode
 from kernel.roles import RoleParts
 from kernel.runtime import Runtime
 from kernel.settings import Settings
-from kernel.streams import InboundMessage, Outbox, StageRunner, add_stage, guarded, parse_record
+from kernel.stage import StageRunner, add_stage
+from kernel.streams import InboundMessage, Outbox, guarded, parse_record
 from schemas import CUSTOMER_FACING_EVENTS, ComplaintEvent, EventKind, peek_event_kind
 from services.notifier.dispatch import Attempt, Dispatcher
 from services.notifier.mailer import Mailer
@@ -94,6 +95,7 @@ def install(app: faust.App, runtime: Runtime, options: dict[str, object]) -> Rol
         app,
         runtime.topics.events,
         StageRunner("notifier", EventNotifier(dispatcher), outbox, runtime.topics, settings.max_handler_attempts),
+        settings.stage_batch_max,
         not_for_me=internal_event,
     )
 

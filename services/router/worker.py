@@ -15,16 +15,8 @@ import faust
 
 from kernel.roles import RoleParts
 from kernel.runtime import Runtime
-from kernel.streams import (
-    InboundMessage,
-    Outbox,
-    PermanentError,
-    StageRunner,
-    add_stage,
-    dependency_errors,
-    guarded,
-    parse_record,
-)
+from kernel.stage import StageRunner, add_stage
+from kernel.streams import InboundMessage, Outbox, PermanentError, dependency_errors, guarded, parse_record
 from schemas import Complaint, ComplaintEvent, EventKind, RoutedComplaint, StatusUpdate, peek_event_kind
 from services.router.classifier import Classifier
 from services.router.department_feed import FOLLOW_UP_EVENTS, follow_up_record, refused
@@ -163,16 +155,19 @@ def install(app: faust.App, runtime: Runtime, options: dict[str, object]) -> Rol
         app,
         runtime.topics.normalized,
         StageRunner("router", ComplaintRouter(runtime, outbox, lifecycle), outbox, runtime.topics, attempts),
+        settings.stage_batch_max,
     )
     add_stage(
         app,
         runtime.topics.status,
         StageRunner("router.status", StatusApplier(lifecycle, attempts), outbox, runtime.topics, attempts),
+        settings.stage_batch_max,
     )
     add_stage(
         app,
         runtime.topics.events,
         StageRunner("router.follow_up", FollowUpForwarder(lifecycle), outbox, runtime.topics, attempts),
+        settings.stage_batch_max,
         not_for_me=_not_a_follow_up,
     )
     clock = SlaClock(runtime, lifecycle)

@@ -20,7 +20,8 @@ import pytest
 from kernel.embedded import EmbeddedStack
 from kernel.runtime import Runtime
 from kernel.settings import Settings
-from kernel.streams import InboundMessage, StageRunner
+from kernel.stage import StageRunner
+from kernel.streams import InboundMessage
 from schemas import Channel, Complaint, ComplaintEvent, DeadLetter
 from services.intake import samples
 from services.intake.worker import ChannelIntake

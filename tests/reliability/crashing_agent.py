@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 
 from kernel.settings import Settings
-from kernel.streams import InboundMessage, Outbox, StageRunner, add_stage, make_app
+from kernel.stage import StageRunner, add_stage
+from kernel.streams import InboundMessage, Outbox, make_app
 from kernel.topics import Topics
 
 HANDLING_S = 0.5
@@ -39,7 +40,7 @@ def main() -> None:
 
     outbox = Outbox(app)
     runner = StageRunner("test.crashing", handler, outbox, Topics(settings.topic_prefix))
-    add_stage(app, os.environ["CRASH_TOPIC"], runner, not_for_me=not_for_me)
+    add_stage(app, os.environ["CRASH_TOPIC"], runner, settings.stage_batch_max, not_for_me=not_for_me)
     sys.argv = [sys.argv[0], "worker", "--without-web", "--loglevel=INFO"]
     app.main()
 

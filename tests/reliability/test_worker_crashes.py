@@ -20,7 +20,6 @@ import pytest
 
 from kernel.embedded import EmbeddedStack, free_port
 from kernel.settings import Settings
-from kernel.streams import HANDLER_WINDOW
 from kernel.topics import Topics
 from tests.conftest import RunningStack, stack_env, start_stack, stop_stack, wait_until_ready
 from tests.delivery_servers import RecordingSmtp, SmsGateway, SmtpServer
@@ -41,9 +40,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 COMPLAINTS = int(os.environ.get("COMPLAINTFLOW_SOAK_COMPLAINTS", "2000"))
 RATE_PER_S = float(os.environ.get("COMPLAINTFLOW_SOAK_RATE", "25"))
 BETWEEN_KILLS_S = float(os.environ.get("COMPLAINTFLOW_SOAK_BETWEEN_KILLS_S", "3"))
-# What one notifier can be sending at once: a message on each SMTP connection, an SMS gateway call for each message
-# of its handler window.
-NOTIFIER_SENDS_AT_ONCE = Settings().smtp_connections + HANDLER_WINDOW
+# What one notifier can be sending at once: a message on each SMTP connection, an SMS gateway call or a social reply
+# for each message of the batch it is handling.
+NOTIFIER_SENDS_AT_ONCE = Settings().smtp_connections + Settings().stage_batch_max
 # Complaints published at once just before the notifier is killed (a quarter of them social).
 BURST = 48
 
