@@ -32,6 +32,11 @@ BATCH_SIZE = Histogram(
     ["batch"],
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
 )
+STAGE_WAITING_SECONDS = Counter(
+    "complaintflow_stage_waiting_seconds_total",
+    "Time a stage waited for records with nothing to handle (its input, not its handlers, held it back)",
+    ["stage"],
+)
 NOTIFICATIONS = Counter(
     "complaintflow_notifications_total", "Notifications by delivery medium and result", ["medium", "result"]
 )

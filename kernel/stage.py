@@ -35,6 +35,7 @@ from kernel.metrics import (
     DEAD_LETTERS,
     MESSAGES,
     PROCESSING_SECONDS,
+    STAGE_WAITING_SECONDS,
 )
 from kernel.streams import (
     InboundMessage,
@@ -351,11 +352,14 @@ class BatchLoop:
         self.queue = queue
         self.acks = acks
         self._settling: deque[asyncio.Task[None]] = deque()
+        self._waiting = STAGE_WAITING_SECONDS.labels(runner.stage)
 
     async def run(self) -> None:
         try:
             while True:
+                started = time.perf_counter()
                 batch = await self.queue.take()
+                self._waiting.inc(time.perf_counter() - started)
                 deliveries = await self._handle(batch)
                 self._settling.append(asyncio.ensure_future(self._acknowledge(batch, deliveries)))
                 while self._settling and self._settling[0].done():
