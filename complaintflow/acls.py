@@ -3,7 +3,7 @@
 - ``intake`` reads the raw topics, writes them (HTTP and SMTP entry points) and the normalised complaints.
 - ``router`` reads normalised complaints, status updates and events (customers' follow-ups), writes the routed
   topic, every department queue, the answers to status updates and the routing corrections (transfers).
-- ``notifier`` reads lifecycle events, writes the social replies.
+- ``notifier`` reads lifecycle events, writes the social replies and how each notification went.
 - The three workers write events and dead letters, and may describe every topic (each checks at start that
   all topics exist).
 - ``dept_<department>`` reads only its own queue (in its own consumer group) and the answers to updates, and writes
@@ -59,7 +59,7 @@ def acl_plan(topics: Topics, group_prefix: str) -> list[Grant]:
     writes = {
         "intake": [*raw, topics.normalized],
         "router": [topics.routed, *departments, topics.status_outcomes, topics.corrections],
-        "notifier": [topics.notifications_social],
+        "notifier": [topics.notifications_social, topics.deliveries],
     }
     grants: list[Grant] = []
     for worker in WORKERS:

@@ -136,7 +136,7 @@ def follow(bootstrap: str, topics: Topics, sent: list[Sample], timeout: float) -
     by_id = {s.complaint_id: s for s in sent if s.complaint_id}
     consumer = KafkaConsumer(
         topics.routed,
-        topics.events,
+        topics.deliveries,
         bootstrap_servers=bootstrap,
         group_id=None,
         auto_offset_reset="earliest",

@@ -21,6 +21,7 @@ ROUTED = "complaints.routed"
 STATUS = "complaints.status"
 STATUS_OUTCOMES = "complaints.status.outcomes"
 EVENTS = "complaints.events"
+DELIVERIES = "complaints.deliveries"
 DEADLETTER = "complaints.deadletter"
 CORRECTIONS = "complaints.corrections"
 NOTIFICATIONS_SOCIAL = "notifications.social"
@@ -51,6 +52,7 @@ SHARED: tuple[TopicSpec, ...] = (
     TopicSpec(STATUS, "complaint id", "StatusUpdate"),
     TopicSpec(STATUS_OUTCOMES, "update id", "StatusOutcome"),
     TopicSpec(EVENTS, "complaint id", "ComplaintEvent"),
+    TopicSpec(DELIVERIES, "complaint id", "ComplaintEvent (notification_sent, _deferred, _failed)"),
     TopicSpec(DEADLETTER, "original key", "DeadLetter"),
     TopicSpec(CORRECTIONS, "complaint id", "RoutingCorrection"),
     TopicSpec(NOTIFICATIONS_SOCIAL, "complaint id", "social reply suggestion (JSON)"),
@@ -88,6 +90,10 @@ class Topics:
     @property
     def events(self) -> str:
         return self.name(EVENTS)
+
+    @property
+    def deliveries(self) -> str:
+        return self.name(DELIVERIES)
 
     @property
     def deadletter(self) -> str:

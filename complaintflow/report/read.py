@@ -30,8 +30,13 @@ class EventLog:
 
 
 def read_event_log(bootstrap: str, topics: Topics, idle_timeout_s: float = 5.0, batch: int = 5000) -> EventLog:
-    """Every record of the routed, status and events topics, up to each partition's high-water mark."""
-    models = {topics.routed: RoutedComplaint, topics.status: StatusUpdate, topics.events: ComplaintEvent}
+    """Every record of the routed, status, events and deliveries topics, up to each partition's high-water mark."""
+    models = {
+        topics.routed: RoutedComplaint,
+        topics.status: StatusUpdate,
+        topics.events: ComplaintEvent,
+        topics.deliveries: ComplaintEvent,
+    }
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap,
         group_id=None,
@@ -46,6 +51,7 @@ def read_event_log(bootstrap: str, topics: Topics, idle_timeout_s: float = 5.0, 
         topics.routed: found.routed,
         topics.status: found.statuses,
         topics.events: found.events,
+        topics.deliveries: found.events,
     }
     try:
         partitions = _partitions(consumer, list(models))

@@ -241,7 +241,8 @@ class Dispatcher:
     async def _record(
         self, event: ComplaintEvent, kind: EventKind, delivery: Delivery, details: dict[str, str], now: datetime
     ) -> None:
-        """Log the outcome on the event topic (for the ledger report); the notifier ignores these kinds."""
+        """Record the outcome on the deliveries topic (the ledger report reads it; no worker does, so the notifier
+        and the router do not read two records of outcomes for every event they act on)."""
         record = ComplaintEvent(
             event_id=event_id_for(event.complaint_id, kind.value, f"{event.event_id}:{delivery.medium}"),
             kind=kind,
@@ -259,7 +260,7 @@ class Dispatcher:
                 **details,
             },
         )
-        await self.outbox.send(self.runtime.topics.events, event.complaint_id, record.model_dump_json().encode())
+        await self.outbox.send(self.runtime.topics.deliveries, event.complaint_id, record.model_dump_json().encode())
 
     async def _queued_behind_earlier(self, attempt: Attempt) -> bool:
         marker, queue = self._order_keys(attempt)

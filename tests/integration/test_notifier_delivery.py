@@ -418,7 +418,7 @@ def test_a_550_is_recorded_dead_lettered_and_not_retried(embedded, notifiers, ga
     assert bad.email and good.email
     handler = RecordingSmtp(refuse=frozenset({bad.email}))
     smtp = SmtpServer(handler).start()
-    events_reader = TopicReader(embedded, Topics(prefix).events)
+    events_reader = TopicReader(embedded, Topics(prefix).deliveries)
     dead_reader = TopicReader(embedded, Topics(prefix).deadletter)
     try:
         stack = notifiers.start(prefix, smtp.port, gateway.url)
@@ -497,7 +497,7 @@ def test_sms_gateway_429_is_retried_and_400_is_recorded_without_retry(embedded, 
     assert busy.phone and wrong.phone
     gateway.script = {busy.phone: [429], wrong.phone: [400]}
     smtp = SmtpServer(RecordingSmtp()).start()
-    events_reader = TopicReader(embedded, Topics(prefix).events)
+    events_reader = TopicReader(embedded, Topics(prefix).deliveries)
     dead_reader = TopicReader(embedded, Topics(prefix).deadletter)
     try:
         stack = notifiers.start(prefix, smtp.port, gateway.url)

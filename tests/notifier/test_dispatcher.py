@@ -51,8 +51,8 @@ def email(address: str = EMAIL) -> Delivery:
 
 
 def outcome_kinds(outbox: BrokerOutbox) -> list[str]:
-    """The kinds of the outcome records the test's dispatchers published on the events topic."""
-    return [ComplaintEvent.model_validate_json(v).kind.value for v in outbox.on(outbox.topics.events)]
+    """The kinds of the outcome records the test's dispatchers published on the deliveries topic."""
+    return [ComplaintEvent.model_validate_json(v).kind.value for v in outbox.on(outbox.topics.deliveries)]
 
 
 @dataclass

@@ -72,9 +72,9 @@ def _event(kind: EventKind = EventKind.acknowledged) -> ComplaintEvent:
 
 
 def _sent_records(dispatcher: Dispatcher, complaint_id: str) -> list[ComplaintEvent]:
-    """The notification_sent events the dispatcher logged for one complaint, read back from the events topic."""
+    """The notification_sent events the dispatcher logged for one complaint, read back from the deliveries topic."""
     settings = dispatcher.settings
-    reader = consumer(dispatcher.runtime.bootstrap, [dispatcher.runtime.topics.events], None, settings)
+    reader = consumer(dispatcher.runtime.bootstrap, [dispatcher.runtime.topics.deliveries], None, settings)
     found: list[ComplaintEvent] = []
     try:
         for _ in range(60):

@@ -310,7 +310,7 @@ def _run(
     )
     if figures["missing_examples"]:  # while the broker still holds the run's records
         missing = {m["complaint_id"] for m in figures["missing_examples"]}
-        kinds = events_of(bootstrap, topics.events, missing)
+        kinds = events_of(bootstrap, [topics.events, topics.deliveries], missing)
         for example in figures["missing_examples"]:
             example["events_on_topic"] = kinds.get(example["complaint_id"], {})
     figures["run"] = run

@@ -196,14 +196,15 @@ def _epoch(text: str | None) -> float | None:
         return None
 
 
-def events_of(bootstrap: str, events_topic: str, complaint_ids: set[str]) -> dict[str, dict[str, int]]:
-    """For each of ``complaint_ids``, how many records of each kind its complaint has on the events topic.
+def events_of(bootstrap: str, topics: list[str], complaint_ids: set[str]) -> dict[str, dict[str, int]]:
+    """For each of ``complaint_ids``, how many records of each kind its complaint has on the events and deliveries
+    topics.
 
     Says where a missing acknowledgement was lost: never published (no ``acknowledged``), or published and not
     delivered (``acknowledged`` but no ``notification_sent``)."""
     wanted = {c.encode() for c in complaint_ids}
     found: dict[str, dict[str, int]] = {c: defaultdict(int) for c in complaint_ids}
-    consumer = reader(bootstrap, [events_topic], consumer_timeout_ms=1500)
+    consumer = reader(bootstrap, topics, consumer_timeout_ms=1500)
     try:
         for record in consumer:
             value: bytes = record.value or b""
