@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from email.utils import parseaddr
 
@@ -24,6 +25,11 @@ def to_e164(raw: str | None, default_region: str = "CN") -> str | None:
     """
     if not raw or not isinstance(raw, str):
         return None
+    return _e164(raw, default_region)
+
+
+@functools.lru_cache(maxsize=4096)  # a complaint's number is read more than once (contact, usable-contact check)
+def _e164(raw: str, default_region: str) -> str | None:
     candidate = _PHONE_NOISE_RE.sub("", raw.strip())[:MAX_PHONE_INPUT].translate(_FULLWIDTH_DIGITS).strip()
     if candidate.startswith("00"):
         candidate = "+" + candidate[2:]

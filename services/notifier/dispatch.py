@@ -113,6 +113,10 @@ class Dispatcher:
         self.media = media
         self.owner = uuid.uuid4().hex[:12]
         self.scheduled = Keys.notify_scheduled(self.settings.topic_prefix)
+        redis = runtime.redis
+        self._lease_if_due = redis.register_script(_LEASE_IF_DUE)
+        self._enqueue_if_waiting = redis.register_script(_ENQUEUE_IF_WAITING)
+        self._release_if_empty = redis.register_script(_RELEASE_IF_EMPTY)
 
     def _order_keys(self, attempt: Attempt) -> tuple[str, str]:
         """(marker that a message of this complaint and medium waits in the schedule, the queue behind it)"""
@@ -264,10 +268,12 @@ class Dispatcher:
 
     async def _queued_behind_earlier(self, attempt: Attempt) -> bool:
         marker, queue = self._order_keys(attempt)
-        redis = self.runtime.redis
-        if is_urgent(attempt.event) and await redis.get(marker) == DEFERRED:
+        waiting = await self.runtime.redis.get(marker)
+        if waiting is None:
+            return False  # nearly always: nothing of this complaint waits (the script below would say the same)
+        if waiting == DEFERRED and is_urgent(attempt.event):
             return False  # an urgent message does not wait for the morning with a deferred one
-        return bool(await redis.eval(_ENQUEUE_IF_WAITING, 2, marker, queue, attempt.to_json(), ORDER_TTL_S))
+        return bool(await self._enqueue_if_waiting(keys=[marker, queue], args=[attempt.to_json(), ORDER_TTL_S]))
 
     async def schedule(self, attempt: Attempt, when: datetime, reason: str = WAITING) -> None:
         """Put an attempt in the schedule; until it is done, later messages of its complaint queue behind it."""
@@ -285,7 +291,7 @@ class Dispatcher:
         while True:
             head = await redis.lindex(queue, 0)
             if head is None:
-                if await redis.eval(_RELEASE_IF_EMPTY, 2, marker, queue):
+                if await self._release_if_empty(keys=[marker, queue]):
                     return
                 continue  # something queued in the meantime
             try:
@@ -308,7 +314,7 @@ class Dispatcher:
         lease_until = now.timestamp() + self.settings.notify_claim_lease_s
         done = 0
         for entry in due:
-            if not await redis.eval(_LEASE_IF_DUE, 1, self.scheduled, entry, now.timestamp(), lease_until):
+            if not await self._lease_if_due(keys=[self.scheduled], args=[entry, now.timestamp(), lease_until]):
                 continue
             try:
                 attempt = Attempt.from_json(entry)
