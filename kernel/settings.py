@@ -90,6 +90,7 @@ class Settings(BaseSettings):
     # The most records a stage handles as one batch. A batch is whatever arrived while the previous one was being
     # handled, so it is small under light load (no waiting for company) and grows to this under a backlog.
     stage_batch_max: int = Field(default=256, ge=1, validation_alias=_env("COMPLAINTFLOW_STAGE_BATCH_MAX"))
+    stage_batch_wait_ms: float = Field(default=0.0, ge=0, validation_alias=_env("COMPLAINTFLOW_STAGE_BATCH_WAIT_MS"))
     # Bytes a worker fetches ahead per partition (the client default is 1 MiB). A worker holds up to this much
     # for every partition it reads (24 for an intake), so under a backlog its memory grows to that sum. A
     # record larger than this still comes in one fetch (the broker hands over a first batch whatever its size).

@@ -37,6 +37,7 @@ from kernel.metrics import (
     PROCESSING_SECONDS,
     STAGE_WAITING_SECONDS,
 )
+from kernel.settings import Settings
 from kernel.streams import (
     InboundMessage,
     Outbox,
@@ -317,8 +318,9 @@ _Taken = tuple[InboundMessage, list[object]]  # a message and its acknowledgemen
 class BatchQueue:
     """The records an agent has read and its handling loop has not taken yet: at most one batch's worth."""
 
-    def __init__(self, batch_max: int) -> None:
+    def __init__(self, batch_max: int, company_s: float = 0.0) -> None:
         self.batch_max = batch_max
+        self.company_s = company_s
         self._items: list[_Taken] = []
         self._ready = asyncio.Event()
         self._room = asyncio.Event()
@@ -332,8 +334,11 @@ class BatchQueue:
             await self._room.wait()
 
     async def take(self) -> list[_Taken]:
-        """Everything queued (up to a batch), as soon as there is anything."""
+        """Everything queued (up to a batch) once there is anything, and what came ``company_s`` later when that
+        was less than a batch."""
         await self._ready.wait()
+        if self.company_s and len(self._items) < self.batch_max:
+            await asyncio.sleep(self.company_s)
         batch, self._items = self._items[: self.batch_max], self._items[self.batch_max :]
         if not self._items:
             self._ready.clear()
@@ -411,11 +416,11 @@ def add_stage(
     app: faust.App,
     topic_name: str,
     runner: StageRunner,
-    batch_max: int,
+    settings: Settings,
     not_for_me: Callable[[bytes], bool] | None = None,
 ) -> None:
     """Subscribe ``runner`` to ``topic_name`` as a faust agent named after its stage, handling batches of up to
-    ``batch_max`` records.
+    ``COMPLAINTFLOW_STAGE_BATCH_MAX`` records.
 
     Each record is acknowledged only after its batch was handled and everything the batch sent was accepted, so
     its offset is committed only once it and every earlier record of its partition are done: a crash or a stop
@@ -427,7 +432,7 @@ def add_stage(
     async def agent(stream: faust.StreamT) -> None:
         manual = stream.noack()
         acks = PartitionAcks(manual.ack)
-        queue = BatchQueue(batch_max)
+        queue = BatchQueue(settings.stage_batch_max, settings.stage_batch_wait_ms / 1000)
         handling = asyncio.ensure_future(BatchLoop(runner, queue, acks).run())
         handling.add_done_callback(lambda done: _report_stopped(runner.stage, done))
         try:

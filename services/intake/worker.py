@@ -262,7 +262,7 @@ def install(app: faust.App, runtime: Runtime, options: dict[str, object]) -> Rol
             runtime.topics,
             runtime.settings.max_handler_attempts,
         )
-        add_stage(app, runtime.topics.raw(channel), runner, runtime.settings.stage_batch_max)
+        add_stage(app, runtime.topics.raw(channel), runner, runtime.settings)
     parts = RoleParts()
     if options.get("http", True):
         parts.routes.append(intake_routes(runtime, outbox))

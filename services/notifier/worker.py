@@ -95,7 +95,7 @@ def install(app: faust.App, runtime: Runtime, options: dict[str, object]) -> Rol
         app,
         runtime.topics.events,
         StageRunner("notifier", EventNotifier(dispatcher), outbox, runtime.topics, settings.max_handler_attempts),
-        settings.stage_batch_max,
+        settings,
         not_for_me=internal_event,
     )
 

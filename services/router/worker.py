@@ -155,19 +155,19 @@ def install(app: faust.App, runtime: Runtime, options: dict[str, object]) -> Rol
         app,
         runtime.topics.normalized,
         StageRunner("router", ComplaintRouter(runtime, outbox, lifecycle), outbox, runtime.topics, attempts),
-        settings.stage_batch_max,
+        settings,
     )
     add_stage(
         app,
         runtime.topics.status,
         StageRunner("router.status", StatusApplier(lifecycle, attempts), outbox, runtime.topics, attempts),
-        settings.stage_batch_max,
+        settings,
     )
     add_stage(
         app,
         runtime.topics.events,
         StageRunner("router.follow_up", FollowUpForwarder(lifecycle), outbox, runtime.topics, attempts),
-        settings.stage_batch_max,
+        settings,
         not_for_me=_not_a_follow_up,
     )
     clock = SlaClock(runtime, lifecycle)

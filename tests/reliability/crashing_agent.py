@@ -40,7 +40,7 @@ def main() -> None:
 
     outbox = Outbox(app)
     runner = StageRunner("test.crashing", handler, outbox, Topics(settings.topic_prefix))
-    add_stage(app, os.environ["CRASH_TOPIC"], runner, settings.stage_batch_max, not_for_me=not_for_me)
+    add_stage(app, os.environ["CRASH_TOPIC"], runner, settings, not_for_me=not_for_me)
     sys.argv = [sys.argv[0], "worker", "--without-web", "--loglevel=INFO"]
     app.main()
 
