@@ -1,7 +1,8 @@
 """Who may read and write which topic in production: the Kafka ACLs of every principal, from the topic registry.
 
-- ``intake`` reads the raw topics, writes them (HTTP and SMTP entry points) and the normalised complaints.
-- ``router`` reads normalised complaints, status updates and events (customers' follow-ups), writes the routed
+- ``intake`` reads the raw topics, writes them (HTTP and SMTP entry points), the normalised complaints and the
+  customers' follow-ups.
+- ``router`` reads normalised complaints, status updates and the customers' follow-ups, writes the routed
   topic, every department queue, the answers to status updates and the routing corrections (transfers).
 - ``notifier`` reads lifecycle events, writes the social replies and how each notification went.
 - The three workers write events and dead letters, and may describe every topic (each checks at start that
@@ -53,11 +54,11 @@ def acl_plan(topics: Topics, group_prefix: str) -> list[Grant]:
     departments = [topics.department(d) for d in Department]
     reads = {
         "intake": raw,
-        "router": [topics.normalized, topics.status, topics.events],
+        "router": [topics.normalized, topics.status, topics.followups],
         "notifier": [topics.events],
     }
     writes = {
-        "intake": [*raw, topics.normalized],
+        "intake": [*raw, topics.normalized, topics.followups],
         "router": [topics.routed, *departments, topics.status_outcomes, topics.corrections],
         "notifier": [topics.notifications_social, topics.deliveries],
     }

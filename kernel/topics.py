@@ -22,6 +22,7 @@ STATUS = "complaints.status"
 STATUS_OUTCOMES = "complaints.status.outcomes"
 EVENTS = "complaints.events"
 DELIVERIES = "complaints.deliveries"
+FOLLOW_UPS = "complaints.followups"
 DEADLETTER = "complaints.deadletter"
 CORRECTIONS = "complaints.corrections"
 NOTIFICATIONS_SOCIAL = "notifications.social"
@@ -53,6 +54,7 @@ SHARED: tuple[TopicSpec, ...] = (
     TopicSpec(STATUS_OUTCOMES, "update id", "StatusOutcome"),
     TopicSpec(EVENTS, "complaint id", "ComplaintEvent"),
     TopicSpec(DELIVERIES, "complaint id", "ComplaintEvent (notification_sent, _deferred, _failed)"),
+    TopicSpec(FOLLOW_UPS, "complaint id", "ComplaintEvent (follow_up_received), for the router"),
     TopicSpec(DEADLETTER, "original key", "DeadLetter"),
     TopicSpec(CORRECTIONS, "complaint id", "RoutingCorrection"),
     TopicSpec(NOTIFICATIONS_SOCIAL, "complaint id", "social reply suggestion (JSON)"),
@@ -94,6 +96,10 @@ class Topics:
     @property
     def deliveries(self) -> str:
         return self.name(DELIVERIES)
+
+    @property
+    def followups(self) -> str:
+        return self.name(FOLLOW_UPS)
 
     @property
     def deadletter(self) -> str:

@@ -34,10 +34,12 @@ def test_workers_get_what_their_stages_read_and_write() -> None:
     intake, router, notifier = grants_of("intake"), grants_of("router"), grants_of("notifier")
     assert ("Read", "topic", "complaints.raw.email") in intake and ("Write", "topic", "complaints.normalized") in intake
     assert ("Read", "topic", "complaints.status") in router and ("Write", "topic", "dept.fraud") in router
-    assert ("Read", "topic", "complaints.events") in router  # customers' follow-ups for the departments
+    assert ("Read", "topic", "complaints.followups") in router  # customers' follow-ups for the departments
+    assert ("Write", "topic", "complaints.followups") in intake
     assert ("Write", "topic", "complaints.status.outcomes") in router
     assert ("Read", "topic", "complaints.events") in notifier
     assert ("Write", "topic", "notifications.social") in notifier
+    assert ("Write", "topic", "complaints.deliveries") in notifier
     # Nobody but the router writes a department queue, and nobody but a department reads one.
     for grant in PLAN:
         if grant.name.startswith("dept.") and not grant.prefixed:

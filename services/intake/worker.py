@@ -247,7 +247,10 @@ class ChannelIntake:
             language=complaint.language,
             details=details,
         )
-        await self.outbox.send(self.runtime.topics.events, target, event.model_dump_json().encode())
+        value = event.model_dump_json().encode()
+        await self.outbox.send(self.runtime.topics.events, target, value)
+        if kind == EventKind.follow_up_received:  # the router puts it on the department's queue
+            await self.outbox.send(self.runtime.topics.followups, target, value)
         log.debug("follow-up attached", extra={"complaint_id": target, "kind": kind.value})
 
 

@@ -17,7 +17,7 @@ from kernel.roles import RoleParts
 from kernel.runtime import Runtime
 from kernel.stage import StageRunner, add_stage
 from kernel.streams import InboundMessage, Outbox, PermanentError, dependency_errors, guarded, parse_record
-from schemas import Complaint, ComplaintEvent, EventKind, RoutedComplaint, StatusUpdate, peek_event_kind
+from schemas import Complaint, ComplaintEvent, EventKind, RoutedComplaint, StatusUpdate
 from services.router.classifier import Classifier
 from services.router.department_feed import FOLLOW_UP_EVENTS, follow_up_record, refused
 from services.router.lifecycle import Lifecycle
@@ -107,16 +107,14 @@ class StatusApplier:
 
 
 class FollowUpForwarder:
-    """Puts each customer follow-up on the queue of the department that holds the complaint."""
+    """Puts each customer follow-up (``complaints.followups``) on the queue of the department that holds the
+    complaint."""
 
     def __init__(self, lifecycle: Lifecycle) -> None:
         self.lifecycle = lifecycle
 
     async def __call__(self, message: InboundMessage) -> str:
-        try:
-            event = parse_record(ComplaintEvent, message)
-        except PermanentError:
-            return "ignored"  # not an event at all: the notifier, which reads every event, dead-letters it
+        event = parse_record(ComplaintEvent, message)
         if event.kind.value not in FOLLOW_UP_EVENTS:
             return "ignored"
         routed = await self._routing(event.complaint_id)
@@ -141,11 +139,6 @@ class FollowUpForwarder:
         return await self.lifecycle.current(complaint_id)
 
 
-def _not_a_follow_up(value: bytes) -> bool:
-    kind = peek_event_kind(value)
-    return kind is not None and kind not in FOLLOW_UP_EVENTS
-
-
 def install(app: faust.App, runtime: Runtime, options: dict[str, object]) -> RoleParts:
     settings = runtime.settings
     outbox = Outbox(app)
@@ -165,10 +158,9 @@ def install(app: faust.App, runtime: Runtime, options: dict[str, object]) -> Rol
     )
     add_stage(
         app,
-        runtime.topics.events,
+        runtime.topics.followups,
         StageRunner("router.follow_up", FollowUpForwarder(lifecycle), outbox, runtime.topics, attempts),
         settings,
-        not_for_me=_not_a_follow_up,
     )
     clock = SlaClock(runtime, lifecycle)
 

@@ -107,7 +107,7 @@ def _records_per_complaint(bootstrap: str, topics: Topics, partitions: int, coun
     written by a worker, and each record of the topics the workers consume is read by one group."""
     held = records_on(bootstrap, list(topics.all(partitions)))
     raw = {topics.raw(c) for c in Channel}
-    consumed = {*raw, topics.normalized, topics.status, topics.events}
+    consumed = {*raw, topics.normalized, topics.status, topics.events, topics.followups}
     written = sum(n for topic, n in held.items() if topic not in raw)
     read = sum(n for topic, n in held.items() if topic in consumed)
     return {"written": round(written / max(1, count), 2), "read": round(read / max(1, count), 2)}
