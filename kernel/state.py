@@ -32,10 +32,14 @@ HISTORY_READ_LIMIT = 50  # per identity: enough to see a repeat complainant, bou
 _RECORD_NEW = """
 local created = redis.call('HSETNX', KEYS[1], 'number', ARGV[1])
 redis.call('HSETNX', KEYS[1], 'status', ARGV[2])
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
 redis.call('SET', KEYS[2], ARGV[3])
-if KEYS[3] then
-  redis.call('SET', KEYS[3], ARGV[3])
+if created == 1 then
+  redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
+  redis.call('EXPIRE', KEYS[3], ARGV[5])
+end
+if KEYS[4] then
+  redis.call('SET', KEYS[4], ARGV[3])
 end
 return created
 """
@@ -232,14 +236,19 @@ class ComplaintStore:
     async def forget(self, stage: str, item_id: str) -> None:
         await self.redis.delete(Keys.done(stage, item_id))
 
-    async def record_new(self, complaint: Complaint) -> bool:
-        """Store the complaint's summary; False when it was already recorded (a redelivery).
+    async def record_new(self, complaint: Complaint, raw_ref: str | None = None) -> bool:
+        """Store the complaint's summary (with ``raw_ref``, the raw record it came from) and, the first time, count
+        it in its channel's minute for the live dashboard; False when it was already recorded (a redelivery).
 
-        One script call rather than a pipeline of four or five commands: every complaint passes here, and the
+        One script call rather than a pipeline of several commands: every complaint passes here, and the
         client's work per command (packing it, parsing its reply) is a large share of the intake's CPU.
         """
         customer = complaint.customer
-        keys = [Keys.complaint(complaint.complaint_id), Keys.number(complaint.complaint_number)]
+        keys = [
+            Keys.complaint(complaint.complaint_id),
+            Keys.number(complaint.complaint_number),
+            Keys.dash_intake(complaint.channel.value),
+        ]
         if complaint.email and complaint.email.message_id:
             keys.append(Keys.message_id(complaint.email.message_id))
         summary = {
@@ -250,8 +259,11 @@ class ComplaintStore:
             "phone_last4": (customer.phone or "")[-4:],
             "email": (customer.email or "").lower(),
         }
+        if raw_ref:
+            summary["raw_ref"] = raw_ref
         # The status is only set when absent: a redelivery must not reset a status moved on since.
-        args = [complaint.complaint_number, "received", complaint.complaint_id]
+        minute = str(minute_of(time.time()))
+        args = [complaint.complaint_number, "received", complaint.complaint_id, minute, DASH_KEEP_MINUTES * 60]
         args.extend(item for field_value in summary.items() for item in field_value)
         return bool(await _script(self.redis, _RECORD_NEW)(keys=keys, args=args))
 
@@ -512,15 +524,6 @@ DASH_KEEP_INCIDENTS = 20
 
 def minute_of(epoch: float) -> int:
     return int(epoch // 60) * 60
-
-
-async def record_intake(client: aioredis.Redis, channel: str, at_epoch: float | None = None) -> None:
-    """One new complaint on ``channel``: a per-minute field in the channel's hash."""
-    key = Keys.dash_intake(channel)
-    pipe = client.pipeline(transaction=False)
-    pipe.hincrby(key, str(minute_of(at_epoch or time.time())), 1)
-    pipe.expire(key, DASH_KEEP_MINUTES * 60)
-    await pipe.execute()
 
 
 async def record_incident(client: aioredis.Redis, incident: dict[str, str]) -> None:

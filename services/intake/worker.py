@@ -13,7 +13,7 @@ from kernel.roles import RoleParts
 from kernel.runtime import Runtime
 from kernel.smtpd import SmtpServer
 from kernel.stage import StageRunner, add_stage
-from kernel.state import record_customer_complaint, record_intake
+from kernel.state import record_customer_complaint
 from kernel.streams import InboundMessage, Outbox, PermanentError
 from schemas import Channel, Complaint, ComplaintEvent, ComplaintStatus, EventKind, SourcePointer, event_id_for
 from services.intake.channels import CHANNELS
@@ -125,17 +125,12 @@ class ChannelIntake:
             updates["related_to"] = sorted(set(complaint.related_to) | set(related))
         if updates:
             complaint = complaint.model_copy(update=updates)
-        is_new = await store.record_new(complaint)
+        is_new = await store.record_new(complaint, raw_ref)  # counts it for the live dashboard the first time
         # A redelivery of the same raw record (a crash before the offset was committed) is published again:
         # the first publication may be lost, and the router drops repeats by complaint id.
         await self.outbox.send(
             self.runtime.topics.normalized, complaint.complaint_id, complaint.model_dump_json().encode()
         )
-        if is_new:
-            await asyncio.gather(
-                store.update(complaint.complaint_id, raw_ref=raw_ref),
-                record_intake(self.runtime.redis, complaint.channel.value),  # the live dashboard's rate
-            )
         log.debug(
             "complaint normalised",
             extra={
