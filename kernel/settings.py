@@ -86,11 +86,11 @@ class Settings(BaseSettings):
     commit_interval_s: float = Field(default=1.0, gt=0, validation_alias=_env("COMPLAINTFLOW_COMMIT_INTERVAL_S"))
     # Records an agent reads ahead of its handlers. faust's 4,096 lets a backlog fill memory (a worker's RSS
     # grew with the backlog); one batch's worth keeps the next batch ready while one is handled.
-    stream_buffer: int = Field(default=256, ge=1, validation_alias=_env("COMPLAINTFLOW_STREAM_BUFFER"))
+    stream_buffer: int = Field(default=64, ge=1, validation_alias=_env("COMPLAINTFLOW_STREAM_BUFFER"))
     # The most records a stage handles as one batch. A batch is whatever arrived while the previous one was being
     # handled, and what arrives within ``stage_batch_wait_ms`` after its first record: a few records at a steady
     # load instead of one each (a third less CPU per complaint at 300 a second), growing to this under a backlog.
-    stage_batch_max: int = Field(default=256, ge=1, validation_alias=_env("COMPLAINTFLOW_STAGE_BATCH_MAX"))
+    stage_batch_max: int = Field(default=64, ge=1, validation_alias=_env("COMPLAINTFLOW_STAGE_BATCH_MAX"))
     stage_batch_wait_ms: float = Field(default=10.0, ge=0, validation_alias=_env("COMPLAINTFLOW_STAGE_BATCH_WAIT_MS"))
     # Bytes a worker fetches ahead per partition (the client default is 1 MiB). A worker holds up to this much
     # for every partition it reads (24 for an intake), so under a backlog its memory grows to that sum. A
