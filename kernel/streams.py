@@ -181,6 +181,13 @@ def deliveries_collected() -> Iterator[list[asyncio.Future[object]]]:
         _BATCH_DELIVERIES.reset(token)
 
 
+def note_delivery(delivery: asyncio.Future[object]) -> None:
+    """Adds a send's delivery to the batch being handled, if any (``deliveries_collected``)."""
+    batch = _BATCH_DELIVERIES.get()
+    if batch is not None:
+        batch.append(delivery)
+
+
 class Outbox:
     """Sends raw bytes to named topics through the app's producer (buffered, not awaited one by one).
 
@@ -202,9 +209,7 @@ class Outbox:
         producer = self._producer or await self._started_producer()  # no extra await per message once started
         delivery = await producer.send(topic, _raw(key), value, partition=None, timestamp=None, headers=None)
         delivery.add_done_callback(_report_failed_delivery)  # type: ignore[attr-defined]
-        batch = _BATCH_DELIVERIES.get()
-        if batch is not None:
-            batch.append(delivery)  # type: ignore[arg-type]
+        note_delivery(delivery)  # type: ignore[arg-type]
 
     async def send_and_wait(self, topic: str, key: str | bytes | None, value: bytes) -> None:
         producer = await self._started_producer()
