@@ -1,8 +1,9 @@
 """A worker's stages: each takes what its consumer fetched and handles it as one batch.
 
 A stage's agent reads records as fast as they come and queues them; its handling loop takes everything queued
-(up to ``COMPLAINTFLOW_STAGE_BATCH_MAX``) as one batch. Nothing waits for company: under light load a batch is
-the one record that arrived, under a backlog it is whatever arrived while the previous batch was handled. The
+(up to ``COMPLAINTFLOW_STAGE_BATCH_MAX``) as one batch, with what comes within ``COMPLAINTFLOW_STAGE_BATCH_WAIT_MS``
+of the first record: under light load a batch is the one record that arrived, at a steady load a few, under a
+backlog whatever arrived while the previous batch was handled. The
 handlers of a batch run together, in step (the records of one key one after another, in offset order), so the
 Redis calls they make in one turn of the loop go out as one round trip and the router classifies the batch's
 complaints in one matrix product (``kernel.batching``).

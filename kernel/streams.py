@@ -80,9 +80,6 @@ class InboundMessage:
         return self.key.decode("utf-8", "replace") if self.key is not None else None
 
 
-Handler = Callable[[InboundMessage], Awaitable[str]]
-
-
 # App id → the fetch wait its consumer asks the broker for (faust has no setting for it; see _patch_fetch_wait).
 _FETCH_MAX_WAIT_MS: dict[str, int] = {}
 
