@@ -2,7 +2,7 @@
 
 A stage handles a batch of messages at once (``kernel.stage``). Their handlers move in step: one Redis reply
 wakes them all, and each issues its next command in the same turn of the loop. Collecting
-those calls and making them together turns 32 round trips into one (``AutoPipelineRedis``) and 32 model
+those calls and making them together turns a batch's round trips into one (``AutoPipelineRedis``) and its model
 evaluations into one matrix product (``TurnBatcher`` around ``Classifier.classify_many``), while every
 handler keeps reading as plain sequential code.
 

@@ -93,7 +93,7 @@ class Settings(BaseSettings):
     stage_batch_max: int = Field(default=64, ge=1, validation_alias=_env("COMPLAINTFLOW_STAGE_BATCH_MAX"))
     stage_batch_wait_ms: float = Field(default=10.0, ge=0, validation_alias=_env("COMPLAINTFLOW_STAGE_BATCH_WAIT_MS"))
     # Bytes a worker fetches ahead per partition (the client default is 1 MiB). A worker holds up to this much
-    # for every partition it reads (24 for an intake), so under a backlog its memory grows to that sum. A
+    # for every partition it reads (30 for an intake), so under a backlog its memory grows to that sum. A
     # record larger than this still comes in one fetch (the broker hands over a first batch whatever its size).
     fetch_partition_bytes: int = Field(
         default=128 * 1024, ge=1024, validation_alias=_env("COMPLAINTFLOW_FETCH_PARTITION_BYTES")

@@ -75,10 +75,6 @@ class InboundMessage:
     value: bytes
     timestamp: float | None = None
 
-    @property
-    def key_text(self) -> str | None:
-        return self.key.decode("utf-8", "replace") if self.key is not None else None
-
 
 # App id → the fetch wait its consumer asks the broker for (faust has no setting for it; see _patch_fetch_wait).
 _FETCH_MAX_WAIT_MS: dict[str, int] = {}

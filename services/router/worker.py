@@ -115,8 +115,8 @@ class FollowUpForwarder:
 
     async def __call__(self, message: InboundMessage) -> str:
         event = parse_record(ComplaintEvent, message)
-        if event.kind.value not in FOLLOW_UP_EVENTS:
-            return "ignored"
+        if event.kind.value not in FOLLOW_UP_EVENTS:  # the topic carries nothing else: a writer's mistake
+            raise PermanentError(f"a {event.kind.value} event is not a follow-up", "not_a_follow_up")
         routed = await self._routing(event.complaint_id)
         if routed is None:  # still not routed: retried, then dead-lettered (replayable), never dropped silently
             raise LookupError(f"follow-up for complaint {event.complaint_id}, which is not routed yet")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
 
+from kernel.streams import InboundMessage, PermanentError
 from schemas import (
     Attachment,
     ComplaintEvent,
@@ -17,6 +19,7 @@ from schemas import (
 from services.router.department_client import InvalidUpdate, check_update
 from services.router.department_feed import escalation_record, follow_up_record, sla_record
 from services.router.routing import RoutingTable
+from services.router.worker import FollowUpForwarder
 from tests.test_schemas import NOW, sample_routed
 
 TABLE = RoutingTable.load()
@@ -142,3 +145,12 @@ def test_dept_tail_shows_every_kind_on_lines_of_its_own() -> None:
     ]:
         lines = _describe_record(record)
         assert lines[0].startswith(f"{start} {routed.complaint.complaint_number}"), lines
+
+
+def test_the_follow_up_topic_dead_letters_an_event_that_is_not_a_follow_up() -> None:
+    event = _follow_up_event().model_copy(update={"kind": EventKind.acknowledged})
+    message = InboundMessage("complaints.followups", 0, 7, b"cmp_1", event.model_dump_json().encode())
+    forwarder = FollowUpForwarder(lifecycle=None)  # type: ignore[arg-type]  # refused before any state is read
+    with pytest.raises(PermanentError) as refused:
+        asyncio.run(forwarder(message))
+    assert refused.value.error_type == "not_a_follow_up"
